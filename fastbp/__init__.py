@@ -1,0 +1,36 @@
+"""fastbp: multilayer perceptrons trained by backpropagation in compiled Cython kernels.
+
+>>> import fastbp
+>>> X, y = fastbp.datasets.house_prices(200, seed=0, standardize=True)
+>>> net = fastbp.Network([3, 8, 1], activation="tanh", seed=0)
+>>> history = net.fit(X, y, epochs=5, batch_size=16, lr=0.05)
+>>> net.predict(X[:2]).shape
+(2,)
+"""
+__version__ = "0.1.0"
+
+try:
+    from fastbp import _train  # noqa: F401  (the compiled trainer)
+except ImportError as exc:  # pragma: no cover - only from an uninstalled source folder
+    raise ImportError(
+        "fastbp's compiled modules are missing: this is probably the source folder of an "
+        "uninstalled checkout. Install fastbp (pip install .) and run from another folder, or "
+        "run the tests with `pytest` (which imports the installed package)."
+    ) from exc
+
+from fastbp import datasets, reference
+from fastbp._config import get_include, show_config
+from fastbp._persist import load
+from fastbp.network import History, Network, TrainingDiverged
+
+__all__ = [
+    "Network",
+    "History",
+    "TrainingDiverged",
+    "load",
+    "show_config",
+    "get_include",
+    "datasets",
+    "reference",
+    "__version__",
+]

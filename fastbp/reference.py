@@ -1,0 +1,158 @@
+"""Backpropagation in plain numpy float64, written to be read.
+
+This is the algorithm of the tutorials, one formula per line, with nothing fused or
+optimised: the textbook for learners, the independent oracle for fastbp's tests, and the
+baseline of its benchmarks. It follows the same conventions as :class:`fastbp.Network`:
+
+* layer l computes ``z = W·a + b`` then ``a' = f(z)``; ``W`` has shape (n_out, n_in);
+* losses are means over samples: mse = ½Σₖ(ŷₖ − yₖ)², cross entropy on softmax outputs,
+  binary cross entropy on sigmoid outputs (summed over outputs);
+* gradient descent visits the samples in order (or in a given order), in batches whose
+  gradients are averaged; the last batch may be smaller.
+"""
+import numpy as np
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# name: (f(z), f'(z))
+ACTIVATIONS = {
+    "identity": (lambda z: z, lambda z: np.ones_like(z)),
+    "sigmoid": (sigmoid, lambda z: sigmoid(z) * (1.0 - sigmoid(z))),
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
+    "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
+}
+
+
+def softmax(z):
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def one_hot(labels, n_classes):
+    Y = np.zeros((len(labels), n_classes))
+    Y[np.arange(len(labels)), labels] = 1.0
+    return Y
+
+
+class ReferenceNetwork:
+    """A multilayer perceptron in float64 numpy.
+
+    Parameters
+    ----------
+    weights, biases : lists of arrays
+        ``weights[l]`` (n_out, n_in) and ``biases[l]`` (n_out,) per layer; copied to float64.
+    activations : list of str
+        Hidden-layer activation names, one per hidden layer.
+    loss : str
+        ``"mse"``, ``"cross_entropy"`` or ``"binary_cross_entropy"``.
+    output : str
+        Output activation for mse (identity, sigmoid or tanh).
+    """
+
+    def __init__(self, weights, biases, activations, loss="mse", output="identity"):
+        self.weights = [np.array(W, dtype=np.float64) for W in weights]
+        self.biases = [np.array(b, dtype=np.float64) for b in biases]
+        self.loss_name = loss
+        if loss == "mse":
+            output_activation = output
+        else:  # the classification losses read the logits: softmax/sigmoid live in the loss
+            output_activation = "identity"
+        self.activations = list(activations) + [output_activation]
+
+    @classmethod
+    def like(cls, net):
+        """A reference copy of a fastbp.Network (its weights, activations and loss)."""
+        return cls(net.weights, net.biases, net.activations, net.loss_name,
+                   net.output if net.loss_name == "mse" else "identity")
+
+    def targets(self, y):
+        """y as a float64 matrix: labels become one-hot rows; a vector becomes a column."""
+        y = np.asarray(y)
+        n_out = self.weights[-1].shape[0]
+        if self.loss_name == "cross_entropy" and y.ndim == 1:
+            return one_hot(y.astype(int), n_out)
+        return np.asarray(y, dtype=np.float64).reshape(len(y), n_out)
+
+    # forward pass: a[0] = x, z[l] = a[l]·Wᵀ + b, a[l+1] = f(z[l])
+    def forward(self, X):
+        """Return the lists (a, z): the activations a[0..L] (a[0] = X) and pre-activations z[0..L-1]."""
+        a = [np.asarray(X, dtype=np.float64)]
+        z = []
+        for W, b, name in zip(self.weights, self.biases, self.activations):
+            z.append(a[-1] @ W.T + b)
+            a.append(ACTIVATIONS[name][0](z[-1]))
+        return a, z
+
+    def predict(self, X):
+        out = self.forward(X)[0][-1]
+        if self.loss_name == "cross_entropy":
+            return softmax(out)
+        if self.loss_name == "binary_cross_entropy":
+            return sigmoid(out)
+        return out
+
+    def sample_losses(self, X, y):
+        """The loss of each sample."""
+        Y = self.targets(y)
+        out = self.forward(X)[0][-1]
+        if self.loss_name == "mse":
+            return 0.5 * np.sum((out - Y) ** 2, axis=1)
+        if self.loss_name == "cross_entropy":
+            m = out.max(axis=1, keepdims=True)
+            log_sum_exp = m[:, 0] + np.log(np.exp(out - m).sum(axis=1))
+            return log_sum_exp - np.sum(Y * out, axis=1)
+        # binary cross entropy: −y·log σ(z) − (1−y)·log(1−σ(z)) = softplus(z) − y·z
+        softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
+        return np.sum(softplus - Y * out, axis=1)
+
+    def loss(self, X, y):
+        return float(np.mean(self.sample_losses(X, y)))
+
+    # backward pass: δ[L-1] = ∂loss/∂z at the output, δ[l-1] = (δ[l]·W[l]) ⊙ f'(z[l-1])
+    def gradients(self, X, y):
+        """[(dW, db)] per layer: the gradient of the mean loss over (X, y)."""
+        Y = self.targets(y)
+        a, z = self.forward(X)
+        n = len(Y)
+        out = a[-1]
+        if self.loss_name == "mse":
+            delta = (out - Y) * ACTIVATIONS[self.activations[-1]][1](z[-1])
+        elif self.loss_name == "cross_entropy":
+            delta = softmax(out) - Y
+        else:
+            delta = sigmoid(out) - Y
+        delta = delta / n  # the mean over samples
+        grads = [None] * len(self.weights)
+        for l in range(len(self.weights) - 1, -1, -1):
+            grads[l] = (delta.T @ a[l], delta.sum(axis=0))  # ∂L/∂W = δᵀ·a, ∂L/∂b = Σ δ
+            if l > 0:
+                delta = (delta @ self.weights[l]) * ACTIVATIONS[self.activations[l - 1]][1](z[l - 1])
+        return grads
+
+    def fit(self, X, y, epochs=1, batch_size=None, lr=0.01, order=None):
+        """Gradient descent W ← W − lr·∂L/∂W over batches of `batch_size` (None: full batch).
+
+        `order` is the visiting order of the samples (default: as given). Returns each
+        epoch's mean loss of the batches seen, as fastbp's History.loss.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        n = len(X)
+        batch_size = n if batch_size is None else min(batch_size, n)
+        order = np.arange(n) if order is None else np.asarray(order)
+        epoch_losses = []
+        for _ in range(epochs):
+            total = 0.0
+            for start in range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                total += self.sample_losses(X[rows], y[rows]).sum()
+                for (dW, db), W, b in zip(self.gradients(X[rows], y[rows]), self.weights, self.biases):
+                    W -= lr * dW
+                    b -= lr * db
+            epoch_losses.append(total / n)
+        return epoch_losses

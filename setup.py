@@ -1,0 +1,58 @@
+"""Build description of fastbp's compiled extensions; all metadata lives in pyproject.toml.
+
+Set FASTBP_DEBUG=1 in the environment to build with bounds checks, wraparound and
+initialisation checks switched back on, no optimisation and debug symbols.
+"""
+import os
+import sys
+import sysconfig
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTBP_DEBUG", "") not in ("", "0")
+
+
+def compile_args():
+    """Portable optimisation flags for the compiler at hand: never -march=native, never -ffast-math."""
+    if sys.platform == "win32" and "GCC" not in sys.version:
+        return ["/Od", "/Zi"] if DEBUG else ["/O2"]
+    return ["-O0", "-g"] if DEBUG else ["-O3"]
+
+
+COMPILE_ARGS = compile_args()
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+MACROS = [
+    # Reported by fastbp.show_config(): what this build was compiled with.
+    ("FASTBP_COMPILE_ARGS", '"%s"' % " ".join(COMPILE_ARGS)),
+    ("FASTBP_DEBUG_BUILD", "1" if DEBUG else "0"),
+]
+
+
+def extension(name, sources=()):
+    return Extension(
+        f"fastbp.{name}",
+        [f"fastbp/{name}.pyx", *sources],
+        include_dirs=["src_c"],
+        define_macros=MACROS,
+        extra_compile_args=COMPILE_ARGS,
+        libraries=[] if sys.platform == "win32" else ["m"],
+    )
+
+
+setup(
+    ext_modules=cythonize(
+        [
+            extension("_kernels", ["src_c/fastbp_math.c"]),
+            extension("_train"),
+        ],
+        compiler_directives=DIRECTIVES,
+    ),
+)
