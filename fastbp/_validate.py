@@ -88,7 +88,8 @@ def inputs(X, n_features, dtype):
         raise ValueError("X is empty: it has no samples")
     if array.shape[1] != n_features:
         raise ValueError(f"X has {array.shape[1]} features, the network expects {n_features}")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported next
+        array = np.ascontiguousarray(array, dtype=dtype)
     _require_finite("X", array)
     return array
 
@@ -113,7 +114,8 @@ def targets(y, n_samples, n_outputs, loss, dtype):
             f"y must have shape ({n_samples}, {n_outputs})"
             + (f" or ({n_samples},)" if n_outputs == 1 else "")
             + f" for loss {loss!r}, got {array.shape}")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=dtype)
     _require_finite("y", array)
     if loss == "cross_entropy" and not (
             np.all((array == 0) | (array == 1)) and np.all(array.sum(axis=1) == 1)):
