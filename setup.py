@@ -3,6 +3,7 @@
 Set FASTBP_DEBUG=1 in the environment to build with bounds checks, wraparound and
 initialisation checks switched back on, no optimisation and debug symbols.
 """
+import glob
 import os
 import sys
 import sysconfig
@@ -41,6 +42,7 @@ def extension(name, sources=()):
         f"fastbp.{name}",
         [f"fastbp/{name}.pyx", *sources],
         include_dirs=["src_c"],
+        depends=sorted(glob.glob("src_c/*.h")),  # rebuild when a C header or template changes
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS,
         libraries=[] if sys.platform == "win32" else ["m"],
@@ -50,7 +52,8 @@ def extension(name, sources=()):
 setup(
     ext_modules=cythonize(
         [
-            extension("_kernels", ["src_c/fastbp_math.c"]),
+            extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c"]),
+            extension("_blas"),
             extension("_train"),
         ],
         compiler_directives=DIRECTIVES,

@@ -23,7 +23,7 @@ def show_config(print_=True):
     -------
     dict
     """
-    from fastbp import __version__, _train
+    from fastbp import __version__, _blas, _kernels, _train
 
     config = {
         "fastbp": __version__,
@@ -32,8 +32,14 @@ def show_config(print_=True):
         "numpy": np.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "kernels": "portable compiled loops (no SIMD dispatch, no BLAS)",
-        "threads": 1,
+        "kernels": (f"compiled loops for small layers, BLAS above "
+                    f"{_train.get_blas_min_work()} multiply-adds "
+                    "per layer and chunk"),
+        "simd": _kernels.simd_level(),
+        "blas": _blas.blas_info(),
+        # No n_threads setting yet: the compiled loops run on one thread, the BLAS-backed layers
+        # on the BLAS library's own pool (threadpoolctl limits it).
+        "threads": "1 (compiled loops); BLAS layers: the BLAS pool's (see blas)",
     }
     if print_:
         width = max(map(len, config))

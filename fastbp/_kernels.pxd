@@ -9,6 +9,39 @@ cdef extern from "fastbp_math.h" nogil:
     double fbp_softplus(double x)
     double FBP_LEAKY_SLOPE
 
+# The dense kernels proper, in C so that they can be compiled per instruction set and picked
+# at run time (src_c/fastbp_dense.c); the fused wrappers below are what the trainer calls.
+cdef extern from "fastbp_dense.h" nogil:
+    void fbp_dense_forward_f(const float* A, Py_ssize_t rows, Py_ssize_t n_in, const float* W,
+                             const float* b, Py_ssize_t n_out, float* Z, int activation)
+    void fbp_dense_forward_d(const double* A, Py_ssize_t rows, Py_ssize_t n_in, const double* W,
+                             const double* b, Py_ssize_t n_out, double* Z, int activation)
+    void fbp_bias_activate_f(float* Z, Py_ssize_t rows, Py_ssize_t n_out, const float* b,
+                             int activation)
+    void fbp_bias_activate_d(double* Z, Py_ssize_t rows, Py_ssize_t n_out, const double* b,
+                             int activation)
+    void fbp_activation_backward_f(float* dA, const float* A, Py_ssize_t n, int activation)
+    void fbp_activation_backward_d(double* dA, const double* A, Py_ssize_t n, int activation)
+    void fbp_activate_f(float* Z, Py_ssize_t n, int activation)
+    void fbp_activate_d(double* Z, Py_ssize_t n, int activation)
+    void fbp_dense_backward_params_f(const float* dZ, const float* A, Py_ssize_t rows,
+                                     Py_ssize_t n_in, Py_ssize_t n_out, float* dW, float* db)
+    void fbp_dense_backward_params_d(const double* dZ, const double* A, Py_ssize_t rows,
+                                     Py_ssize_t n_in, Py_ssize_t n_out, double* dW, double* db)
+    void fbp_dense_backward_input_f(const float* dZ, const float* W, Py_ssize_t rows,
+                                    Py_ssize_t n_in, Py_ssize_t n_out, float* dA)
+    void fbp_dense_backward_input_d(const double* dZ, const double* W, Py_ssize_t rows,
+                                    Py_ssize_t n_in, Py_ssize_t n_out, double* dA)
+    void fbp_dense_step_one_f(const float* dz, const float* a, Py_ssize_t n_in, Py_ssize_t n_out,
+                              float lr, float* W, float* b, float* da, int activation)
+    void fbp_dense_step_one_d(const double* dz, const double* a, Py_ssize_t n_in,
+                              Py_ssize_t n_out, double lr, double* W, double* b, double* da,
+                              int activation)
+    void fbp_sgd_step_f(float* params, const float* grads, Py_ssize_t n, float lr)
+    void fbp_sgd_step_d(double* params, const double* grads, Py_ssize_t n, double lr)
+    void fbp_sigmoid_f(float* z, Py_ssize_t n)
+    const char* fbp_simd_level()
+
 # Activation codes; their names live in _kernels.pyx (ACTIVATION_CODES).
 cpdef enum Activation:
     IDENTITY = 0
@@ -27,7 +60,10 @@ cpdef enum Loss:
 
 cdef void dense_forward(const floating* A__ri, Py_ssize_t rows, Py_ssize_t n_in,
                         const floating* W__oi, const floating* b__o, Py_ssize_t n_out,
-                        floating* Z__ro) noexcept nogil
+                        floating* Z__ro, int activation) noexcept nogil
+
+cdef void bias_activate(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_out, const floating* b__o,
+                        int activation) noexcept nogil
 
 cdef void activate(floating* Z, Py_ssize_t n, int activation) noexcept nogil
 
@@ -48,6 +84,13 @@ cdef void dense_backward_params(const floating* dZ__ro, const floating* A__ri, P
 cdef void dense_backward_input(const floating* dZ__ro, const floating* W__oi, Py_ssize_t rows,
                                Py_ssize_t n_in, Py_ssize_t n_out,
                                floating* dA__ri) noexcept nogil
+
+cdef void bias_backward(const floating* dZ__ro, Py_ssize_t rows, Py_ssize_t n_out,
+                        floating* db__o) noexcept nogil
+
+cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t n_in,
+                         Py_ssize_t n_out, floating lr, floating* W__oi,
+                         floating* b__o, floating* da__i, int activation) noexcept nogil
 
 cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
                    floating lr) noexcept nogil

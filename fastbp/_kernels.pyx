@@ -3,7 +3,7 @@
 Each kernel's docstring is its one line of math. Shapes are carried in names: r = rows of
 the batch, i = layer inputs, o = layer outputs.
 """
-from libc.math cimport exp, expf, tanh, tanhf, isfinite
+from libc.math cimport exp, expf, isfinite
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -37,67 +37,42 @@ cdef inline floating _sigmoid(floating x) noexcept nogil:
 
 cdef void dense_forward(const floating* A__ri, Py_ssize_t rows, Py_ssize_t n_in,
                         const floating* W__oi, const floating* b__o, Py_ssize_t n_out,
-                        floating* Z__ro) noexcept nogil:
-    """Z := A·Wᵀ + b"""
-    cdef Py_ssize_t r, o, i
-    cdef floating acc
-    cdef const floating* a__i
-    cdef const floating* w__i
-    for r in range(rows):
-        a__i = A__ri + r * n_in
-        for o in range(n_out):
-            w__i = W__oi + o * n_in
-            acc = 0
-            for i in range(n_in):
-                acc = acc + w__i[i] * a__i[i]
-            Z__ro[r * n_out + o] = acc + b__o[o]
+                        floating* Z__ro, int activation) noexcept nogil:
+    """Z := f(A·Wᵀ + b)"""
+    if floating is float:
+        fbp_dense_forward_f(A__ri, rows, n_in, W__oi, b__o, n_out, Z__ro, activation)
+    elif floating is double:
+        fbp_dense_forward_d(A__ri, rows, n_in, W__oi, b__o, n_out, Z__ro, activation)
+
+
+cdef void bias_activate(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_out, const floating* b__o,
+                        int activation) noexcept nogil:
+    """Z := f(Z + b), in place"""
+    if floating is float:
+        fbp_bias_activate_f(Z__ro, rows, n_out, b__o, activation)
+    elif floating is double:
+        fbp_bias_activate_d(Z__ro, rows, n_out, b__o, activation)
 
 
 cdef void activate(floating* Z, Py_ssize_t n, int activation) noexcept nogil:
     """A := f(Z), in place"""
-    cdef Py_ssize_t k
-    if activation == IDENTITY:
-        return
-    elif activation == SIGMOID:
-        for k in range(n):
-            Z[k] = _sigmoid(Z[k])
-    elif activation == TANH:
-        for k in range(n):
-            if floating is float:
-                Z[k] = tanhf(Z[k])
-            else:
-                Z[k] = tanh(Z[k])
-    elif activation == RELU:
-        for k in range(n):
-            if Z[k] < 0:   # a NaN passes through, so that divergence is noticed
-                Z[k] = 0
-    elif activation == LEAKY_RELU:
-        for k in range(n):
-            if Z[k] < 0:
-                Z[k] = <floating>FBP_LEAKY_SLOPE * Z[k]
+    if floating is float:
+        fbp_activate_f(Z, n, activation)
+    elif floating is double:
+        fbp_activate_d(Z, n, activation)
 
 
 cdef void activation_backward(floating* dA, const floating* A, Py_ssize_t n,
                               int activation) noexcept nogil:
-    """dZ := dA ⊙ f'(Z), in place, with f' written through A = f(Z) (Z is not kept)"""
-    cdef Py_ssize_t k
-    if activation == IDENTITY:
-        return
-    elif activation == SIGMOID:
-        for k in range(n):
-            dA[k] = dA[k] * (A[k] * (1 - A[k]))
-    elif activation == TANH:
-        for k in range(n):
-            dA[k] = dA[k] * (1 - A[k] * A[k])
-    elif activation == RELU:
-        # A > 0 exactly when Z > 0: the derivative at the kink Z = 0 is 0.
-        for k in range(n):
-            if not A[k] > 0:
-                dA[k] = 0
-    elif activation == LEAKY_RELU:
-        for k in range(n):
-            if not A[k] > 0:
-                dA[k] = <floating>FBP_LEAKY_SLOPE * dA[k]
+    """dZ := dA ⊙ f'(Z), in place, with f' written through A = f(Z) (Z is not kept)
+
+    sigmoid: A(1 − A); tanh: 1 − A²; relu: 1 where A > 0 (so 0 at the kink Z = 0);
+    leaky_relu: 1 where A > 0, else the slope.
+    """
+    if floating is float:
+        fbp_activation_backward_f(dA, A, n, activation)
+    elif floating is double:
+        fbp_activation_backward_d(dA, A, n, activation)
 
 
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
@@ -159,45 +134,48 @@ cdef void dense_backward_params(const floating* dZ__ro, const floating* A__ri, P
                                 Py_ssize_t n_in, Py_ssize_t n_out,
                                 floating* dW__oi, floating* db__o) noexcept nogil:
     """dW += dZᵀ·A, db += Σ_r dZ"""
-    cdef Py_ssize_t r, o, i
-    cdef floating d
-    cdef const floating* a__i
-    cdef floating* dw__i
-    for r in range(rows):
-        a__i = A__ri + r * n_in
-        for o in range(n_out):
-            d = dZ__ro[r * n_out + o]
-            db__o[o] += d
-            dw__i = dW__oi + o * n_in
-            for i in range(n_in):
-                dw__i[i] += d * a__i[i]
+    if floating is float:
+        fbp_dense_backward_params_f(dZ__ro, A__ri, rows, n_in, n_out, dW__oi, db__o)
+    elif floating is double:
+        fbp_dense_backward_params_d(dZ__ro, A__ri, rows, n_in, n_out, dW__oi, db__o)
 
 
 cdef void dense_backward_input(const floating* dZ__ro, const floating* W__oi, Py_ssize_t rows,
                                Py_ssize_t n_in, Py_ssize_t n_out,
                                floating* dA__ri) noexcept nogil:
     """dA := dZ·W"""
-    cdef Py_ssize_t r, o, i
-    cdef floating d
-    cdef const floating* w__i
-    cdef floating* da__i
+    if floating is float:
+        fbp_dense_backward_input_f(dZ__ro, W__oi, rows, n_in, n_out, dA__ri)
+    elif floating is double:
+        fbp_dense_backward_input_d(dZ__ro, W__oi, rows, n_in, n_out, dA__ri)
+
+
+cdef void bias_backward(const floating* dZ__ro, Py_ssize_t rows, Py_ssize_t n_out,
+                        floating* db__o) noexcept nogil:
+    """db += Σ_r dZ"""
+    cdef Py_ssize_t r, o
     for r in range(rows):
-        da__i = dA__ri + r * n_in
-        for i in range(n_in):
-            da__i[i] = 0
         for o in range(n_out):
-            d = dZ__ro[r * n_out + o]
-            w__i = W__oi + o * n_in
-            for i in range(n_in):
-                da__i[i] += d * w__i[i]
+            db__o[o] += dZ__ro[r * n_out + o]
+
+
+cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t n_in,
+                         Py_ssize_t n_out, floating lr, floating* W__oi,
+                         floating* b__o, floating* da__i, int activation) noexcept nogil:
+    """da := (dz·W) ⊙ f'(z), W −= lr·(dz ⊗ a), b −= lr·dz (old W in da; no da when NULL)"""
+    if floating is float:
+        fbp_dense_step_one_f(dz__o, a__i, n_in, n_out, lr, W__oi, b__o, da__i, activation)
+    elif floating is double:
+        fbp_dense_step_one_d(dz__o, a__i, n_in, n_out, lr, W__oi, b__o, da__i, activation)
 
 
 cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
                    floating lr) noexcept nogil:
     """θ := θ − η·g"""
-    cdef Py_ssize_t k
-    for k in range(n):
-        params[k] -= lr * grads[k]
+    if floating is float:
+        fbp_sgd_step_f(params, grads, n, lr)
+    elif floating is double:
+        fbp_sgd_step_d(params, grads, n, lr)
 
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -207,3 +185,14 @@ cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
         if not isfinite(x[k]):
             return False
     return True
+
+
+def simd_level():
+    """The instruction set the dense kernels were dispatched to on this CPU."""
+    return fbp_simd_level().decode()
+
+
+def sigmoid_f(float[::1] values):
+    """σ in place over float32 values with the kernels' own vectorised e^x (for tests)."""
+    if values.shape[0]:
+        fbp_sigmoid_f(&values[0], values.shape[0])

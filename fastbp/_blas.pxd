@@ -1,0 +1,7 @@
+# The only module of fastbp that touches BLAS: row-major matrix products over the sgemm/dgemm
+# of scipy.linalg.cython_blas (Fortran, column-major), callable without the GIL.
+from cython cimport floating
+
+cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+               const floating* A, int lda, const floating* B, int ldb, floating beta,
+               floating* C, int ldc) noexcept nogil

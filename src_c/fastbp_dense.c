@@ -1,0 +1,136 @@
+/* Dense-layer kernels for the small layers (large ones go to BLAS, see fastbp/_blas.pyx). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fastbp_dense.h"
+#include "fastbp_math.h"
+
+#if defined(_MSC_VER) && !defined(__clang__) && !defined(restrict)
+#define restrict __restrict /* C99's keyword, under MSVC's name */
+#endif
+
+/* Runtime dispatch: GCC's target_clones compiles a kernel for each listed instruction set
+ * and picks one when the library loads (an ifunc, hence glibc). Everything else gets the
+ * portable build. No kernel relies on it for correctness, only for speed. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && defined(__GLIBC__) && __GNUC__ >= 12
+#define FBP_DISPATCH 1
+#define FBP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FBP_DISPATCH 0
+#define FBP_CLONES
+#endif
+
+/* Helpers are inlined into each dispatched kernel, so they get its instruction set. */
+#if defined(__GNUC__)
+#define FBP_INLINE static inline __attribute__((always_inline))
+#else
+#define FBP_INLINE static inline
+#endif
+
+/* Independent partial sums per block: one AVX-512 register of floats. */
+#define FBP_LANES 16
+
+enum { FBP_IDENTITY = 0, FBP_SIGMOID = 1, FBP_TANH = 2, FBP_RELU = 3, FBP_LEAKY_RELU = 4 };
+
+FBP_INLINE float fbp_bits_to_float(int32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* e^t for t <= 0 (t = -104 or less gives 0), in straight-line code the compiler vectorises.
+ * Cody-Waite reduction t = n·ln2 + r, |r| <= ln2/2, then Cephes' degree-7 polynomial for e^r
+ * (about 1 ulp), then 2^n applied as two factors so that subnormal results come out right. */
+FBP_INLINE float fbp_exp_nonpositive_f(float t)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    const float round_magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
+    float n_f, r, r2, p;
+    int32_t n, n_half;
+    t = t > -104.0f ? t : -104.0f; /* NaN becomes -104 here; callers restore it */
+    n_f = (t * log2e + round_magic) - round_magic;
+    r = t - n_f * ln2_hi;
+    r = r - n_f * ln2_lo;
+    /* Estrin's scheme rather than Horner's: a shorter chain of dependent operations, which
+     * is what a sigmoid over one small layer waits for. */
+    r2 = r * r;
+    p = (5.0000001201e-1f + 1.6666665459e-1f * r)
+        + r2 * ((4.1665795894e-2f + 8.3334519073e-3f * r)
+                + r2 * (1.3981999507e-3f + 1.9875691500e-4f * r));
+    p = (r + p * r2) + 1.0f;
+    n = (int32_t)n_f; /* in [-150, 0] */
+    n_half = n / 2;
+    return p * fbp_bits_to_float((n_half + 127) << 23)
+             * fbp_bits_to_float((n - n_half + 127) << 23);
+}
+
+/* σ(x) = 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise: e^t is only needed for t <= 0. */
+FBP_INLINE void fbp_sigmoid_row_f(float *restrict z, ptrdiff_t n)
+{
+    ptrdiff_t k;
+    for (k = 0; k < n; ++k) {
+        const float x = z[k];
+        const float e = fbp_exp_nonpositive_f(-fabsf(x));
+        const float s = (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+        z[k] = x != x ? x : s;
+    }
+}
+
+FBP_INLINE void fbp_sigmoid_row_d(double *restrict z, ptrdiff_t n)
+{
+    ptrdiff_t k;
+    for (k = 0; k < n; ++k) {
+        const double x = z[k];
+        double e;
+        if (x >= 0) {
+            z[k] = 1 / (1 + exp(-x));
+        } else {
+            e = exp(x);
+            z[k] = e / (1 + e);
+        }
+    }
+}
+
+FBP_CLONES void fbp_sigmoid_f(float *z, ptrdiff_t n)
+{
+    fbp_sigmoid_row_f(z, n);
+}
+
+#define T float
+#define SUF _f
+#define SIGMOID_ROW fbp_sigmoid_row_f
+#define FBP_TANH_FN tanhf
+#include "fastbp_dense_tmpl.h"
+#undef T
+#undef SUF
+#undef SIGMOID_ROW
+#undef FBP_TANH_FN
+
+#define T double
+#define SUF _d
+#define SIGMOID_ROW fbp_sigmoid_row_d
+#define FBP_TANH_FN tanh
+#include "fastbp_dense_tmpl.h"
+#undef T
+#undef SUF
+#undef SIGMOID_ROW
+#undef FBP_TANH_FN
+
+const char *fbp_simd_level(void)
+{
+#if FBP_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "x86-64-v4 (AVX-512), runtime dispatch";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "x86-64-v3 (AVX2, FMA), runtime dispatch";
+    return "x86-64 baseline (SSE2), runtime dispatch";
+#else
+    return "portable build (no runtime dispatch)";
+#endif
+}

@@ -1,0 +1,334 @@
+/* Body of the dense kernels, included by fastbp_dense.c once per type with T (the element
+ * type), SUF (the name suffix), SIGMOID_ROW (σ in place over n values) and FBP_TANH_FN
+ * defined. No two pointer arguments of a kernel overlap (restrict): the trainer passes
+ * distinct buffers. */
+
+#define FBP_NAME2(name, suf) name##suf
+#define FBP_NAME(name, suf) FBP_NAME2(name, suf)
+#define FN(name) FBP_NAME(name, SUF)
+
+FBP_INLINE void FN(activate_inline)(T *restrict z, ptrdiff_t n, int activation)
+{
+    ptrdiff_t k;
+    switch (activation) {
+    case FBP_SIGMOID:
+        SIGMOID_ROW(z, n);
+        break;
+    case FBP_TANH:
+        for (k = 0; k < n; ++k) z[k] = FBP_TANH_FN(z[k]);
+        break;
+    case FBP_RELU:
+        /* z < 0 is false for NaN: a NaN passes through, so that divergence is noticed. */
+        for (k = 0; k < n; ++k) z[k] = z[k] < 0 ? (T)0 : z[k];
+        break;
+    case FBP_LEAKY_RELU:
+        for (k = 0; k < n; ++k) z[k] = z[k] < 0 ? (T)FBP_LEAKY_SLOPE * z[k] : z[k];
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+/* d := d ⊙ f'(z), with f' written through a = f(z) (z is not kept): the one rule for f'. */
+FBP_INLINE void FN(derivative_inline)(T *restrict d, const T *restrict a, ptrdiff_t n,
+                                      int activation)
+{
+    ptrdiff_t k;
+    switch (activation) {
+    case FBP_SIGMOID:
+        for (k = 0; k < n; ++k) d[k] = d[k] * (a[k] * (1 - a[k]));
+        break;
+    case FBP_TANH:
+        for (k = 0; k < n; ++k) d[k] = d[k] * (1 - a[k] * a[k]);
+        break;
+    case FBP_RELU: /* a > 0 exactly when z > 0: the derivative at the kink is 0 */
+        for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : (T)0;
+        break;
+    case FBP_LEAKY_RELU:
+        for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : (T)FBP_LEAKY_SLOPE * d[k];
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+FBP_CLONES void FN(fbp_activation_backward)(T *restrict dA, const T *restrict A, ptrdiff_t n,
+                                            int activation)
+{
+    FN(derivative_inline)(dA, A, n, activation);
+}
+
+FBP_CLONES void FN(fbp_activate)(T *restrict z, ptrdiff_t n, int activation)
+{
+    FN(activate_inline)(z, n, activation);
+}
+
+FBP_CLONES void FN(fbp_bias_activate)(T *restrict Z, ptrdiff_t rows, ptrdiff_t n_out,
+                                      const T *restrict b, int activation)
+{
+    ptrdiff_t r, o;
+    for (r = 0; r < rows; ++r) {
+        T *restrict z = Z + r * n_out;
+        for (o = 0; o < n_out; ++o) z[o] += b[o];
+        FN(activate_inline)(z, n_out, activation);
+    }
+}
+
+/* Σ_i w[i]·a[i] as FBP_LANES interleaved partial sums, added pairwise at the end: a fixed
+ * order (so results are deterministic) that needs no reassociation to vectorise. Four
+ * outputs share each load of a. */
+FBP_INLINE void FN(dot4)(const T *restrict a, const T *restrict w0, const T *restrict w1,
+                         const T *restrict w2, const T *restrict w3, ptrdiff_t n,
+                         T *restrict out)
+{
+    T acc[4][FBP_LANES] = {{0}};
+    T tail[4] = {0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    int j, q, s;
+    for (; i + FBP_LANES <= n; i += FBP_LANES) {
+        for (j = 0; j < FBP_LANES; ++j) {
+            acc[0][j] += w0[i + j] * a[i + j];
+            acc[1][j] += w1[i + j] * a[i + j];
+            acc[2][j] += w2[i + j] * a[i + j];
+            acc[3][j] += w3[i + j] * a[i + j];
+        }
+    }
+    for (; i < n; ++i) {
+        tail[0] += w0[i] * a[i];
+        tail[1] += w1[i] * a[i];
+        tail[2] += w2[i] * a[i];
+        tail[3] += w3[i] * a[i];
+    }
+    for (q = 0; q < 4; ++q) {
+        for (s = FBP_LANES / 2; s > 0; s /= 2)
+            for (j = 0; j < s; ++j) acc[q][j] += acc[q][j + s];
+        out[q] = acc[q][0] + tail[q];
+    }
+}
+
+FBP_INLINE T FN(dot1)(const T *restrict a, const T *restrict w, ptrdiff_t n)
+{
+    T acc[FBP_LANES] = {0};
+    T tail = 0;
+    ptrdiff_t i = 0;
+    int j, s;
+    for (; i + FBP_LANES <= n; i += FBP_LANES)
+        for (j = 0; j < FBP_LANES; ++j) acc[j] += w[i + j] * a[i + j];
+    for (; i < n; ++i) tail += w[i] * a[i];
+    for (s = FBP_LANES / 2; s > 0; s /= 2)
+        for (j = 0; j < s; ++j) acc[j] += acc[j + s];
+    return acc[0] + tail;
+}
+
+/* Z := f(A·Wᵀ + b) for layers of fewer than FBP_LANES inputs: the outputs, 8 at a time,
+ * are the independent chains. */
+FBP_INLINE void FN(forward_short)(const T *A, ptrdiff_t rows, ptrdiff_t n_in, const T *W,
+                                  const T *b, ptrdiff_t n_out, T *Z, int activation)
+{
+    ptrdiff_t r, o, i;
+    int q;
+    for (r = 0; r < rows; ++r) {
+        const T *restrict a = A + r * n_in;
+        T *restrict z = Z + r * n_out;
+        for (o = 0; o + 8 <= n_out; o += 8) {
+            const T *restrict w = W + o * n_in;
+            /* Even and odd inputs in separate sums: half the chain of dependent adds. */
+            T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            T odd[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (i = 0; i + 2 <= n_in; i += 2)
+                for (q = 0; q < 8; ++q) {
+                    acc[q] += w[q * n_in + i] * a[i];
+                    odd[q] += w[q * n_in + i + 1] * a[i + 1];
+                }
+            if (i < n_in)
+                for (q = 0; q < 8; ++q) acc[q] += w[q * n_in + i] * a[i];
+            for (q = 0; q < 8; ++q) acc[q] = (acc[q] + odd[q]) + b[o + q];
+            /* Activated while still in registers: storing 8 scalars and loading them back
+             * as one vector would stall store forwarding. */
+            FN(activate_inline)(acc, 8, activation);
+            for (q = 0; q < 8; ++q) z[o + q] = acc[q];
+        }
+        for (; o < n_out; ++o) {
+            const T *restrict w = W + o * n_in;
+            T acc[4] = {0, 0, 0, 0};
+            for (i = 0; i + 4 <= n_in; i += 4)
+                for (q = 0; q < 4; ++q) acc[q] += w[i + q] * a[i + q];
+            for (q = 0; i < n_in; ++i, ++q) acc[q] += w[i] * a[i];
+            z[o] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + b[o];
+        }
+        o = n_out - n_out % 8; /* the outputs past the last block of 8 */
+        FN(activate_inline)(z + o, n_out - o, activation);
+    }
+}
+
+FBP_CLONES void FN(fbp_dense_forward)(const T *restrict A, ptrdiff_t rows, ptrdiff_t n_in,
+                                      const T *restrict W, const T *restrict b, ptrdiff_t n_out,
+                                      T *restrict Z, int activation)
+{
+    ptrdiff_t r, o;
+    T dots[4];
+    int q;
+    if (n_in < FBP_LANES) {
+        /* A copy per input width up to 8: with n_in a constant the loops unroll completely,
+         * which is most of the speed of a layer this small. */
+#define FBP_CASE(N) case N: FN(forward_short)(A, rows, N, W, b, n_out, Z, activation); break;
+        switch (n_in) {
+        FBP_CASE(1) FBP_CASE(2) FBP_CASE(3) FBP_CASE(4)
+        FBP_CASE(5) FBP_CASE(6) FBP_CASE(7) FBP_CASE(8)
+        default: FN(forward_short)(A, rows, n_in, W, b, n_out, Z, activation);
+        }
+#undef FBP_CASE
+        return;
+    }
+    for (r = 0; r < rows; ++r) {
+        const T *a = A + r * n_in;
+        T *z = Z + r * n_out;
+        for (o = 0; o + 4 <= n_out; o += 4) {
+            const T *w = W + o * n_in;
+            FN(dot4)(a, w, w + n_in, w + 2 * n_in, w + 3 * n_in, n_in, dots);
+            for (q = 0; q < 4; ++q) z[o + q] = dots[q] + b[o + q];
+        }
+        for (; o < n_out; ++o) z[o] = FN(dot1)(a, W + o * n_in, n_in) + b[o];
+        /* Activate the row while it is still in L1. */
+        FN(activate_inline)(z, n_out, activation);
+    }
+}
+
+FBP_CLONES void FN(fbp_dense_backward_params)(const T *restrict dZ, const T *restrict A,
+                                              ptrdiff_t rows, ptrdiff_t n_in, ptrdiff_t n_out,
+                                              T *restrict dW, T *restrict db)
+{
+    ptrdiff_t r, o, i;
+    int j;
+    for (o = 0; o < n_out; ++o) {
+        T *restrict dw = dW + o * n_in;
+        T sum = db[o];
+        for (r = 0; r < rows; ++r) sum += dZ[r * n_out + o];
+        db[o] = sum;
+        /* A block of dW's row stays in registers while every sample of the batch adds to it,
+         * in sample order (the order of the plain loop). */
+        for (i = 0; i + FBP_LANES <= n_in; i += FBP_LANES) {
+            T acc[FBP_LANES];
+            for (j = 0; j < FBP_LANES; ++j) acc[j] = dw[i + j];
+            for (r = 0; r < rows; ++r) {
+                const T d = dZ[r * n_out + o];
+                const T *restrict a = A + r * n_in + i;
+                for (j = 0; j < FBP_LANES; ++j) acc[j] += d * a[j];
+            }
+            for (j = 0; j < FBP_LANES; ++j) dw[i + j] = acc[j];
+        }
+        for (; i < n_in; ++i) {
+            T acc = dw[i];
+            for (r = 0; r < rows; ++r) acc += dZ[r * n_out + o] * A[r * n_in + i];
+            dw[i] = acc;
+        }
+    }
+}
+
+FBP_CLONES void FN(fbp_dense_backward_input)(const T *restrict dZ, const T *restrict W,
+                                             ptrdiff_t rows, ptrdiff_t n_in, ptrdiff_t n_out,
+                                             T *restrict dA)
+{
+    ptrdiff_t r, o, i, width;
+    int j;
+    for (r = 0; r < rows; ++r) {
+        const T *dz = dZ + r * n_out;
+        T *restrict da = dA + r * n_in;
+        /* A block of dA's row in registers, the rows of W added to it in output order. */
+        for (i = 0; i + FBP_LANES <= n_in; i += FBP_LANES) {
+            T acc[FBP_LANES] = {0};
+            for (o = 0; o < n_out; ++o) {
+                const T d = dz[o];
+                const T *restrict w = W + o * n_in + i;
+                for (j = 0; j < FBP_LANES; ++j) acc[j] += d * w[j];
+            }
+            for (j = 0; j < FBP_LANES; ++j) da[i + j] = acc[j];
+        }
+        width = n_in - i;
+        if (width > 0) {
+            for (j = 0; j < width; ++j) da[i + j] = 0;
+            for (o = 0; o < n_out; ++o) {
+                const T d = dz[o];
+                const T *restrict w = W + o * n_in + i;
+                for (j = 0; j < width; ++j) da[i + j] += d * w[j];
+            }
+        }
+    }
+}
+
+/* One block of WIDTH inputs (a compile-time constant, so that the partial sums of dA stay in
+ * registers): da[i:i+WIDTH] := Σ_o dz[o]·W[o, i:i+WIDTH] with the old W (even and odd
+ * outputs in separate sums: half the chain of dependent adds), times f' written through
+ * a = f(z), then W[o, i:i+WIDTH] −= lr·(dz[o]·a[i:i+WIDTH]), in one pass over W.
+ * lr·(d·a), not (lr·d)·a: the rounding of the gradient-buffer path. */
+#define FBP_STEP_ONE_BLOCKS(WIDTH)                                                  \
+    for (; i + (WIDTH) <= n_in; i += (WIDTH)) {                                    \
+        T even[WIDTH] = {0}, odd[WIDTH] = {0};                                     \
+        for (o = 0; o + 2 <= n_out; o += 2) {                                      \
+            const T d0 = dz[o], d1 = dz[o + 1];                                    \
+            T *restrict w0 = W + o * n_in + i;                                     \
+            T *restrict w1 = w0 + n_in;                                            \
+            for (j = 0; j < (WIDTH); ++j) {                                        \
+                even[j] += d0 * w0[j];                                             \
+                odd[j] += d1 * w1[j];                                              \
+                w0[j] -= lr * (d0 * a[i + j]);                                     \
+                w1[j] -= lr * (d1 * a[i + j]);                                     \
+            }                                                                      \
+        }                                                                          \
+        if (o < n_out) {                                                           \
+            const T d0 = dz[o];                                                    \
+            T *restrict w0 = W + o * n_in + i;                                     \
+            for (j = 0; j < (WIDTH); ++j) {                                        \
+                even[j] += d0 * w0[j];                                             \
+                w0[j] -= lr * (d0 * a[i + j]);                                     \
+            }                                                                      \
+        }                                                                          \
+        for (j = 0; j < (WIDTH); ++j) even[j] += odd[j];                           \
+        FN(derivative_inline)(even, a + i, (WIDTH), activation);                   \
+        for (j = 0; j < (WIDTH); ++j) da[i + j] = even[j];                         \
+    }
+
+FBP_INLINE void FN(step_one_body)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
+                                  ptrdiff_t n_out, T lr, T *restrict W, T *restrict b,
+                                  T *restrict da, int activation)
+{
+    ptrdiff_t o, i = 0;
+    int j;
+    if (da == NULL) { /* the first layer: no delta below it */
+        for (o = 0; o < n_out; ++o) {
+            const T d = dz[o];
+            T *restrict w = W + o * n_in;
+            for (i = 0; i < n_in; ++i) w[i] -= lr * (d * a[i]);
+        }
+    } else {
+        FBP_STEP_ONE_BLOCKS(FBP_LANES)
+        FBP_STEP_ONE_BLOCKS(8)
+        FBP_STEP_ONE_BLOCKS(1)
+    }
+    for (o = 0; o < n_out; ++o) b[o] -= lr * dz[o];
+}
+
+FBP_CLONES void FN(fbp_dense_step_one)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
+                                       ptrdiff_t n_out, T lr, T *restrict W, T *restrict b,
+                                       T *restrict da, int activation)
+{
+    /* A copy per input width up to 8, as for the forward pass. */
+#define FBP_CASE(N) case N: FN(step_one_body)(dz, a, N, n_out, lr, W, b, da, activation); break;
+    switch (n_in) {
+    FBP_CASE(1) FBP_CASE(2) FBP_CASE(3) FBP_CASE(4)
+    FBP_CASE(5) FBP_CASE(6) FBP_CASE(7) FBP_CASE(8)
+    default: FN(step_one_body)(dz, a, n_in, n_out, lr, W, b, da, activation);
+    }
+#undef FBP_CASE
+}
+#undef FBP_STEP_ONE_BLOCKS
+
+FBP_CLONES void FN(fbp_sgd_step)(T *restrict params, const T *restrict grads, ptrdiff_t n, T lr)
+{
+    ptrdiff_t k;
+    for (k = 0; k < n; ++k) params[k] -= lr * grads[k];
+}
+
+#undef FN
+#undef FBP_NAME
+#undef FBP_NAME2
