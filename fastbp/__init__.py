@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - only from an uninstalled source
 
 from fastbp import datasets, reference
 from fastbp._config import get_include, show_config
+from fastbp._inspect import check_gradients
 from fastbp._persist import load
 from fastbp.network import History, Network, TrainingDiverged
 
@@ -28,6 +29,7 @@ __all__ = [
     "History",
     "TrainingDiverged",
     "load",
+    "check_gradients",
     "show_config",
     "get_include",
     "datasets",

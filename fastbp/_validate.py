@@ -44,6 +44,91 @@ def positive_float(what, value):
     return number
 
 
+def non_negative_int(what, value):
+    """An integer >= 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{what} must be >= 0, got {number}")
+    return number
+
+
+def non_negative_float(what, value):
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a real number, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{what} must be finite and >= 0, got {value!r}")
+    return number
+
+
+def boolean(what, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def callables(what, values):
+    values = tuple(values or ())
+    for value in values:
+        if not callable(value):
+            raise TypeError(f"{what} must be callables, got {value!r}")
+    return values
+
+
+def split_off(X, y, fraction):
+    """(X_train, y_train, (X_val, y_val)): the last ⌈fraction·n⌉ samples held out."""
+    fraction = positive_float("validation_split", fraction)
+    if fraction >= 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
+    X, y = np.asarray(X), np.asarray(y)
+    n = len(X) if X.ndim else 0
+    n_val = math.ceil(fraction * n)
+    if n_val < 1 or n_val >= n:
+        raise ValueError(f"validation_split={fraction} of {n} samples leaves no training or validation data")
+    if len(y) != n:
+        raise ValueError(f"y has {len(y)} rows, X has {n} samples")
+    return X[:-n_val], y[:-n_val], (X[-n_val:], y[-n_val:])
+
+
+def sample_weights(values, n_samples):
+    """Per-sample weights: (n,), finite, >= 0, in float64."""
+    weights = numeric_array("sample_weight", values)
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}")
+    weights = weights.astype(np.float64)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and >= 0")
+    return weights
+
+
+def class_weights(class_weight, Y, loss):
+    """Per-sample weights from a {label: weight} dict or "balanced" (n / (k · count))."""
+    labels = Y.argmax(axis=1) if loss == "cross_entropy" else (Y[:, 0] > 0.5).astype(np.intp)
+    n_classes = Y.shape[1] if loss == "cross_entropy" else 2
+    if loss == "binary_cross_entropy" and Y.shape[1] != 1:
+        raise ValueError("class_weight with binary_cross_entropy needs a single output")
+    counts = np.bincount(labels, minlength=n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+    elif isinstance(class_weight, dict):
+        table = np.ones(n_classes)
+        for label, weight in class_weight.items():
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
+                raise ValueError(f"class_weight has label {label!r} outside [0, {n_classes})")
+            table[label] = non_negative_float(f"class_weight[{label}]", weight)
+    else:
+        raise TypeError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+    return table[labels]
+
+
 def sizes(values):
     """Layer widths: at least two integers, all >= 1."""
     try:
@@ -66,21 +151,21 @@ def dtype(value):
     return np.dtype(name)
 
 
-def _numeric_array(what, values):
+def numeric_array(what, values):
     array = np.asarray(values)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold real numbers, got dtype {array.dtype}")
     return array
 
 
-def _require_finite(what, array):
+def require_finite(what, array):
     if not _train.is_finite(array.reshape(-1)):
         raise ValueError(f"{what} contains NaN or infinity (in {array.dtype})")
 
 
 def inputs(X, n_features, dtype):
     """X as a C-contiguous (n, n_features) array of `dtype`: no copy when it already is one."""
-    array = _numeric_array("X", X)
+    array = numeric_array("X", X)
     if array.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if array.ndim == 1 else ""
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {array.shape}{hint}")
@@ -90,18 +175,18 @@ def inputs(X, n_features, dtype):
         raise ValueError(f"X has {array.shape[1]} features, the network expects {n_features}")
     with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported next
         array = np.ascontiguousarray(array, dtype=dtype)
-    _require_finite("X", array)
+    require_finite("X", array)
     return array
 
 
 def targets(y, n_samples, n_outputs, loss, dtype):
     """y as a C-contiguous (n, n_outputs) array of `dtype`, as the loss expects it.
 
-    mse: (n, n_out) or (n,) when n_out == 1, finite. cross_entropy: integer labels (n,) in
+    mse, mae, huber, poisson: (n, n_out) or (n,) when n_out == 1, finite (poisson: >= 0). cross_entropy: integer labels (n,) in
     [0, n_out) (any integer dtype, or floats holding whole numbers), or one-hot rows
     (n, n_out). binary_cross_entropy: 0/1 values shaped like the output.
     """
-    array = _numeric_array("y", y)
+    array = numeric_array("y", y)
     if array.ndim == 0 or array.shape[0] != n_samples:
         length = "a scalar" if array.ndim == 0 else f"{array.shape[0]} rows"
         raise ValueError(f"y has {length}, X has {n_samples} samples")
@@ -116,7 +201,9 @@ def targets(y, n_samples, n_outputs, loss, dtype):
             + f" for loss {loss!r}, got {array.shape}")
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=dtype)
-    _require_finite("y", array)
+    require_finite("y", array)
+    if loss == "poisson" and np.any(array < 0):
+        raise ValueError("y for poisson must be >= 0 (counts or rates)")
     if loss == "cross_entropy" and not (
             np.all((array == 0) | (array == 1)) and np.all(array.sum(axis=1) == 1)):
         raise ValueError("y for cross_entropy must be integer labels (n,) or one-hot rows (n, n_out)")

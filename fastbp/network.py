@@ -296,6 +296,22 @@ class Network:
         self.history = history
         return history
 
+    # ----- looking inside ------------------------------------------------------------------
+    def trace(self, x, y, lr=0.01):
+        """One step of backpropagation with every intermediate kept (see ``fastbp._inspect.trace``).
+
+        ``print(net.trace(x, y, lr=0.1))`` shows the forward pass, the loss, the backward pass
+        and the update that ``fit(x, y, epochs=1, batch_size=len(x), lr=lr, shuffle=False)``
+        would apply. The network is not changed.
+        """
+        from fastbp import _inspect
+        return _inspect.trace(self, x, y, lr=lr)
+
+    def summary(self):
+        """Print a table of the layers: widths, activation, shapes and parameter counts."""
+        from fastbp import _inspect
+        print(_inspect.summary(self))
+
     # ----- parameters ----------------------------------------------------------------------
     def set_weights(self, weights, biases):
         """Replace all weights and biases, after checking count, shapes and finiteness.
@@ -311,11 +327,11 @@ class Network:
         for kind, new_values, current in (("weights", weights, self._weights),
                                           ("biases", biases, self._biases)):
             for layer, (value, target) in enumerate(zip(new_values, current)):
-                array = _validate._numeric_array(f"{kind}[{layer}]", value)
+                array = _validate.numeric_array(f"{kind}[{layer}]", value)
                 if array.shape != target.shape:
                     raise ValueError(f"{kind}[{layer}] must have shape {target.shape}, got {array.shape}")
                 array = np.ascontiguousarray(array, dtype=self._dtype)
-                _validate._require_finite(f"{kind}[{layer}]", array)
+                _validate.require_finite(f"{kind}[{layer}]", array)
                 converted.append((target, array))
         with self._exclusive():
             for target, array in converted:
