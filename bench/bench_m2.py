@@ -1,0 +1,35 @@
+"""M2: 784-256-128-10 relu, softmax cross-entropy: mid-sized matrix products.
+
+60,000 synthetic samples around 10 Gaussian class centres in 784 dimensions; SGD lr 0.05,
+batch 64, one epoch in order.
+"""
+import pytest
+
+from fastbp.datasets import gaussian_classes
+
+pytestmark = pytest.mark.benchmark(group="M2")
+
+
+@pytest.fixture(scope="module")
+def workload(make_workload, smoke):
+    X, y = gaussian_classes(1_024 if smoke else 60_000, 784, 10, seed=0)
+    return make_workload("M2", sizes=(784, 256, 128, 10), activation="relu", loss="cross_entropy",
+                         X=X, y=y, epochs=1, batch_size=64, lr=0.05)
+
+
+def test_m2_reference(benchmark, measure, workload):
+    measure.reference(benchmark, workload)
+
+
+def test_m2_fastbp(benchmark, measure, workload):
+    measure.fastbp(benchmark, workload)
+
+
+def test_m2_torch(benchmark, measure, workload):
+    pytest.importorskip("torch")
+    measure.torch(benchmark, workload)
+
+
+def test_m2_sklearn(benchmark, measure, workload):
+    pytest.importorskip("sklearn")
+    measure.sklearn(benchmark, workload)

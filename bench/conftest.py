@@ -1,0 +1,386 @@
+"""Shared machinery of the benchmark suite: the smoke switch, the Workload, and `measure`,
+which times one implementation of a workload, checks what it learned and records extra_info.
+
+Every benchmark of a module shares one group (T1, M1, M2, L1), so fastbp, the numpy reference
+and the peers are timed in the same run on the same machine; ratios, not wall times, are the
+result. Each round trains a freshly built network from the same seed (construction is in the
+untimed setup), and every run is checked afterwards: fastbp must reach the reference's final loss
+from the same initial weights, so a fast but wrong kernel fails its benchmark.
+
+FASTBP_BENCH_SMOKE=1 shrinks samples and epochs so that the whole suite runs in seconds (CI runs
+it with --benchmark-disable: no timing, but every result is still checked).
+"""
+import functools
+import os
+import platform
+import warnings
+from pathlib import Path
+
+# One thread everywhere (the figures in shared/BENCHMARKS.md are single-threaded). The
+# environment reaches BLAS libraries loaded after this point; threadpoolctl, below, also
+# limits the ones already loaded.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastbp  # noqa: E402
+from fastbp.reference import ReferenceNetwork  # noqa: E402
+
+try:
+    import threadpoolctl
+except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    threadpoolctl = None
+
+SMOKE = os.environ.get("FASTBP_BENCH_SMOKE", "") == "1"
+SEED = 0
+# float32 fastbp against the float64 reference after a whole training run: relative agreement
+# of the final loss (seen: 1e-6 to 1e-4; a wrong gradient is off by far more).
+FLOAT32_VS_REFERENCE = 1e-2
+# The reference is deterministic: timing rounds and a separate check run agree to rounding.
+REFERENCE_REPEAT = 1e-9
+_records = []  # one per timed benchmark, for the summary at the end of the run
+
+
+# ----- the machine ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _describe(info):
+    description = f"{info.get('internal_api', '?')} {info.get('version', '?')}"
+    if info.get("architecture"):
+        description += f" ({info['architecture']})"
+    return description
+
+
+def blas_libraries():
+    """Every BLAS loaded into the process, as {file name: library and kernel}."""
+    if threadpoolctl is None:
+        return {}
+    return {Path(info.get("filepath", "?")).name: _describe(info)
+            for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"}
+
+
+@functools.lru_cache(maxsize=None)
+def blas_kernel():
+    """numpy's BLAS and the kernel it runs (OpenBLAS's core type), via threadpoolctl."""
+    if threadpoolctl is None:
+        return "unknown"
+    blas = [info for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+    # numpy's own library, not another one loaded into the process (scipy's, torch's).
+    blas.sort(key=lambda info: "numpy" not in info.get("filepath", ""))
+    return _describe(blas[0]) if blas else "unknown"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _steady_process():
+    """One BLAS thread, and the allocator in the state every benchmark sees, whatever ran first.
+
+    glibc serves blocks above its mmap threshold (128 KiB at start) by mmap, paying page
+    faults on every allocation, and raises the threshold when such a block is freed, up to
+    32 MiB. The numpy reference allocates per batch: it ran up to twice as fast in a process
+    that had once freed a large array (after L1, say) as in a fresh one. Freeing one such
+    block first gives every benchmark the raised threshold, in any order or selection.
+    """
+    block = np.empty(30 << 20, dtype=np.uint8)  # 30 MiB: under glibc's 32 MiB cap
+    del block
+    blas_kernel()  # read before any peer loads its own BLAS
+    if threadpoolctl is None:
+        yield
+        return
+    with threadpoolctl.threadpool_limits(limits=1):
+        yield
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["cpu_model"] = cpu_model()
+    machine_info["blas"] = blas_kernel()
+    machine_info["blas_libraries"] = blas_libraries()  # fastbp's may be scipy's, not numpy's
+    machine_info["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "")
+    machine_info["smoke"] = SMOKE
+
+
+# ----- workloads --------------------------------------------------------------------------------
+class Workload:
+    """One benchmark workload: its data and how every implementation trains on it.
+
+    X and y are kept in float64 for the reference and as float32 (X, and y for mse) for fastbp
+    and the peers, converted once here so that no timed run pays for it. Training visits the
+    samples in order (no shuffle) in batches of `batch_size`, for `epochs`, at learning rate
+    `lr`; fastbp networks are float32 and built from `SEED`.
+    """
+
+    def __init__(self, name, sizes, activation, loss, X, y, epochs, batch_size, lr,
+                 output=None, rounds=3, note=None):
+        self.name = name
+        self.sizes = tuple(sizes)
+        self.activation = activation
+        self.loss = loss
+        self.output = output
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.rounds = 1 if SMOKE else rounds
+        self.note = note
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        if loss == "cross_entropy":
+            self.y = np.ascontiguousarray(y, dtype=np.intp)
+            self.y32 = self.y
+        else:
+            self.y = np.ascontiguousarray(y, dtype=np.float64)
+            self.y32 = self.y.astype(np.float32)
+        self.X32 = self.X.astype(np.float32)
+        self._reference_loss = None
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def samples_trained(self):
+        """Samples visited by one training run: the numerator of samples/s."""
+        return self.epochs * self.n_samples
+
+    def network(self):
+        """A fresh float32 fastbp network, the same weights every call."""
+        return fastbp.Network(self.sizes, activation=self.activation, output=self.output,
+                              loss=self.loss, dtype="float32", seed=SEED)
+
+    def reference_network(self):
+        """A fresh float64 reference with the initial weights of network()."""
+        return ReferenceNetwork.like(self.network())
+
+    def fit_fastbp(self, net):
+        net.fit(self.X32, self.y32, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                shuffle=False)
+        return net
+
+    def fit_reference(self, ref):
+        ref.fit(self.X, self.y, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
+        return ref
+
+    @functools.cached_property
+    def initial_loss(self):
+        """The untrained loss, from the weights every run starts with."""
+        return self.reference_network().loss(self.X, self.y)
+
+    def reference_loss(self):
+        """The reference's final loss: the one its benchmark recorded, else trained now."""
+        if self._reference_loss is None:
+            self._reference_loss = self.fit_reference(self.reference_network()).loss(self.X, self.y)
+        return self._reference_loss
+
+    def remember_reference_loss(self, loss):
+        """Keep the reference benchmark's result, so that the group's checks need not train again."""
+        if self._reference_loss is None:
+            self._reference_loss = loss
+        assert loss == pytest.approx(self._reference_loss, rel=REFERENCE_REPEAT)
+
+
+def _learned(workload, final_loss, initial_loss=None, who=""):
+    initial_loss = workload.initial_loss if initial_loss is None else initial_loss
+    assert np.isfinite(final_loss), f"{workload.name} {who}: final loss {final_loss}"
+    assert final_loss < initial_loss, (
+        f"{workload.name} {who}: loss {final_loss:.6g} did not fall below the untrained "
+        f"{initial_loss:.6g}")
+
+
+# ----- measuring ----------------------------------------------------------------------------------
+class Measure:
+    """Time one implementation of a workload, check its result, record extra_info.
+
+    Each method runs ``benchmark.pedantic`` with a setup that builds a fresh model (untimed),
+    ``workload.rounds`` rounds of one training run each (one round in smoke mode), then
+    evaluates the trained model on the training data.
+    """
+
+    def reference(self, benchmark, workload, rounds=None):
+        ref = benchmark.pedantic(workload.fit_reference,
+                                 setup=lambda: ((workload.reference_network(),), {}),
+                                 rounds=self._rounds(workload, rounds), iterations=1)
+        final_loss = ref.loss(workload.X, workload.y)
+        workload.remember_reference_loss(final_loss)
+        _learned(workload, final_loss, who="reference")
+        _record(benchmark, workload, "reference", "float64", final_loss)
+
+    def fastbp(self, benchmark, workload, rounds=None):
+        net = benchmark.pedantic(workload.fit_fastbp, setup=lambda: ((workload.network(),), {}),
+                                 rounds=self._rounds(workload, rounds), iterations=1)
+        final_loss = net.loss(workload.X32, workload.y32)
+        expected = workload.reference_loss()
+        assert final_loss == pytest.approx(expected, rel=FLOAT32_VS_REFERENCE), (
+            f"{workload.name}: fastbp's final loss {final_loss:.8g} is not the reference's "
+            f"{expected:.8g} (same initial weights, same batches)")
+        _learned(workload, final_loss, who="fastbp")
+        _record(benchmark, workload, "fastbp", net.dtype.name, final_loss,
+                reference_loss=expected, fastbp_version=fastbp.__version__)
+
+    def torch(self, benchmark, workload, rounds=None):
+        """PyTorch eager: nn.Sequential of Linear layers with fastbp's initial weights, float32,
+        torch.optim.SGD (no momentum) over in-order batches."""
+        import torch
+
+        torch.set_num_threads(1)
+        X = torch.from_numpy(workload.X32)
+        if workload.loss == "cross_entropy":
+            Y = torch.from_numpy(workload.y.astype(np.int64))
+            loss_fn = torch.nn.functional.cross_entropy
+        elif workload.loss == "mse" and (workload.output or "identity") == "identity":
+            Y = torch.from_numpy(workload.y32.reshape(workload.n_samples, -1))
+
+            def loss_fn(out, target):  # fastbp's mse: mean over samples of ½Σₖ(ŷₖ − yₖ)²
+                return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
+        else:
+            raise NotImplementedError(f"no torch variant for loss {workload.loss!r}")
+        activations = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+
+        def setup():
+            net = workload.network()
+            layers = []
+            for W, b in zip(net.weights, net.biases):
+                linear = torch.nn.Linear(W.shape[1], W.shape[0])
+                with torch.no_grad():
+                    linear.weight.copy_(torch.from_numpy(W))
+                    linear.bias.copy_(torch.from_numpy(b))
+                layers += [linear, activations[workload.activation]()]
+            model = torch.nn.Sequential(*layers[:-1])  # identity output: the loss takes logits
+            return (model, torch.optim.SGD(model.parameters(), lr=workload.lr)), {}
+
+        def fit(model, optimizer):
+            n, batch = workload.n_samples, workload.batch_size
+            for _ in range(workload.epochs):
+                for start in range(0, n, batch):
+                    optimizer.zero_grad()
+                    loss = loss_fn(model(X[start:start + batch]), Y[start:start + batch])
+                    loss.backward()
+                    optimizer.step()
+            return model
+
+        model = benchmark.pedantic(fit, setup=setup, rounds=self._rounds(workload, rounds),
+                                   iterations=1)
+        with torch.no_grad():
+            final_loss = float(loss_fn(model(X), Y))
+        _learned(workload, final_loss, who="torch")
+        _record(benchmark, workload, "torch", "float32", final_loss, torch_version=torch.__version__,
+                torch_threads=torch.get_num_threads())
+
+    def sklearn(self, benchmark, workload, rounds=None):
+        """scikit-learn's MLPClassifier / MLPRegressor: plain SGD (no momentum, no L2, constant
+        rate, no early stopping), in-order batches, float32 data (which it keeps in float32).
+        Its own initialisation (Glorot, from random_state)."""
+        import sklearn
+        from sklearn.base import clone
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+        activation = {"sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}[workload.activation]
+        if workload.loss == "cross_entropy":
+            estimator_class = MLPClassifier
+        elif workload.loss == "mse" and (workload.output or "identity") == "identity":
+            estimator_class = MLPRegressor
+        else:
+            raise NotImplementedError(f"no scikit-learn variant for loss {workload.loss!r}")
+        y = workload.y32 if estimator_class is MLPRegressor else workload.y
+        estimator = estimator_class(
+            hidden_layer_sizes=workload.sizes[1:-1], activation=activation, solver="sgd",
+            alpha=0.0, batch_size=workload.batch_size, learning_rate="constant",
+            learning_rate_init=workload.lr, max_iter=workload.epochs, shuffle=False,
+            random_state=SEED, momentum=0.0, nesterovs_momentum=False, early_stopping=False,
+            n_iter_no_change=workload.epochs + 1)
+
+        def loss_of(fitted):
+            if estimator_class is MLPRegressor:
+                residual = fitted.predict(workload.X32).astype(np.float64) - workload.y
+                return 0.5 * float(np.mean(residual ** 2))
+            proba = fitted.predict_proba(workload.X32).astype(np.float64)
+            rows = np.arange(workload.n_samples)
+            return -float(np.mean(np.log(np.clip(proba[rows, workload.y], 1e-300, None))))
+
+        with warnings.catch_warnings():
+            # max_iter is the epoch count, so "not converged" is expected.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = benchmark.pedantic(lambda est: est.fit(workload.X32, y),
+                                        setup=lambda: ((clone(estimator),), {}),
+                                        rounds=self._rounds(workload, rounds), iterations=1)
+            # Its untrained loss: the same random_state gives the same initial weights, and one
+            # full-batch step at lr 1e-12 leaves them unchanged to float32 rounding.
+            untrained = clone(estimator).set_params(
+                max_iter=1, learning_rate_init=1e-12, batch_size=workload.n_samples)
+            initial_loss = loss_of(untrained.fit(workload.X32, y))
+        final_loss = loss_of(fitted)
+        _learned(workload, final_loss, initial_loss, who="scikit-learn")
+        _record(benchmark, workload, "sklearn", fitted.coefs_[0].dtype.name, final_loss,
+                initial_loss=initial_loss, sklearn_version=sklearn.__version__)
+
+    @staticmethod
+    def _rounds(workload, rounds):
+        return 1 if SMOKE else (rounds or workload.rounds)
+
+
+def _record(benchmark, workload, implementation, dtype, final_loss, **more):
+    info = benchmark.extra_info
+    info.update(
+        workload=workload.name, implementation=implementation, threads=1, dtype=dtype,
+        n_samples=workload.n_samples, epochs=workload.epochs, batch_size=workload.batch_size,
+        lr=workload.lr, samples=workload.samples_trained, cpu=cpu_model(), blas=blas_kernel(),
+        smoke=SMOKE, final_loss=float(final_loss), initial_loss=float(workload.initial_loss))
+    if workload.note:
+        info["note"] = workload.note
+    info.update(more)
+    stats = benchmark.stats  # None under --benchmark-disable
+    if stats:
+        median, best = stats.stats.median, stats.stats.min
+        info.update(seconds_median=median, samples_per_s=workload.samples_trained / median,
+                    samples_per_s_best=workload.samples_trained / best)
+        _records.append(dict(group=benchmark.group, name=benchmark.name, extra_info=dict(info),
+                             stats={"median": median}))
+
+
+@pytest.fixture(scope="session")
+def smoke():
+    """True under FASTBP_BENCH_SMOKE=1: modules shrink their samples and epochs."""
+    return SMOKE
+
+
+@pytest.fixture(scope="session")
+def make_workload():
+    """The Workload class, for the modules' workload fixtures."""
+    return Workload
+
+
+@pytest.fixture(scope="session")
+def measure():
+    return Measure()
+
+
+# ----- the summary ------------------------------------------------------------------------------
+def _load_report():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("fastbp_bench_report",
+                                                  Path(__file__).with_name("report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _records:
+        return
+    terminalreporter.section("fastbp: samples/s, and ratio to the reference in each group")
+    for line in _load_report().table(_records):
+        terminalreporter.write_line(line)
+    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
+        terminalreporter.write_line(
+            "note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set, which slows OpenBLAS (numpy, "
+            "scikit-learn); compare with both unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE")
