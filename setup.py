@@ -55,6 +55,7 @@ setup(
             extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c"]),
             extension("_blas"),
             extension("_train"),
+            extension("_optim"),
         ],
         compiler_directives=DIRECTIVES,
     ),

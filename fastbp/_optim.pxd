@@ -1,0 +1,37 @@
+# The optimizer step kernel of fastbp (private for now, like _kernels.pxd): one update of the
+# flat parameter array from the flat gradient array and the optimizer's flat state arrays, all
+# of the same layout. Pointers and sizes in, no checks: Python validated everything first.
+from cython cimport floating
+
+# Optimizer codes; names in _optim.pyx (OPTIMIZER_CODES), configs in fastbp/optim.py.
+cpdef enum Optimizer:
+    SGD = 0
+    MOMENTUM = 1
+    NESTEROV = 2
+    ADAM = 3
+    ADAMW = 4
+    RMSPROP = 5
+    ADAGRAD = 6
+    IRPROP_MINUS = 7
+
+# hyper[] per code (its length is hyper_size(code)):
+#   SGD           (none)
+#   MOMENTUM      [μ]
+#   NESTEROV      [μ]
+#   ADAM          [β₁, β₂, ε]
+#   ADAMW         [β₁, β₂, ε, λ]
+#   RMSPROP       [ρ, ε]
+#   ADAGRAD       [ε]
+#   IRPROP_MINUS  [η⁺, η⁻, Δmin, Δmax, Δ₀]   (Δ₀ is read by init_state only; lr is ignored)
+# state[] holds state_size(code) arrays of n elements, back to back:
+#   SGD (none); MOMENTUM, NESTEROV: [v]; RMSPROP: [v]; ADAGRAD: [s];
+#   ADAM, ADAMW: [m, v]; IRPROP_MINUS: [Δ, g_prev].
+# t is the 1-based number of this step (Adam's bias correction); other codes ignore it.
+# An unknown code leaves params and state untouched (Python checks codes before calling).
+cdef void optimizer_step(int code, floating* params, const floating* grads, Py_ssize_t n,
+                         double lr, const double* hyper, floating* state,
+                         long long t) noexcept nogil
+
+# The state before the first step: zeros, except iRPROP−'s step sizes Δ := Δ₀.
+cdef void optimizer_init_state(int code, const double* hyper, floating* state,
+                               Py_ssize_t n) noexcept nogil
