@@ -18,16 +18,20 @@ except ImportError as exc:  # pragma: no cover - only from an uninstalled source
         "run the tests with `pytest` (which imports the installed package)."
     ) from exc
 
-from fastbp import datasets, reference
+from fastbp import datasets, optim, reference, schedules
 from fastbp._config import get_include, show_config
 from fastbp._inspect import check_gradients
 from fastbp._persist import load
-from fastbp.network import History, Network, TrainingDiverged
+from fastbp.history import History, StopTraining
+from fastbp.network import Network, TrainingDiverged
 
 __all__ = [
     "Network",
     "History",
     "TrainingDiverged",
+    "StopTraining",
+    "optim",
+    "schedules",
     "load",
     "check_gradients",
     "show_config",

@@ -49,6 +49,9 @@ cpdef enum Activation:
     TANH = 2
     RELU = 3
     LEAKY_RELU = 4
+    ELU = 5
+    SOFTPLUS = 6
+    GELU = 7
 
 # Loss codes; names in _kernels.pyx (LOSS_CODES). The classification losses take the
 # output layer's logits: softmax (cross entropy) and sigmoid (binary cross entropy) are
@@ -57,6 +60,9 @@ cpdef enum Loss:
     MSE = 0
     CROSS_ENTROPY = 1
     BINARY_CROSS_ENTROPY = 2
+    MAE = 3
+    HUBER = 4
+    POISSON = 5
 
 cdef void dense_forward(const floating* A__ri, Py_ssize_t rows, Py_ssize_t n_in,
                         const floating* W__oi, const floating* b__o, Py_ssize_t n_out,
@@ -72,7 +78,7 @@ cdef void activation_backward(floating* dA, const floating* A, Py_ssize_t n,
 
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
-                           floating* dZ__ro) noexcept nogil
+                           const floating* weight__r, floating* dZ__ro) noexcept nogil
 
 cdef void output_probabilities(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_out,
                                int loss) noexcept nogil

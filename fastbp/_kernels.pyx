@@ -3,7 +3,7 @@
 Each kernel's docstring is its one line of math. Shapes are carried in names: r = rows of
 the batch, i = layer inputs, o = layer outputs.
 """
-from libc.math cimport exp, expf, isfinite
+from libc.math cimport exp, expf, fabs, isfinite
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -11,12 +11,20 @@ ACTIVATION_CODES = {
     "tanh": TANH,
     "relu": RELU,
     "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "softplus": SOFTPLUS,
+    "gelu": GELU,
 }
 LOSS_CODES = {
     "mse": MSE,
     "cross_entropy": CROSS_ENTROPY,
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
+    "mae": MAE,
+    "huber": HUBER,
+    "poisson": POISSON,
 }
+# huber: quadratic within HUBER_DELTA of the target, linear beyond.
+cdef double HUBER_DELTA = 1.0
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -77,45 +85,78 @@ cdef void activation_backward(floating* dA, const floating* A, Py_ssize_t n,
 
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
-                           floating* dZ__ro) noexcept nogil:
-    """Σ_r loss(out_r, y_r) (in float64); dZ := scale · ∂loss/∂Z at the output layer
+                           const floating* weight__r, floating* dZ__ro) noexcept nogil:
+    """Σ_r w_r·loss(out_r, y_r) (in float64); dZ_r := scale·w_r·∂loss/∂Z_r at the output layer
 
+    w_r = 1 when weight__r is NULL.
     mse: out = f(Z), loss = ½Σₖ(outₖ − yₖ)², dZ = (out − y) ⊙ f'(Z).
+    mae: loss = Σₖ|outₖ − yₖ|, dZ = sign(out − y) ⊙ f'(Z).
+    huber: loss = Σₖ ½rₖ² (|rₖ| ≤ 1) or |rₖ| − ½, r = out − y; dZ = clip(r, −1, 1) ⊙ f'(Z).
+    poisson: out = Z (log-mean), loss = Σₖ e^Zₖ − yₖZₖ, dZ = e^Z − y.
     cross_entropy: out = Z (logits), loss = logΣₖe^Zₖ − Σₖ yₖZₖ (Σₖyₖ = 1), dZ = softmax(Z) − y.
     binary_cross_entropy: out = Z, loss = Σₖ softplus(Zₖ) − yₖZₖ, dZ = σ(Z) − y.
     """
-    cdef Py_ssize_t r, k, n = rows * n_out
-    cdef double total = 0, lse, row_loss
-    cdef floating diff, z, p
-    if loss == MSE:
-        for k in range(n):
-            diff = out__ro[k] - Y__ro[k]
-            total += 0.5 * <double>diff * <double>diff
-            dZ__ro[k] = scale * diff
-        activation_backward(dZ__ro, out__ro, n, output_activation)
-    elif loss == CROSS_ENTROPY:
-        for r in range(rows):
+    cdef Py_ssize_t r, k
+    cdef double total = 0, lse, row_loss, r_abs
+    cdef floating diff, z, p, row_scale
+    cdef const floating* out__k
+    cdef const floating* y__k
+    cdef floating* dz__k
+    for r in range(rows):
+        out__k = out__ro + r * n_out
+        y__k = Y__ro + r * n_out
+        dz__k = dZ__ro + r * n_out
+        row_scale = scale if weight__r == NULL else scale * weight__r[r]
+        row_loss = 0
+        if loss == MSE:
+            for k in range(n_out):
+                diff = out__k[k] - y__k[k]
+                row_loss += 0.5 * <double>diff * <double>diff
+                dz__k[k] = row_scale * diff
+        elif loss == MAE:
+            for k in range(n_out):
+                diff = out__k[k] - y__k[k]
+                row_loss += fabs(<double>diff)
+                dz__k[k] = row_scale * (1 if diff > 0 else (-1 if diff < 0 else 0))
+        elif loss == HUBER:
+            for k in range(n_out):
+                diff = out__k[k] - y__k[k]
+                r_abs = fabs(<double>diff)
+                if r_abs <= HUBER_DELTA:
+                    row_loss += 0.5 * r_abs * r_abs
+                    dz__k[k] = row_scale * diff
+                else:
+                    row_loss += HUBER_DELTA * (r_abs - 0.5 * HUBER_DELTA)
+                    dz__k[k] = row_scale * <floating>(HUBER_DELTA if diff > 0 else -HUBER_DELTA)
+        elif loss == POISSON:
+            for k in range(n_out):
+                z = out__k[k]
+                p = _exp(z)
+                row_loss += <double>p - <double>y__k[k] * <double>z
+                dz__k[k] = row_scale * (p - y__k[k])
+        elif loss == CROSS_ENTROPY:
             if floating is float:
-                lse = fbp_logsumexp_f(out__ro + r * n_out, n_out)
+                lse = fbp_logsumexp_f(out__k, n_out)
             else:
-                lse = fbp_logsumexp_d(out__ro + r * n_out, n_out)
-            row_loss = 0
-            for k in range(r * n_out, (r + 1) * n_out):
-                row_loss += <double>Y__ro[k] * (lse - <double>out__ro[k])
-                p = _exp(<floating>(<double>out__ro[k] - lse))
-                dZ__ro[k] = scale * (p - Y__ro[k])
-            total += row_loss
-    elif loss == BINARY_CROSS_ENTROPY:
-        for k in range(n):
-            z = out__ro[k]
-            total += fbp_softplus(<double>z) - <double>Y__ro[k] * <double>z
-            dZ__ro[k] = scale * (_sigmoid(z) - Y__ro[k])
+                lse = fbp_logsumexp_d(out__k, n_out)
+            for k in range(n_out):
+                row_loss += <double>y__k[k] * (lse - <double>out__k[k])
+                p = _exp(<floating>(<double>out__k[k] - lse))
+                dz__k[k] = row_scale * (p - y__k[k])
+        elif loss == BINARY_CROSS_ENTROPY:
+            for k in range(n_out):
+                z = out__k[k]
+                row_loss += fbp_softplus(<double>z) - <double>y__k[k] * <double>z
+                dz__k[k] = row_scale * (_sigmoid(z) - y__k[k])
+        total += row_loss if weight__r == NULL else <double>weight__r[r] * row_loss
+    if loss == MSE or loss == MAE or loss == HUBER:
+        activation_backward(dZ__ro, out__ro, rows * n_out, output_activation)
     return total
 
 
 cdef void output_probabilities(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_out,
                                int loss) noexcept nogil:
-    """P := softmax(Z) row-wise (cross_entropy) or σ(Z) (binary_cross_entropy), in place"""
+    """P := softmax(Z) row-wise (cross_entropy), σ(Z) (binary_cross_entropy) or e^Z (poisson), in place"""
     cdef Py_ssize_t r, k
     cdef double lse
     if loss == CROSS_ENTROPY:
@@ -128,6 +169,9 @@ cdef void output_probabilities(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_ou
                 Z__ro[k] = _exp(<floating>(<double>Z__ro[k] - lse))
     elif loss == BINARY_CROSS_ENTROPY:
         activate(Z__ro, rows * n_out, SIGMOID)
+    elif loss == POISSON:
+        for k in range(rows * n_out):
+            Z__ro[k] = _exp(Z__ro[k])
 
 
 cdef void dense_backward_params(const floating* dZ__ro, const floating* A__ri, Py_ssize_t rows,

@@ -1,8 +1,9 @@
-"""Saving and loading networks: an .npz archive holding a JSON header and the flat parameters.
+"""Saving and loading networks: an .npz archive holding a JSON header and flat arrays.
 
 The header records everything needed to continue training exactly: the architecture,
-dtype, seed and the shuffle generator's state. ``optimizer`` and ``scaling`` are reserved
-for optimizer and input/target scaling state.
+dtype, initialiser, dropout, seed, the shuffle and dropout generators' states, the
+optimizer (its settings and step count; its state arrays sit beside the parameters) and the
+input/target scaling learnt on the first fit.
 """
 import contextlib
 import json
@@ -17,7 +18,7 @@ FORMAT_VERSION = 1
 
 
 def state(net):
-    """(header, params): a copy of everything that defines `net`, as JSON-able header + array."""
+    """(header, params, optimizer_state): copies of everything that defines `net`."""
     from fastbp import __version__
     with net._exclusive():
         header = {
@@ -30,27 +31,47 @@ def state(net):
             "loss": net.loss_name,
             "dtype": net.dtype.name,
             "seed": net.seed,
+            "init": net.init,
+            "dropout": list(net.dropout),
+            "epochs_trained": net.epochs_trained,
             "shuffle_state": net._shuffle_rng.bit_generator.state,
-            "optimizer": None,
-            "scaling": None,
+            "dropout_state": net._dropout_rng.bit_generator.state,
+            "optimizer": {"config": net._optimizer.to_dict(), "step": net._optimizer_step},
+            "scaling": {
+                "inputs": net._scale_inputs,
+                "targets": net._scale_targets,
+                "input_scaler": None if net._input_scaler is None else net._input_scaler.to_dict(),
+                "target_scaler": None if net._target_scaler is None else net._target_scaler.to_dict(),
+            },
         }
-        return header, net._params.copy()
+        return header, net._params.copy(), net._optimizer_state.copy()
 
 
-def from_state(header, params):
-    """Rebuild a Network from :func:`state`'s output, checking that the two agree."""
-    from fastbp.network import Network
+def _generator_state(header, key):
+    value = header.get(key)
+    if not isinstance(value, dict) or value.get("bit_generator") != "PCG64":
+        raise ValueError(f"missing or unknown {key}")
+    return value
+
+
+def from_state(header, params, optimizer_state=None):
+    """Rebuild a Network from :func:`state`'s output, checking that the parts agree."""
+    from fastbp import optim
+    from fastbp._scaling import Scaler
+    from fastbp.network import FIXED_OUTPUTS, Network
     if header.get("format") != FORMAT_NAME:
         raise ValueError("not a fastbp network (format name missing)")
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"unsupported format_version {header.get('format_version')!r} "
                          f"(this fastbp reads version {FORMAT_VERSION})")
-    if header.get("optimizer") is not None or header.get("scaling") is not None:
-        raise ValueError("the file holds optimizer or scaling state this fastbp cannot restore")
+    scaling = header.get("scaling") or {}
     try:
         net = Network(header["sizes"], activation=list(header["activations"]),
-                      output=header["output"] if header["loss"] == "mse" else None,
-                      loss=header["loss"], dtype=header["dtype"], seed=header["seed"])
+                      output=None if header["loss"] in FIXED_OUTPUTS else header["output"],
+                      loss=header["loss"], dtype=header["dtype"], seed=header["seed"],
+                      init=header.get("init", "auto"), dropout=header.get("dropout"),
+                      scale_inputs=bool(scaling.get("inputs", False)),
+                      scale_targets=bool(scaling.get("targets", False)))
     except KeyError as exc:
         raise ValueError(f"header lacks {exc}") from None
     params = np.asarray(params)
@@ -60,24 +81,39 @@ def from_state(header, params):
     if not np.all(np.isfinite(params)):
         raise ValueError("parameters contain NaN or infinity")
     net._params[...] = params
-    shuffle_state = header.get("shuffle_state")
-    if not isinstance(shuffle_state, dict) or shuffle_state.get("bit_generator") != "PCG64":
-        raise ValueError("missing or unknown shuffle generator state")
-    net._shuffle_rng.bit_generator.state = shuffle_state
+
+    optimizer = header.get("optimizer")
+    if optimizer is not None:
+        net._set_optimizer(optim.from_dict(optimizer["config"]))
+        net._optimizer_step = int(optimizer["step"])
+        state_array = (np.asarray(optimizer_state) if optimizer_state is not None
+                       else np.zeros(0, net.dtype))
+        if state_array.shape != net._optimizer_state.shape or state_array.dtype != net.dtype:
+            raise ValueError("optimizer state does not match the optimizer and parameters")
+        net._optimizer_state[...] = state_array
+    net._epochs_trained = int(header.get("epochs_trained", 0))
+    if scaling.get("input_scaler") is not None:
+        net._input_scaler = Scaler.from_dict(scaling["input_scaler"])
+    if scaling.get("target_scaler") is not None:
+        net._target_scaler = Scaler.from_dict(scaling["target_scaler"])
+    net._shuffle_rng.bit_generator.state = _generator_state(header, "shuffle_state")
+    if "dropout_state" in header:
+        net._dropout_rng.bit_generator.state = _generator_state(header, "dropout_state")
     return net
 
 
 def save(net, path):
     """Write `net` to `path` through a temporary file renamed into place (atomic on POSIX)."""
     path = os.fspath(path)
-    header, params = state(net)
+    header, params, optimizer_state = state(net)
     directory = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             # Through a handle, np.savez appends no ".npz" to the name.
-            np.savez(handle, header=np.array(json.dumps(header)), params=params)
+            np.savez(handle, header=np.array(json.dumps(header)), params=params,
+                     optimizer_state=optimizer_state)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -105,9 +141,10 @@ def load(path):
                 raise ValueError("not an .npz archive")
             header = json.loads(str(archive["header"][()]))
             params = archive["params"]
+            optimizer_state = archive["optimizer_state"] if "optimizer_state" in archive.files else None
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-        return from_state(header, params)
+        return from_state(header, params, optimizer_state)
     except FileNotFoundError:
         raise
     except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:

@@ -14,9 +14,11 @@ Large layers go through BLAS (fastbp._blas), small ones through fastbp's own com
 loops: a call into BLAS costs about a microsecond, which only pays off above a certain
 amount of work. The choice is made per layer once per call, from the chunk size.
 """
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
 from cython cimport floating
 from libc.limits cimport INT_MAX
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt, INFINITY
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
@@ -24,10 +26,25 @@ import numpy as np
 
 from fastbp._blas cimport gemm
 from fastbp._kernels cimport (
-    dense_forward, bias_activate, activation_backward, loss_and_delta, output_probabilities,
-    dense_backward_params, dense_backward_input, bias_backward, dense_step_one, sgd_step,
-    all_finite,
+    dense_forward, bias_activate, activate, activation_backward, loss_and_delta,
+    output_probabilities, dense_backward_params, dense_backward_input, bias_backward,
+    dense_step_one, sgd_step, all_finite, GELU, IDENTITY,
 )
+from fastbp._optim cimport optimizer_step, SGD
+
+
+cdef extern from "fastbp_random.h" nogil:
+    ctypedef struct fbp_rng:
+        pass
+    void fbp_rng_seed(fbp_rng* rng, uint64_t seed)
+    double fbp_rng_uniform(fbp_rng* rng)
+
+
+cdef extern from "fastbp_clock.h" nogil:
+    double fbp_monotonic_seconds()
+
+# How often a long epoch looks up from its batches (for Ctrl-C and the time budget).
+cdef double CHECK_SECONDS = 0.1
 
 # A layer goes to BLAS when chunk × n_in × n_out (multiply-adds per pass) reaches this;
 # measured on Zen 5 with scipy's OpenBLAS, BLAS wins from about 1,000 (e.g. 8-8-1 at batch
@@ -56,7 +73,49 @@ def set_blas_min_work(Py_ssize_t value):
 # Status codes of train_epoch.
 cpdef enum Status:
     STATUS_OK = 0
-    STATUS_DIVERGED = 1
+    STATUS_DIVERGED = 1        # a batch loss or a parameter became NaN or infinite
+    STATUS_INTERRUPTED = 2     # Ctrl-C (or another signal whose handler raised)
+    STATUS_TIME_UP = 3         # the time budget ran out
+    STATUS_UPDATES_DONE = 4    # the update budget ran out
+
+
+cdef class TrainOptions:
+    """What an epoch does beyond plain SGD: the optimizer, L2 penalty, gradient clipping,
+    dropout, and the budgets. Python fills it once per fit call (budgets and the dropout seed
+    once per epoch); the compiled loop reads it."""
+    cdef public int optimizer
+    cdef double[::1] hyper
+    cdef public long long step          # updates applied so far by this optimizer
+    cdef public double alpha            # L2: grad_W += alpha·W
+    cdef public double clip_norm        # 0: off
+    cdef double[::1] dropout            # per activation buffer l (0 for none)
+    cdef public bint has_dropout
+    cdef public uint64_t dropout_seed
+    cdef public long long max_updates   # < 0: unlimited
+    cdef public double max_seconds      # inf: unlimited
+
+    def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
+                 double clip_norm=0.0, dropout=None):
+        """dropout: one rate per hidden layer, or None."""
+        self.optimizer = optimizer
+        self.hyper = np.zeros(1) if hyper is None else np.ascontiguousarray(hyper, np.float64).copy()
+        if self.hyper.shape[0] == 0:
+            self.hyper = np.zeros(1)  # never an empty view: its pointer is taken
+        self.step = step
+        self.alpha = alpha
+        self.clip_norm = clip_norm
+        self.has_dropout = dropout is not None and any(rate > 0 for rate in dropout)
+        rates = np.zeros(2 if dropout is None else len(dropout) + 2)
+        if dropout is not None:
+            rates[1:-1] = dropout   # activation buffers 1..L-1 are the hidden layers
+        self.dropout = rates
+        self.dropout_seed = 0
+        self.max_updates = -1
+        self.max_seconds = INFINITY
+
+    cdef bint plain_sgd(self):
+        return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
+                and not self.has_dropout)
 
 
 cdef class Architecture:
@@ -92,8 +151,9 @@ cdef class Architecture:
         return [(self.w_offset[l], self.b_offset[l], self.b_offset[l] + self.sizes[l + 1])
                 for l in range(self.n_layers)]
 
-    def workspace_size(self, Py_ssize_t chunk):
-        """Elements of workspace that processing `chunk` rows at a time needs."""
+    def workspace_size(self, Py_ssize_t chunk, bint dropout=False):
+        """Elements of workspace that processing `chunk` rows at a time needs (with room for
+        dropout masks when `dropout`)."""
         cdef Py_ssize_t l, total = 0, widest = 0
         for l in range(self.n_layers + 1):
             total += chunk * self.sizes[l]          # activations (layer 0: gathered inputs)
@@ -101,16 +161,28 @@ cdef class Architecture:
             widest = max(widest, self.sizes[l])
         total += 2 * chunk * widest                 # deltas, ping-pong
         total += chunk * self.sizes[self.n_layers]  # gathered targets
+        total += chunk                              # gathered sample weights
+        for l in range(1, self.n_layers):
+            if self.activation[l - 1] == GELU:
+                total += chunk * self.sizes[l]      # pre-activations z, for gelu's derivative
+            if dropout:
+                total += 2 * chunk * self.sizes[l]  # dropout mask and the dropped activations
         return total
 
 
 cdef struct Workspace:
     Py_ssize_t chunk
     void** acts      # acts[l]: chunk × sizes[l] activations (acts[0]: gathered inputs)
+    void** pre       # pre[l]: z of gelu layers (NULL for the others)
+    void** mask      # mask[l]: 0 or 1/(1 − p) per unit while dropout is on (else NULL)
+    void** dropped   # dropped[l]: acts[l] ⊙ mask[l], the next layer's input (else NULL)
     void* delta0
     void* delta1
     void* targets    # chunk × n_out gathered targets
+    void* weights    # chunk gathered sample weights
     bint* blas       # blas[l]: layer l's products go through BLAS
+    const double* dropout  # dropout rate per activation buffer, or NULL: no dropout
+    fbp_rng rng
 
 
 cdef bint uses_blas(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexcept:
@@ -127,13 +199,19 @@ def layer_paths(Architecture arch, Py_ssize_t chunk):
 
 
 cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
-                        Py_ssize_t chunk) except -1:
-    """Carve `work` (arch.workspace_size(chunk) elements) into the buffers of a Workspace."""
-    cdef Py_ssize_t l, widest = 0
+                        Py_ssize_t chunk, const double* dropout=NULL) except -1:
+    """Carve `work` (arch.workspace_size(chunk, dropout != NULL) elements) into the buffers
+    of a Workspace."""
+    cdef Py_ssize_t l, widest = 0, n_buffers = arch.n_layers + 1
     ws.chunk = chunk
-    ws.acts = <void**>malloc((arch.n_layers + 1) * sizeof(void*))
+    ws.dropout = dropout
+    ws.acts = <void**>malloc(n_buffers * sizeof(void*))
+    ws.pre = <void**>malloc(n_buffers * sizeof(void*))
+    ws.mask = <void**>malloc(n_buffers * sizeof(void*))
+    ws.dropped = <void**>malloc(n_buffers * sizeof(void*))
     ws.blas = <bint*>malloc(arch.n_layers * sizeof(bint))
-    if ws.acts == NULL or ws.blas == NULL:
+    if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
+            or ws.blas == NULL):
         workspace_free(ws)
         raise MemoryError()
     for l in range(arch.n_layers):
@@ -148,14 +226,66 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     ws.delta1 = work
     work += chunk * widest
     ws.targets = work
+    work += chunk * arch.sizes[arch.n_layers]
+    ws.weights = work
+    work += chunk
+    for l in range(n_buffers):
+        ws.pre[l] = ws.mask[l] = ws.dropped[l] = NULL
+    for l in range(1, arch.n_layers):
+        if arch.activation[l - 1] == GELU:
+            ws.pre[l] = work
+            work += chunk * arch.sizes[l]
+        if dropout != NULL:
+            ws.mask[l] = work
+            work += chunk * arch.sizes[l]
+            ws.dropped[l] = work
+            work += chunk * arch.sizes[l]
     return 0
 
 
 cdef void workspace_free(Workspace* ws) noexcept:
     free(ws.acts)
+    free(ws.pre)
+    free(ws.mask)
+    free(ws.dropped)
     free(ws.blas)
-    ws.acts = NULL
+    ws.acts = ws.pre = ws.mask = ws.dropped = NULL
     ws.blas = NULL
+
+
+cdef inline bint dropping(Workspace* ws, Py_ssize_t l) noexcept nogil:
+    """Activation buffer l is dropped out in this pass."""
+    return ws.dropout != NULL and ws.dropout[l] > 0
+
+
+cdef inline const floating* layer_input(Workspace* ws, Py_ssize_t l,
+                                        const floating* inputs) noexcept nogil:
+    """What layer l reads: the inputs, or the activations below it (after dropout)."""
+    if l == 0:
+        return inputs
+    if dropping(ws, l):
+        return <floating*>ws.dropped[l]
+    return <floating*>ws.acts[l]
+
+
+cdef inline const floating* derivative_source(Workspace* ws, Py_ssize_t l,
+                                              const floating* activations) noexcept nogil:
+    """What f' of activation buffer l is computed from: its activations a = f(z), or z for
+    gelu."""
+    return <floating*>ws.pre[l] if ws.pre[l] != NULL else activations
+
+
+cdef void drop_out(Workspace* ws, Py_ssize_t l, Py_ssize_t n, floating* a) noexcept nogil:
+    """mask := 1/(1 − p) with probability 1 − p, else 0; dropped := acts ⊙ mask (inverted
+    dropout: the expected activation is unchanged, so predict needs no rescaling)"""
+    cdef floating* m = <floating*>ws.mask[l]
+    cdef floating* out = <floating*>ws.dropped[l]
+    cdef double p = ws.dropout[l]
+    cdef floating keep = <floating>(1.0 / (1.0 - p))
+    cdef Py_ssize_t k
+    for k in range(n):
+        m[k] = keep if fbp_rng_uniform(&ws.rng) >= p else 0
+        out[k] = a[k] * m[k]
 
 
 cdef void gather_rows(const floating* src, Py_ssize_t width, const Py_ssize_t* rows,
@@ -173,19 +303,31 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
     cdef Py_ssize_t l, n_in, n_out
     cdef const floating* a_in = inputs
     cdef floating* a_out
+    cdef int activation
     for l in range(arch.n_layers):
         a_out = <floating*>ws.acts[l + 1]
         n_in = arch.sizes[l]
         n_out = arch.sizes[l + 1]
+        activation = arch.activation[l]
+        if ws.pre[l + 1] != NULL:  # gelu: keep z for the derivative, then activate a copy
+            a_out = <floating*>ws.pre[l + 1]
+            activation = IDENTITY
         if ws.blas[l]:
             gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in, <int>n_in,
                  params + arch.w_offset[l], <int>n_in, <floating>0, a_out, <int>n_out)
-            bias_activate(a_out, rows, n_out, params + arch.b_offset[l], arch.activation[l])
+            bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
         else:
             dense_forward(a_in, rows, n_in, params + arch.w_offset[l], params + arch.b_offset[l],
-                          n_out, a_out, arch.activation[l])
+                          n_out, a_out, activation)
+        if ws.pre[l + 1] != NULL:
+            a_out = <floating*>ws.acts[l + 1]
+            memcpy(a_out, ws.pre[l + 1], rows * n_out * sizeof(floating))
+            activate(a_out, rows * n_out, arch.activation[l])
+        if dropping(ws, l + 1):
+            drop_out(ws, l + 1, rows * n_out, a_out)
+            a_out = <floating*>ws.dropped[l + 1]
         a_in = a_out
-    return a_in
+    return <floating*>ws.acts[arch.n_layers]
 
 
 cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const floating* dZ,
@@ -206,25 +348,34 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
                             floating* dA) noexcept nogil:
     """dA := dZ·W_l ⊙ f'_{l-1}: the delta of layer l − 1, from layer l's"""
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
+    cdef Py_ssize_t k
+    cdef const floating* mask
     if ws.blas[l]:
         gemm(False, False, <int>rows, <int>n_in, <int>n_out, <floating>1, dZ, <int>n_out,
              params + arch.w_offset[l], <int>n_in, <floating>0, dA, <int>n_in)
     else:
         dense_backward_input(dZ, params + arch.w_offset[l], rows, n_in, n_out, dA)
-    activation_backward(dA, <floating*>ws.acts[l], rows * n_in, arch.activation[l - 1])
+    if dropping(ws, l):
+        mask = <floating*>ws.mask[l]
+        for k in range(rows * n_in):
+            dA[k] *= mask[k]
+    activation_backward(dA, derivative_source(ws, l, <floating*>ws.acts[l]), rows * n_in,
+                        arch.activation[l - 1])
 
 
 cdef double accumulate_gradient(Architecture arch, const floating* params, floating* grads,
-                                const floating* X, const floating* Y, const Py_ssize_t* order,
-                                Py_ssize_t start, Py_ssize_t count, floating scale,
-                                Workspace* ws) noexcept nogil:
-    """grads += scale · Σ ∂loss/∂θ over samples order[start:start+count] (rows start.. when
-    order is NULL); returns Σ of their losses. grads may be NULL: loss only."""
+                                const floating* X, const floating* Y, const floating* weights,
+                                const Py_ssize_t* order, Py_ssize_t start, Py_ssize_t count,
+                                floating scale, Workspace* ws) noexcept nogil:
+    """grads += scale · Σ w·∂loss/∂θ over samples order[start:start+count] (rows start.. when
+    order is NULL; w = 1 when weights is NULL); returns Σ w·loss. grads may be NULL: loss
+    only."""
     cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers]
     cdef Py_ssize_t done, rows, l
     cdef double total = 0
     cdef const floating* inputs
     cdef const floating* targets
+    cdef const floating* row_weights = NULL
     cdef const floating* out
     cdef floating* delta
     cdef floating* delta_next
@@ -235,22 +386,26 @@ cdef double accumulate_gradient(Architecture arch, const floating* params, float
         if order == NULL:
             inputs = X + (start + done) * n_in
             targets = Y + (start + done) * n_out
+            if weights != NULL:
+                row_weights = weights + start + done
         else:
             gather_rows(X, n_in, order + start + done, rows, <floating*>ws.acts[0])
             gather_rows(Y, n_out, order + start + done, rows, <floating*>ws.targets)
             inputs = <floating*>ws.acts[0]
             targets = <floating*>ws.targets
+            if weights != NULL:
+                gather_rows(weights, 1, order + start + done, rows, <floating*>ws.weights)
+                row_weights = <floating*>ws.weights
         out = forward_chunk(arch, params, inputs, rows, ws)
         delta = <floating*>ws.delta0
         delta_next = <floating*>ws.delta1
         total += loss_and_delta(out, targets, rows, n_out, arch.loss,
-                                arch.activation[arch.n_layers - 1], scale, delta)
+                                arch.activation[arch.n_layers - 1], scale, row_weights, delta)
         done += rows
         if grads == NULL:
             continue
         for l in range(arch.n_layers - 1, -1, -1):
-            layer_gradient(arch, ws, l, delta, inputs if l == 0 else <floating*>ws.acts[l],
-                           rows, grads)
+            layer_gradient(arch, ws, l, delta, layer_input(ws, l, inputs), rows, grads)
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, rows, delta_next)
                 swap = delta
@@ -308,12 +463,13 @@ cdef double train_batch(Architecture arch, floating* params, floating* grads,
         targets = <floating*>ws.targets
     forward_chunk(arch, params, inputs, count, ws)
     total = loss_and_delta(<floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
-                           arch.activation[arch.n_layers - 1], <floating>(1.0 / count), delta)
+                           arch.activation[arch.n_layers - 1], <floating>(1.0 / count), NULL,
+                           delta)
     if not isfinite(total):
         return total
     for l in range(arch.n_layers - 1, -1, -1):
         A = inputs if l == 0 else <floating*>ws.acts[l]
-        if count == 1 and not ws.blas[l]:
+        if count == 1 and not ws.blas[l] and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
             dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], lr,
                            params + arch.w_offset[l], params + arch.b_offset[l],
@@ -344,26 +500,75 @@ cdef int check_call(Architecture arch, Py_ssize_t n_params, Py_ssize_t work_size
     return 0
 
 
+cdef double batch_weight(const floating* weights, const Py_ssize_t* order, Py_ssize_t start,
+                         Py_ssize_t count) noexcept nogil:
+    """Σ w over the batch's samples (its size when weights is NULL)"""
+    cdef Py_ssize_t k
+    cdef double total = 0
+    if weights == NULL:
+        return <double>count
+    for k in range(start, start + count):
+        total += weights[k if order == NULL else order[k]]
+    return total
+
+
+cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,
+                              double alpha, double clip_norm) noexcept nogil:
+    """grad_W += alpha·W (the L2 penalty ½·alpha·Σ‖W‖², biases spared); then, if clip_norm > 0
+    and ‖g‖ > clip_norm, g := g · clip_norm/‖g‖"""
+    cdef Py_ssize_t l, k
+    cdef double norm2 = 0, factor
+    if alpha != 0:
+        for l in range(arch.n_layers):
+            for k in range(arch.w_offset[l], arch.b_offset[l]):
+                grads[k] += <floating>alpha * params[k]
+    if clip_norm > 0:
+        for k in range(arch.n_params):
+            norm2 += <double>grads[k] * <double>grads[k]
+        if norm2 > clip_norm * clip_norm:
+            factor = clip_norm / sqrt(norm2)
+            for k in range(arch.n_params):
+                grads[k] *= <floating>factor
+
+
 def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                 floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, double lr,
-                Py_ssize_t chunk):
-    """Run one epoch of mini-batch gradient descent, θ ← θ − lr·mean-batch gradient.
+                Py_ssize_t chunk, TrainOptions options=None, floating[::1] state=None,
+                const floating[::1] sample_weight=None):
+    """Run one epoch of mini-batch training: per batch, the (weighted) mean gradient, the L2
+    term and clipping, then one optimizer step (plain SGD: θ ← θ − lr·g).
 
     Batches are consecutive slices of `order` (a permutation of the rows of X), or of the
-    rows themselves when `order` is None; the last batch may be partial. Returns
-    ``(status, loss_sum)``: the sum over samples of their loss at the time they were seen,
-    and STATUS_DIVERGED if a batch loss or a parameter became non-finite (training stops
-    at that batch). `grads` (same size as params) and `work` are scratch space; a batch
-    is processed `chunk` rows at a time.
+    rows themselves when `order` is None; the last batch may be partial. `grads` (same size
+    as params) and `work` (``arch.workspace_size(chunk, dropout)``) are scratch space; a
+    batch is processed `chunk` rows at a time. `options` (None: plain SGD) sets the
+    optimizer, whose state (state_size × n_params) is `state`, the penalty, clipping, dropout
+    and budgets; options.step counts the updates.
+
+    Returns ``(status, loss_sum, weight_sum, updates)``: Σ w·loss over the samples seen (at
+    the time they were seen), Σ w over them, and the number of updates made. Training stops
+    early with STATUS_DIVERGED (a non-finite batch loss or parameter), STATUS_INTERRUPTED
+    (Ctrl-C, checked about every CHECK_SECONDS), STATUS_TIME_UP or STATUS_UPDATES_DONE.
     """
-    cdef Py_ssize_t n = X.shape[0], start, count
+    cdef Py_ssize_t n = X.shape[0], start = 0, count, batches_since_check = 0
+    cdef Py_ssize_t check_every = 1
     cdef int status = STATUS_OK
-    cdef double batch_loss, loss_sum = 0
+    cdef double batch_loss, batch_weight_sum, loss_sum = 0, weight_sum = 0
+    cdef double now, last_check, deadline
+    cdef long long updates = 0, max_updates
     cdef const Py_ssize_t* order_ptr = NULL
+    cdef const floating* weights_ptr = NULL
+    cdef floating* state_ptr = NULL
+    cdef const double* hyper_ptr
+    cdef bint fused_sgd
     cdef Workspace ws
+    if options is None:
+        options = TrainOptions()
     check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
                Y.shape[0], Y.shape[1])
+    if work.shape[0] < arch.workspace_size(chunk, options.has_dropout):
+        raise ValueError("workspace too small for dropout")
     if grads.shape[0] != params.shape[0]:
         raise ValueError("grads must have the size of params")
     if batch_size < 1:
@@ -372,46 +577,94 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
         if order.shape[0] != n:
             raise ValueError("order must hold one index per row of X")
         order_ptr = &order[0]
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError("sample_weight must hold one weight per row of X")
+        weights_ptr = &sample_weight[0]
+    if state is not None and state.shape[0] > 0:
+        state_ptr = &state[0]
+    hyper_ptr = &options.hyper[0]
+    fused_sgd = options.plain_sgd() and weights_ptr == NULL
+    max_updates = options.max_updates
     if n == 0:
-        return status, loss_sum
-    workspace_init(&ws, arch, &work[0], chunk)
+        return status, loss_sum, weight_sum, updates
+    workspace_init(&ws, arch, &work[0], chunk, &options.dropout[0] if options.has_dropout else NULL)
+    fbp_rng_seed(&ws.rng, options.dropout_seed)
     try:
         with nogil:
-            start = 0
+            last_check = fbp_monotonic_seconds()
+            deadline = last_check + options.max_seconds
             while start < n:
+                if max_updates >= 0 and updates >= max_updates:
+                    status = STATUS_UPDATES_DONE
+                    break
                 count = min(batch_size, n - start)
-                if count <= chunk:  # one pass: each layer steps as its gradient is known
+                batch_weight_sum = batch_weight(weights_ptr, order_ptr, start, count)
+                if fused_sgd and count <= chunk:
                     batch_loss = train_batch(arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0],
                                              order_ptr, start, count, <floating>lr, &ws)
-                else:  # several chunks: the whole gradient first, then one step
+                    if not isfinite(batch_loss):
+                        status = STATUS_DIVERGED
+                        break
+                else:
                     memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
-                    batch_loss = accumulate_gradient(arch, &params[0], &grads[0], &X[0, 0],
-                                                     &Y[0, 0], order_ptr, start, count,
-                                                     <floating>(1.0 / count), &ws)
-                if not isfinite(batch_loss):
-                    status = STATUS_DIVERGED
-                    break
-                if count > chunk:
-                    sgd_step(&params[0], &grads[0], params.shape[0], <floating>lr)
+                    batch_loss = accumulate_gradient(
+                        arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0], weights_ptr, order_ptr,
+                        start, count,
+                        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, &ws)
+                    if not isfinite(batch_loss):
+                        status = STATUS_DIVERGED
+                        break
+                    if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
+                        regularise_and_clip(arch, &params[0], &grads[0], options.alpha,
+                                            options.clip_norm)
+                        optimizer_step(options.optimizer, &params[0], &grads[0], params.shape[0],
+                                       lr, hyper_ptr, state_ptr, options.step + updates + 1)
                 loss_sum += batch_loss
+                weight_sum += batch_weight_sum
+                updates += 1
                 start += count
-            if status == STATUS_OK and not all_finite(&params[0], params.shape[0]):
+                # Look up every so many batches, that many being adapted so that the clock
+                # is read about every CHECK_SECONDS / 4 whatever a batch costs.
+                batches_since_check += 1
+                if batches_since_check >= check_every:
+                    batches_since_check = 0
+                    now = fbp_monotonic_seconds()
+                    if now - last_check < CHECK_SECONDS / 8:
+                        check_every *= 2
+                    elif now - last_check > CHECK_SECONDS / 2 and check_every > 1:
+                        check_every //= 2
+                    if now >= deadline:
+                        status = STATUS_TIME_UP
+                        break
+                    if now - last_check >= CHECK_SECONDS / 4:
+                        last_check = now
+                        with gil:
+                            if PyErr_CheckSignals() != 0:
+                                PyErr_Clear()  # Python raises KeyboardInterrupt itself
+                                status = STATUS_INTERRUPTED
+                        if status == STATUS_INTERRUPTED:
+                            break
+            if status != STATUS_DIVERGED and not all_finite(&params[0], params.shape[0]):
                 status = STATUS_DIVERGED
     finally:
         workspace_free(&ws)
-    return status, loss_sum
+    options.step += updates
+    return status, loss_sum, weight_sum, updates
 
 
 def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] grads,
                       floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
-                      Py_ssize_t chunk):
-    """Return Σ_samples loss over all of X; with `grads` (not None) set it to the mean gradient.
+                      Py_ssize_t chunk, const floating[::1] sample_weight=None):
+    """Return (Σ w·loss, Σ w) over all of X (w = 1 without sample weights); with `grads`
+    (not None) set it to the gradient of the weighted mean loss.
 
     Works through `chunk` rows at a time, so the workspace does not grow with len(X).
     """
     cdef Py_ssize_t n = X.shape[0]
-    cdef double total
+    cdef double total, weight_sum
     cdef floating* grads_ptr = NULL
+    cdef const floating* weights_ptr = NULL
     cdef Workspace ws
     check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
                Y.shape[0], Y.shape[1])
@@ -422,14 +675,23 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
         memset(grads_ptr, 0, grads.shape[0] * sizeof(floating))
     if n == 0:
         raise ValueError("X has no rows")
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError("sample_weight must hold one weight per row of X")
+        weights_ptr = &sample_weight[0]
     workspace_init(&ws, arch, &work[0], chunk)
     try:
         with nogil:
-            total = accumulate_gradient(arch, &params[0], grads_ptr, &X[0, 0], &Y[0, 0], NULL,
-                                        0, n, <floating>(1.0 / n), &ws)
+            weight_sum = batch_weight(weights_ptr, NULL, 0, n)
+            total = accumulate_gradient(arch, &params[0], grads_ptr, &X[0, 0], &Y[0, 0],
+                                        weights_ptr, NULL, 0, n,
+                                        <floating>(1.0 / weight_sum) if weight_sum > 0 else 0,
+                                        &ws)
     finally:
         workspace_free(&ws)
-    return total
+    if not weight_sum > 0:
+        raise ValueError("the sample weights sum to zero")
+    return total, weight_sum
 
 
 def predict(Architecture arch, floating[::1] params, floating[::1] work,

@@ -1,64 +1,34 @@
 """The Network: policy in Python (validation, initialisation, bookkeeping) over the compiled trainer."""
 import contextlib
+import dataclasses
 import threading
-import time
 
 import numpy as np
 
-from fastbp import _train, _validate
+from fastbp import _fit, _init, _train, _validate, optim, schedules
+from fastbp._fit import TrainingDiverged  # noqa: F401  (public through fastbp)
 from fastbp._kernels import ACTIVATION_CODES, LOSS_CODES
+from fastbp._scaling import Scaler
+from fastbp.history import History  # noqa: F401  (public through fastbp)
 
-# Rows per compiled forward/backward pass: bounds the workspace of predict, loss,
-# gradients and large batches, whatever the number of samples.
-CHUNK_ROWS = 256
-
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-MSE_OUTPUTS = ("identity", "sigmoid", "tanh")
-# The classification losses fix the output: the loss kernel takes the logits and applies
-# softmax / sigmoid itself, fused with the log for stability.
-FIXED_OUTPUTS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "elu", "softplus", "gelu")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+REGRESSION_OUTPUTS = ("identity", "sigmoid", "tanh")
+# These losses fix the output: the loss kernel takes the logits and applies softmax,
+# sigmoid or exp itself, fused with the log for stability.
+FIXED_OUTPUTS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 LOSSES = tuple(LOSS_CODES)
 # Independent random streams spawned from the seed, by purpose. Adding a purpose later
 # (a new child index) leaves the existing streams unchanged.
 INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2
 
 
-class TrainingDiverged(ValueError):
-    """The training loss or a parameter became NaN or infinite.
-
-    The network keeps the weights it had at the start of the epoch that diverged;
-    ``history`` holds the epochs completed before it.
-    """
-
-    def __init__(self, message, epoch, history):
-        super().__init__(message)
-        self.epoch = epoch
-        self.history = history
-
-
-class History:
-    """What one ``fit`` call recorded, one entry per completed epoch.
-
-    Attributes
-    ----------
-    loss : list of float
-        Each epoch's mean of the batch losses seen during it (weighted by batch size).
-    seconds : list of float
-        Wall time of each epoch's training.
-    """
-
-    def __init__(self):
-        self.loss = []
-        self.seconds = []
-
-    @property
-    def epochs(self):
-        """Number of completed epochs."""
-        return len(self.loss)
-
-    def __repr__(self):
-        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
-        return f"<History {self.epochs} epochs{last}>"
+def _same_optimizer(a, b):
+    """Same optimizer and settings, whatever the learning rate: its state carries on."""
+    def without_lr(config):
+        return dataclasses.replace(config, lr=None) if hasattr(config, "lr") else config
+    return type(a) is type(b) and without_lr(a) == without_lr(b)
 
 
 class Network:
@@ -70,19 +40,34 @@ class Network:
         Input width, hidden widths, output width (at least two entries, all >= 1).
     activation : str or sequence of str
         Hidden-layer activation, one name for all or one per hidden layer: ``"sigmoid"``,
-        ``"tanh"``, ``"relu"`` (derivative 0 at 0), ``"leaky_relu"`` (slope 0.01), ``"identity"``.
+        ``"tanh"``, ``"relu"`` (derivative 0 at 0), ``"leaky_relu"`` (slope 0.01),
+        ``"identity"``, ``"elu"`` (α = 1), ``"softplus"``, ``"gelu"`` (exact, erf form).
     output : str or None
-        Output activation for ``loss="mse"``: ``"identity"`` (default), ``"sigmoid"`` or
-        ``"tanh"``. The classification losses fix it (softmax, sigmoid): passing it is an error.
+        Output activation for the regression losses (mse, mae, huber): ``"identity"``
+        (default), ``"sigmoid"`` or ``"tanh"``. The other losses fix it (softmax for
+        cross_entropy, sigmoid for binary_cross_entropy, exp for poisson): passing it is an error.
     loss : str
-        ``"mse"`` (mean over samples of ½Σₖ(ŷₖ − yₖ)²), ``"cross_entropy"`` (softmax output,
-        mean negative log-likelihood; needs >= 2 outputs) or ``"binary_cross_entropy"``
-        (sigmoid outputs, summed over outputs).
+        ``"mse"`` (mean over samples of ½Σₖ(ŷₖ − yₖ)²), ``"mae"`` (Σₖ|ŷₖ − yₖ|), ``"huber"``
+        (Σₖ ½r² for |r| ≤ 1, |r| − ½ beyond), ``"poisson"`` (Σₖ ŷₖ − yₖ·log ŷₖ with ŷ = exp(z),
+        y ≥ 0), ``"cross_entropy"`` (softmax output, mean negative log-likelihood; needs >= 2
+        outputs) or ``"binary_cross_entropy"`` (sigmoid outputs, summed over outputs).
     dtype : str
         ``"float32"`` or ``"float64"``: all layer arithmetic in that type; loss sums in float64.
     seed : int or None
-        Seeds initialisation (Glorot-uniform, He-uniform for relu/leaky_relu; zero biases) and
-        shuffling, from separate streams. None draws fresh entropy, recorded as ``net.seed``.
+        Seeds initialisation, shuffling and dropout, from separate streams. None draws fresh
+        entropy, recorded as ``net.seed``.
+    init : str
+        ``"auto"`` (He-uniform before relu/leaky_relu, Glorot-uniform elsewhere; zero biases),
+        ``"glorot_uniform"``, ``"glorot_normal"``, ``"he_uniform"``, ``"he_normal"``,
+        ``"lecun_normal"`` or ``"nguyen_widrow"``.
+    dropout : float or sequence of float or None
+        Inverted-dropout rate of each hidden layer's output during ``fit`` (one rate for all or
+        one per hidden layer, each in [0, 1)); ``predict``, ``loss`` and ``gradients`` never drop.
+    scale_inputs, scale_targets : bool
+        Standardise X (and, for the regression losses, y) with the mean and standard deviation
+        of the data of the first ``fit``; ``predict`` applies it and returns targets in their
+        own units. The scaling is saved with the model. ``loss`` and ``gradients`` are those
+        of the network on the standardised targets.
 
     Examples
     --------
@@ -95,8 +80,13 @@ class Network:
     2
     """
 
+    # Rows per compiled forward/backward pass: bounds the workspace of predict, loss,
+    # gradients and large batches, whatever the number of samples.
+    CHUNK_ROWS = 256
+
     def __init__(self, sizes, activation="sigmoid", output=None, loss="mse",
-                 dtype="float32", seed=0):
+                 dtype="float32", seed=0, *, init="auto", dropout=None,
+                 scale_inputs=False, scale_targets=False):
         self._sizes = _validate.sizes(sizes)
         self._loss_name = _validate.choice("loss", loss, LOSSES)
         self._dtype = _validate.dtype(dtype)
@@ -104,11 +94,21 @@ class Network:
         self._output = self._output_activation(output)
         if self._loss_name == "cross_entropy" and self._sizes[-1] < 2:
             raise ValueError("cross_entropy needs at least 2 outputs (use binary_cross_entropy for one)")
+        self._init = _validate.choice("init", init, _init.NAMES)
+        self._dropout = self._dropout_rates(dropout)
+        if not isinstance(scale_inputs, bool) or not isinstance(scale_targets, bool):
+            raise TypeError("scale_inputs and scale_targets must be True or False")
+        if scale_targets and self._loss_name not in REGRESSION_LOSSES:
+            raise ValueError(f"scale_targets is for the regression losses {REGRESSION_LOSSES}, "
+                             f"not {self._loss_name!r}")
+        self._scale_inputs, self._scale_targets = scale_inputs, scale_targets
+        self._input_scaler = self._target_scaler = None
         self._seed = self._check_seed(seed)
         self._streams = np.random.SeedSequence(self._seed).spawn(DROPOUT_STREAM + 1)
         self._shuffle_rng = np.random.Generator(np.random.PCG64(self._streams[SHUFFLE_STREAM]))
+        self._dropout_rng = np.random.Generator(np.random.PCG64(self._streams[DROPOUT_STREAM]))
 
-        output_code = ACTIVATION_CODES[self._output] if self._loss_name == "mse" else ACTIVATION_CODES["identity"]
+        output_code = ACTIVATION_CODES[self._output] if self._loss_name in REGRESSION_LOSSES else ACTIVATION_CODES["identity"]
         codes = [ACTIVATION_CODES[name] for name in self._activations] + [output_code]
         self._arch = _train.Architecture(self._sizes, codes, LOSS_CODES[self._loss_name])
         self._params = np.zeros(self._arch.n_params, dtype=self._dtype)
@@ -118,6 +118,8 @@ class Network:
             for (w, b, _), n_in, n_out in zip(slices, self._sizes[:-1], self._sizes[1:]))
         self._biases = tuple(self._params[b:end] for _, b, end in slices)
         self._initialise()
+        self._set_optimizer(optim.SGD())
+        self._epochs_trained = 0
         self._lock = threading.Lock()
         self.history = None
 
@@ -140,7 +142,20 @@ class Network:
                     f"({FIXED_OUTPUTS[self._loss_name]}); do not pass output=")
             return FIXED_OUTPUTS[self._loss_name]
         return _validate.choice("output activation", "identity" if output is None else output,
-                                MSE_OUTPUTS)
+                                REGRESSION_OUTPUTS)
+
+    def _dropout_rates(self, dropout):
+        n_hidden = len(self._sizes) - 2
+        if dropout is None:
+            return (0.0,) * n_hidden
+        rates = (dropout,) * n_hidden if np.ndim(dropout) == 0 else tuple(dropout)
+        if len(rates) != n_hidden:
+            raise ValueError(f"got {len(rates)} dropout rates for {n_hidden} hidden layers")
+        for rate in rates:
+            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) \
+                    or not 0 <= rate < 1:
+                raise ValueError(f"dropout rates must be numbers in [0, 1), got {rate!r}")
+        return tuple(float(rate) for rate in rates)
 
     @staticmethod
     def _check_seed(seed):
@@ -151,27 +166,32 @@ class Network:
         return int(seed)
 
     def _initialise(self):
-        """Glorot-uniform weights (He-uniform before relu/leaky_relu), zero biases, in float64
-        from the init stream, then rounded to the network's dtype."""
+        """Weights and biases from the init stream (in float64, then rounded to the dtype)."""
         rng = np.random.Generator(np.random.PCG64(self._streams[INIT_STREAM]))
-        for W, activation in zip(self._weights, self._activations + (self._output,)):
-            n_out, n_in = W.shape
-            if activation in ("relu", "leaky_relu"):
-                limit = np.sqrt(6.0 / n_in)
-            else:
-                limit = np.sqrt(6.0 / (n_in + n_out))
-            W[...] = rng.uniform(-limit, limit, size=W.shape)
-        for b in self._biases:
-            b[...] = 0
+        for W, b, activation in zip(self._weights, self._biases, self._activations + (self._output,)):
+            W[...], b[...] = _init.layer_initialiser(self._init, activation)(rng, *W.shape)
+
+    def _set_optimizer(self, config):
+        """Adopt an optimizer with fresh state (zeros; iRPROP− starts its steps at delta0)."""
+        self._optimizer = config
+        if config.code is None:  # L-BFGS keeps no state between fit calls
+            self._optimizer_state = np.zeros(0, dtype=self._dtype)
+        else:
+            self._optimizer_state = config.new_state(self._params.size, self._dtype)
+        self._optimizer_step = 0
 
     # ----- read-only description --------------------------------------------------------
     sizes = property(lambda self: self._sizes, doc="Layer widths, input first.")
     activations = property(lambda self: self._activations, doc="Hidden-layer activations.")
-    output = property(lambda self: self._output, doc="Output activation (softmax/sigmoid fixed by the classification losses).")
-    loss_name = property(lambda self: self._loss_name, doc="The loss: mse, cross_entropy or binary_cross_entropy.")
+    output = property(lambda self: self._output, doc="Output activation (fixed by some losses).")
+    loss_name = property(lambda self: self._loss_name, doc="The loss, by name.")
     dtype = property(lambda self: self._dtype, doc="numpy dtype of parameters and arithmetic.")
-    seed = property(lambda self: self._seed, doc="The seed of initialisation and shuffling.")
+    seed = property(lambda self: self._seed, doc="The seed of initialisation, shuffling and dropout.")
+    init = property(lambda self: self._init, doc="The initialiser's name.")
+    dropout = property(lambda self: self._dropout, doc="Dropout rate of each hidden layer.")
+    optimizer = property(lambda self: self._optimizer, doc="The optimizer whose state the network holds.")
     n_params = property(lambda self: self._params.size, doc="Number of weights and biases.")
+    epochs_trained = property(lambda self: self._epochs_trained, doc="Epochs of training so far, over all fit calls.")
 
     @property
     def weights(self):
@@ -185,45 +205,107 @@ class Network:
 
     def __repr__(self):
         activation = self._activations[0] if len(set(self._activations)) == 1 else list(self._activations)
-        return (f"Network({list(self._sizes)}, activation={activation!r}, output={self._output!r}, "
-                f"loss={self._loss_name!r}, dtype={self._dtype.name!r}, seed={self._seed})")
+        extras = "".join(f", {name}={value!r}" for name, value, default in (
+            ("init", self._init, "auto"),
+            ("dropout", list(self._dropout), [0.0] * len(self._dropout)),
+            ("scale_inputs", self._scale_inputs, False),
+            ("scale_targets", self._scale_targets, False)) if value != default)
+        output = self._output if self._loss_name in REGRESSION_LOSSES else None
+        return (f"Network({list(self._sizes)}, activation={activation!r}, output={output!r}, "
+                f"loss={self._loss_name!r}, dtype={self._dtype.name!r}, seed={self._seed}{extras})")
+
+    # ----- data -----------------------------------------------------------------------------
+    def _inputs(self, X, learn_scaling=False):
+        if self._scale_inputs and (self._input_scaler is not None or learn_scaling):
+            X = _validate.inputs(X, self._sizes[0], np.float64)
+            if self._input_scaler is None:
+                self._input_scaler = Scaler.learn(X)
+            return self._input_scaler.transform(X, self._dtype)
+        if self._scale_inputs:
+            raise RuntimeError("this network scales its inputs but has not been fitted yet")
+        return _validate.inputs(X, self._sizes[0], self._dtype)
+
+    def _targets(self, y, n, learn_scaling=False):
+        Y = _validate.targets(y, n, self._sizes[-1], self._loss_name,
+                              np.float64 if self._scale_targets else self._dtype)
+        if not self._scale_targets:
+            return Y
+        if self._target_scaler is None:
+            if not learn_scaling:
+                raise RuntimeError("this network scales its targets but has not been fitted yet")
+            self._target_scaler = Scaler.learn(Y)
+        return self._target_scaler.transform(Y, self._dtype)
+
+    def _weights_of_samples(self, sample_weight, class_weight, Y, n):
+        """Per-sample weights (None when uniform), combining sample_weight and class_weight."""
+        weights = None if sample_weight is None else _validate.sample_weights(sample_weight, n)
+        if class_weight is not None:
+            if self._loss_name not in CLASSIFICATION_LOSSES:
+                raise ValueError("class_weight is for the classification losses")
+            per_class = _validate.class_weights(class_weight, Y, self._loss_name)
+            weights = per_class if weights is None else weights * per_class
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError("the sample weights sum to zero")
+        return None if weights is None else np.ascontiguousarray(weights, dtype=self._dtype)
+
+    def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False):
+        """Validated, converted (and scaled) X, Y and sample weights; the network unchanged."""
+        scalers = (self._input_scaler, self._target_scaler)
+        try:
+            X = self._inputs(X, learn_scaling)
+            Y = self._targets(y, X.shape[0], learn_scaling)
+            weights = self._weights_of_samples(sample_weight, class_weight, Y, X.shape[0])
+        except BaseException:
+            self._input_scaler, self._target_scaler = scalers  # unchanged on error
+            raise
+        return X, Y, weights
 
     # ----- computing ----------------------------------------------------------------------
     def _workspace(self, chunk):
         return np.empty(self._arch.workspace_size(chunk), dtype=self._dtype)
 
-    def _data(self, X, y):
-        X = _validate.inputs(X, self._sizes[0], self._dtype)
-        Y = _validate.targets(y, X.shape[0], self._sizes[-1], self._loss_name, self._dtype)
-        return X, Y
+    def _raw_predict(self, X):
+        """Output activations for prepared X, in the network's own (scaled) units."""
+        chunk = min(X.shape[0], self.CHUNK_ROWS)
+        out = np.empty((X.shape[0], self._sizes[-1]), dtype=self._dtype)
+        _train.predict(self._arch, self._params, self._workspace(chunk), X, out, chunk)
+        return out
 
     def predict(self, X):
         """Output-layer activations for each row of X: (n, n_out), or (n,) when n_out == 1.
 
-        For the classification losses these are probabilities (softmax rows, or sigmoids).
+        For the classification losses these are probabilities (softmax rows, or sigmoids);
+        for poisson the predicted means exp(z); with ``scale_targets`` values in the targets' units.
         """
-        X = _validate.inputs(X, self._sizes[0], self._dtype)
-        chunk = min(X.shape[0], CHUNK_ROWS)
-        out = np.empty((X.shape[0], self._sizes[-1]), dtype=self._dtype)
-        _train.predict(self._arch, self._params, self._workspace(chunk), X, out, chunk)
+        out = self._raw_predict(self._inputs(X))
+        if self._target_scaler is not None:
+            out = self._target_scaler.inverse(out).astype(self._dtype)
         return out.reshape(-1) if self._sizes[-1] == 1 else out
 
-    def _loss_and_gradient(self, X, y, want_gradient):
-        X, Y = self._data(X, y)
-        chunk = min(X.shape[0], CHUNK_ROWS)
+    def _loss_and_gradient(self, X, Y, weights, want_gradient):
+        chunk = min(X.shape[0], self.CHUNK_ROWS)
         grads = np.empty_like(self._params) if want_gradient else None
-        total = _train.loss_and_gradient(self._arch, self._params, grads, self._workspace(chunk),
-                                          X, Y, chunk)
-        return total / X.shape[0], grads
+        total, weight_sum = _train.loss_and_gradient(self._arch, self._params, grads,
+                                                     self._workspace(chunk), X, Y, chunk, weights)
+        return total / weight_sum, grads
 
-    def loss(self, X, y):
-        """Mean loss over the samples of (X, y), as a Python float."""
-        return float(self._loss_and_gradient(X, y, want_gradient=False)[0])
+    def _mean_loss(self, X, Y, weights=None):
+        return float(self._loss_and_gradient(X, Y, weights, want_gradient=False)[0])
 
-    def gradients(self, X, y):
-        """Gradients of ``loss(X, y)``: a list of fresh ``(dW, db)`` arrays, one pair per layer."""
-        grads = self._loss_and_gradient(X, y, want_gradient=True)[1]
-        return [(grads[w:b].reshape(W.shape).copy(), grads[b:end].copy())
+    def loss(self, X, y, sample_weight=None, alpha=0.0):
+        """Mean loss over the samples of (X, y) (weighted by `sample_weight`), plus the L2
+        penalty ½·alpha·Σ‖W‖², as a Python float."""
+        alpha = _validate.non_negative_float("alpha", alpha)
+        X, Y, weights = self._data(X, y, sample_weight)
+        return self._mean_loss(X, Y, weights) + _fit._penalty(self, alpha)
+
+    def gradients(self, X, y, sample_weight=None, alpha=0.0):
+        """Gradients of ``loss(X, y, sample_weight, alpha)``: a list of fresh ``(dW, db)``
+        arrays, one pair per layer."""
+        alpha = _validate.non_negative_float("alpha", alpha)
+        X, Y, weights = self._data(X, y, sample_weight)
+        grads = self._loss_and_gradient(X, Y, weights, want_gradient=True)[1]
+        return [(grads[w:b].reshape(W.shape) + alpha * W, grads[b:end].copy())
                 for (w, b, end), W in zip(self._arch.weight_slices(), self._weights)]
 
     @contextlib.contextmanager
@@ -236,8 +318,13 @@ class Network:
         finally:
             self._lock.release()
 
-    def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, shuffle=True):
-        """Train by gradient descent; continue from the current weights.
+    # ----- training -------------------------------------------------------------------------
+    def fit(self, X, y, epochs=10, batch_size=32, lr=None, shuffle=True, *, optimizer=None,
+            schedule=None, alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None,
+            validation_data=None, validation_split=None, early_stopping=False,
+            monitor="val_loss", patience=10, min_delta=0.0, tol=None, n_iter_no_change=10,
+            max_time=None, max_updates=None, callbacks=(), verbose=0):
+        """Train by gradient descent; continue from the current weights and optimizer state.
 
         Parameters
         ----------
@@ -249,11 +336,45 @@ class Network:
         batch_size : int or None
             1: per-example (stochastic) gradient descent; k: mini-batches of k (the last one
             partial); None or >= n: full batch. Gradients are averaged over each batch.
-        lr : float
-            Learning rate η of ``W ← W − η·∂L/∂W``.
+        lr : float or None
+            Base learning rate η (default: the optimizer's ``lr`` or its default, 0.01 for SGD).
         shuffle : bool
             Visit the samples in a new random order each epoch (from the network's shuffle
             stream, which continues across calls and is saved with the model), or in order.
+        optimizer : str or fastbp.optim config, optional
+            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+            ``"adagrad"``, ``"irprop-"``, ``"lbfgs"`` or an object such as
+            ``fastbp.optim.Adam(beta2=0.99)``. None keeps the network's optimizer (SGD at first).
+            The same optimizer (any lr) continues from its state; another one starts afresh.
+        schedule : str or fastbp.schedules.Schedule, optional
+            The learning rate of each epoch (``"cosine"``, ``Step(10, 0.5)``, …), by the
+            network's epoch count; recorded in ``history.lr``.
+        alpha : float
+            L2 penalty ½·alpha·Σ‖W‖² on the weights (not biases), in the reported loss.
+        clip_norm : float or None
+            Rescale each batch's gradient to this Euclidean norm when it is larger.
+        sample_weight : array_like (n,), optional
+            Non-negative weights: each batch's loss and gradient are weighted means.
+        class_weight : dict or "balanced", optional
+            Weights per class label (classification losses), multiplied into sample_weight.
+        validation_data : (X_val, y_val), optional
+        validation_split : float, optional
+            Hold out this last fraction of (X, y) as validation data instead.
+        early_stopping : bool
+            Stop when `monitor` (``"val_loss"`` or ``"val_metric"``) has not improved by
+            `min_delta` for `patience` epochs, and restore the best weights.
+        tol : float, optional
+            Stop when the training loss has not improved by `tol` for `n_iter_no_change` epochs.
+        max_time : float, optional
+            Seconds of training allowed (checked inside the compiled loop).
+        max_updates : int, optional
+            Parameter updates (batches) allowed in this call.
+        callbacks : sequence of callables
+            Each called as ``callback(epoch, figures)`` after every epoch (epoch counts from 1 in
+            this call; figures holds loss, lr, seconds and the validation figures); returning
+            False or raising ``fastbp.StopTraining`` ends training cleanly.
+        verbose : int
+            0 silent; 1 a progress bar over epochs (tqdm when installed).
 
         Returns
         -------
@@ -264,37 +385,85 @@ class Network:
         TrainingDiverged
             The loss or a parameter became non-finite; the weights are those from before
             the failing epoch.
+        KeyboardInterrupt
+            Ctrl-C: the weights are those after the last complete batch; ``net.history`` holds
+            the epochs completed before.
         """
-        X, Y = self._data(X, y)
-        epochs = _validate.positive_int("epochs", epochs)
-        lr = _validate.positive_float("lr", lr)
-        n = X.shape[0]
-        batch = n if batch_size is None else min(_validate.positive_int("batch_size", batch_size), n)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        chunk = min(batch, CHUNK_ROWS)
-        history = History()
+        config = self._optimizer if optimizer is None else optim.resolve(optimizer)
+        base_lr = self._base_lr(config, lr)
+        settings = _fit.Settings(
+            epochs=_validate.positive_int("epochs", epochs), base_lr=base_lr,
+            shuffle=_validate.boolean("shuffle", shuffle), schedule=schedules.resolve(schedule),
+            early_stopping=_validate.boolean("early_stopping", early_stopping),
+            monitor=_validate.choice("monitor", monitor, ("val_loss", "val_metric")),
+            patience=_validate.non_negative_int("patience", patience),
+            min_delta=_validate.non_negative_float("min_delta", min_delta),
+            tol=None if tol is None else _validate.non_negative_float("tol", tol),
+            n_iter_no_change=_validate.positive_int("n_iter_no_change", n_iter_no_change),
+            max_time=None if max_time is None else _validate.positive_float("max_time", max_time),
+            max_updates=None if max_updates is None else _validate.positive_int("max_updates", max_updates),
+            callbacks=_validate.callables("callbacks", callbacks),
+            verbose=_validate.non_negative_int("verbose", verbose),
+            alpha=_validate.non_negative_float("alpha", alpha))
+        clip_norm = None if clip_norm is None else _validate.positive_float("clip_norm", clip_norm)
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if validation_split is not None:
+            X, y, validation_data = _validate.split_off(X, y, validation_split)
+        if settings.early_stopping and validation_data is None:
+            raise ValueError("early_stopping needs validation_data or validation_split")
+
         with self._exclusive():
-            work = self._workspace(chunk)
-            grads = np.empty_like(self._params)
-            before_epoch = np.empty_like(self._params)
-            for epoch in range(epochs):
-                order = self._shuffle_rng.permutation(n).astype(np.intp, copy=False) if shuffle else None
-                np.copyto(before_epoch, self._params)
-                started = time.perf_counter()
-                status, loss_sum = _train.train_epoch(self._arch, self._params, grads, work, X, Y,
-                                                      order, batch, lr, chunk)
-                if status != _train.Status.STATUS_OK:
-                    np.copyto(self._params, before_epoch)
-                    self.history = history
-                    raise TrainingDiverged(
-                        f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite "
-                        f"(try a smaller lr, currently {lr:g}); the weights are those from before "
-                        "that epoch", epoch=epoch, history=history)
-                history.seconds.append(time.perf_counter() - started)
-                history.loss.append(loss_sum / n)
-        self.history = history
-        return history
+            X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True)
+            if validation_data is not None:
+                settings.validation = self._validation(validation_data)
+            n = X.shape[0]
+            batch = n if batch_size is None else min(_validate.positive_int("batch_size", batch_size), n)
+            if _same_optimizer(config, self._optimizer):
+                self._optimizer = config  # e.g. a new lr: the state carries on
+            else:
+                self._set_optimizer(config)
+            if config.name == "lbfgs":
+                from fastbp import _lbfgs
+                return _lbfgs.run(self, X, Y, weights, settings, config)
+            options = _train.TrainOptions(
+                optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,
+                clip_norm=0.0 if clip_norm is None else clip_norm,
+                dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
+                step=self._optimizer_step)
+            runner = _fit.EpochRunner(self, X, Y, weights, batch, options)
+            return _fit.run(self, runner, settings)
+
+    def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
+                    alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):
+        """One pass over (X, y), keeping the optimizer state: for streams of data.
+
+        Over chunks whose lengths are multiples of `batch_size` (and shuffle off), a sequence
+        of partial_fit calls equals one epoch of fit over their concatenation.
+        """
+        return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle,
+                        optimizer=optimizer, alpha=alpha, clip_norm=clip_norm,
+                        sample_weight=sample_weight, class_weight=class_weight)
+
+    @staticmethod
+    def _base_lr(config, lr):
+        if config.default_lr is None:  # iRPROP− and L-BFGS choose their own steps
+            if lr is not None:
+                raise ValueError(f"optimizer {config.name!r} takes no learning rate")
+            return 1.0
+        if lr is None:
+            return config.lr if config.lr is not None else config.default_lr
+        lr = _validate.positive_float("lr", lr)
+        if config.lr is not None and config.lr != lr:
+            raise ValueError(f"lr={lr!r} conflicts with the optimizer's lr={config.lr!r}; give one")
+        return lr
+
+    def _validation(self, validation_data):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+        return self._data(X_val, y_val)
 
     # ----- looking inside ------------------------------------------------------------------
     def trace(self, x, y, lr=0.01):
@@ -338,7 +507,8 @@ class Network:
                 target[...] = array
 
     def copy(self):
-        """An independent network with the same configuration, weights and shuffle state."""
+        """An independent network with the same configuration, weights, optimizer, scaling and
+        random-stream states."""
         from fastbp import _persist
         return _persist.from_state(*_persist.state(self))
 
@@ -354,3 +524,6 @@ class Network:
         """
         from fastbp import _persist
         _persist.save(self, path)
+
+
+__all__ = ["Network", "History", "TrainingDiverged"]

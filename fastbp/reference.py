@@ -5,17 +5,30 @@ optimised: the textbook for learners, the independent oracle for fastbp's tests,
 baseline of its benchmarks. It follows the same conventions as :class:`fastbp.Network`:
 
 * layer l computes ``z = W·a + b`` then ``a' = f(z)``; ``W`` has shape (n_out, n_in);
-* losses are means over samples: mse = ½Σₖ(ŷₖ − yₖ)², cross entropy on softmax outputs,
-  binary cross entropy on sigmoid outputs (summed over outputs);
+* losses are means over samples: mse = ½Σₖ(ŷₖ − yₖ)², mae = Σₖ|ŷₖ − yₖ|, huber, poisson
+  on ŷ = exp(z), cross entropy on softmax outputs, binary cross entropy on sigmoid outputs
+  (summed over outputs);
 * gradient descent visits the samples in order (or in a given order), in batches whose
   gradients are averaged; the last batch may be smaller.
 """
+import math
+
 import numpy as np
 
 
 def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
+
+def gelu(z):
+    return 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0)))
+
+
+def gelu_derivative(z):
+    return 0.5 * (1.0 + _erf(z / np.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 # name: (f(z), f'(z))
 ACTIVATIONS = {
@@ -24,7 +37,12 @@ ACTIVATIONS = {
     "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
     "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
+    "elu": (lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+            lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))),
+    "softplus": (lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), sigmoid),
+    "gelu": (gelu, gelu_derivative),
 }
+HUBER_DELTA = 1.0
 
 
 def softmax(z):
@@ -58,9 +76,9 @@ class ReferenceNetwork:
         self.weights = [np.array(W, dtype=np.float64) for W in weights]
         self.biases = [np.array(b, dtype=np.float64) for b in biases]
         self.loss_name = loss
-        if loss == "mse":
+        if loss in ("mse", "mae", "huber"):
             output_activation = output
-        else:  # the classification losses read the logits: softmax/sigmoid live in the loss
+        else:  # these losses read the logits: softmax/sigmoid/exp live in the loss
             output_activation = "identity"
         self.activations = list(activations) + [output_activation]
 
@@ -68,7 +86,7 @@ class ReferenceNetwork:
     def like(cls, net):
         """A reference copy of a fastbp.Network (its weights, activations and loss)."""
         return cls(net.weights, net.biases, net.activations, net.loss_name,
-                   net.output if net.loss_name == "mse" else "identity")
+                   net.output if net.loss_name in ("mse", "mae", "huber") else "identity")
 
     def targets(self, y):
         """y as a float64 matrix: labels become one-hot rows; a vector becomes a column."""
@@ -94,6 +112,8 @@ class ReferenceNetwork:
             return softmax(out)
         if self.loss_name == "binary_cross_entropy":
             return sigmoid(out)
+        if self.loss_name == "poisson":
+            return np.exp(out)
         return out
 
     def sample_losses(self, X, y):
@@ -102,6 +122,13 @@ class ReferenceNetwork:
         out = self.forward(X)[0][-1]
         if self.loss_name == "mse":
             return 0.5 * np.sum((out - Y) ** 2, axis=1)
+        if self.loss_name == "mae":
+            return np.sum(np.abs(out - Y), axis=1)
+        if self.loss_name == "huber":  # ½r² near zero, linear beyond HUBER_DELTA
+            r = np.abs(out - Y)
+            return np.sum(np.where(r <= HUBER_DELTA, 0.5 * r * r, HUBER_DELTA * (r - 0.5 * HUBER_DELTA)), axis=1)
+        if self.loss_name == "poisson":  # ŷ = e^z, loss = ŷ − y·log ŷ
+            return np.sum(np.exp(out) - Y * out, axis=1)
         if self.loss_name == "cross_entropy":
             m = out.max(axis=1, keepdims=True)
             log_sum_exp = m[:, 0] + np.log(np.exp(out - m).sum(axis=1))
@@ -110,23 +137,31 @@ class ReferenceNetwork:
         softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
         return np.sum(softplus - Y * out, axis=1)
 
-    def loss(self, X, y):
-        return float(np.mean(self.sample_losses(X, y)))
+    def loss(self, X, y, sample_weight=None):
+        """The (weighted) mean of the sample losses."""
+        return float(np.average(self.sample_losses(X, y), weights=sample_weight))
 
     # backward pass: δ[L-1] = ∂loss/∂z at the output, δ[l-1] = (δ[l]·W[l]) ⊙ f'(z[l-1])
-    def gradients(self, X, y):
-        """[(dW, db)] per layer: the gradient of the mean loss over (X, y)."""
+    def gradients(self, X, y, sample_weight=None):
+        """[(dW, db)] per layer: the gradient of the (weighted) mean loss over (X, y)."""
         Y = self.targets(y)
         a, z = self.forward(X)
-        n = len(Y)
+        weights = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
         out = a[-1]
+        output_slope = ACTIVATIONS[self.activations[-1]][1](z[-1])
         if self.loss_name == "mse":
-            delta = (out - Y) * ACTIVATIONS[self.activations[-1]][1](z[-1])
+            delta = (out - Y) * output_slope
+        elif self.loss_name == "mae":
+            delta = np.sign(out - Y) * output_slope
+        elif self.loss_name == "huber":
+            delta = np.clip(out - Y, -HUBER_DELTA, HUBER_DELTA) * output_slope
+        elif self.loss_name == "poisson":
+            delta = np.exp(out) - Y
         elif self.loss_name == "cross_entropy":
             delta = softmax(out) - Y
         else:
             delta = sigmoid(out) - Y
-        delta = delta / n  # the mean over samples
+        delta = delta * (weights / weights.sum())[:, None]  # the (weighted) mean over samples
         grads = [None] * len(self.weights)
         for l in range(len(self.weights) - 1, -1, -1):
             grads[l] = (delta.T @ a[l], delta.sum(axis=0))  # ∂L/∂W = δᵀ·a, ∂L/∂b = Σ δ

@@ -32,7 +32,10 @@
 /* Independent partial sums per block: one AVX-512 register of floats. */
 #define FBP_LANES 16
 
-enum { FBP_IDENTITY = 0, FBP_SIGMOID = 1, FBP_TANH = 2, FBP_RELU = 3, FBP_LEAKY_RELU = 4 };
+enum {
+    FBP_IDENTITY = 0, FBP_SIGMOID = 1, FBP_TANH = 2, FBP_RELU = 3, FBP_LEAKY_RELU = 4,
+    FBP_ELU = 5, FBP_SOFTPLUS = 6, FBP_GELU = 7
+};
 
 FBP_INLINE float fbp_bits_to_float(int32_t bits)
 {
@@ -104,7 +107,15 @@ FBP_CLONES void fbp_sigmoid_f(float *z, ptrdiff_t n)
 #define SUF _f
 #define SIGMOID_ROW fbp_sigmoid_row_f
 #define FBP_TANH_FN tanhf
+#define FBP_EXP_FN expf
+#define FBP_EXPM1_FN expm1f
+#define FBP_LOG1P_FN log1pf
+#define FBP_ERF_FN erff
 #include "fastbp_dense_tmpl.h"
+#undef FBP_EXP_FN
+#undef FBP_EXPM1_FN
+#undef FBP_LOG1P_FN
+#undef FBP_ERF_FN
 #undef T
 #undef SUF
 #undef SIGMOID_ROW
@@ -114,7 +125,15 @@ FBP_CLONES void fbp_sigmoid_f(float *z, ptrdiff_t n)
 #define SUF _d
 #define SIGMOID_ROW fbp_sigmoid_row_d
 #define FBP_TANH_FN tanh
+#define FBP_EXP_FN exp
+#define FBP_EXPM1_FN expm1
+#define FBP_LOG1P_FN log1p
+#define FBP_ERF_FN erf
 #include "fastbp_dense_tmpl.h"
+#undef FBP_EXP_FN
+#undef FBP_EXPM1_FN
+#undef FBP_LOG1P_FN
+#undef FBP_ERF_FN
 #undef T
 #undef SUF
 #undef SIGMOID_ROW

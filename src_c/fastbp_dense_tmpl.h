@@ -24,12 +24,24 @@ FBP_INLINE void FN(activate_inline)(T *restrict z, ptrdiff_t n, int activation)
     case FBP_LEAKY_RELU:
         for (k = 0; k < n; ++k) z[k] = z[k] < 0 ? (T)FBP_LEAKY_SLOPE * z[k] : z[k];
         break;
+    case FBP_ELU: /* α = 1 */
+        for (k = 0; k < n; ++k) z[k] = z[k] > 0 ? z[k] : FBP_EXPM1_FN(z[k]);
+        break;
+    case FBP_SOFTPLUS: /* log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow */
+        for (k = 0; k < n; ++k)
+            z[k] = (z[k] > 0 ? z[k] : (T)0) + FBP_LOG1P_FN(FBP_EXP_FN(z[k] > 0 ? -z[k] : z[k]));
+        break;
+    case FBP_GELU: /* z·Φ(z), exact (erf) form */
+        for (k = 0; k < n; ++k) z[k] = (T)0.5 * z[k] * (1 + FBP_ERF_FN(z[k] * (T)0.70710678118654752440));
+        break;
     default: /* identity */
         break;
     }
 }
 
-/* d := d ⊙ f'(z), with f' written through a = f(z) (z is not kept): the one rule for f'. */
+/* d := d ⊙ f'(z), with f' written through a = f(z) (z is not kept): the one rule for f'.
+ * gelu is the exception: its derivative is not a function of its value, so the trainer keeps
+ * z for gelu layers and passes it as `a`. */
 FBP_INLINE void FN(derivative_inline)(T *restrict d, const T *restrict a, ptrdiff_t n,
                                       int activation)
 {
@@ -46,6 +58,17 @@ FBP_INLINE void FN(derivative_inline)(T *restrict d, const T *restrict a, ptrdif
         break;
     case FBP_LEAKY_RELU:
         for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : (T)FBP_LEAKY_SLOPE * d[k];
+        break;
+    case FBP_ELU: /* e^z = a + 1 where z <= 0 */
+        for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : d[k] * (a[k] + 1);
+        break;
+    case FBP_SOFTPLUS: /* σ(z) = 1 − e^-a, as −expm1(−a) to keep precision when a is tiny */
+        for (k = 0; k < n; ++k) d[k] = d[k] * -FBP_EXPM1_FN(-a[k]);
+        break;
+    case FBP_GELU: /* the one derivative that needs z: for gelu layers `a` holds z */
+        for (k = 0; k < n; ++k)
+            d[k] = d[k] * ((T)0.5 * (1 + FBP_ERF_FN(a[k] * (T)0.70710678118654752440))
+                           + a[k] * FBP_EXP_FN((T)-0.5 * a[k] * a[k]) * (T)0.39894228040143267794);
         break;
     default: /* identity */
         break;

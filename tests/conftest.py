@@ -14,7 +14,7 @@ TOLERANCES = {
     "float64": {"exact": 1e-12, "close": 1e-12},
     "float32": {"exact": 1e-5, "close": 2e-4},
 }
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "elu", "softplus", "gelu")
 MSE_OUTPUTS = ("identity", "sigmoid", "tanh")
 
 
@@ -32,8 +32,12 @@ def make_problem(loss, n_in, n_out, n, seed):
     """Random inputs and targets of the form `loss` takes."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
-    if loss == "mse":
+    if loss in ("mse", "mae", "huber"):
         y = rng.normal(size=(n, n_out)) if n_out > 1 else rng.normal(size=n)
+    elif loss == "poisson":
+        y = rng.poisson(1.5, size=(n, n_out)).astype(np.float64)
+        if n_out == 1:
+            y = y[:, 0]
     elif loss == "cross_entropy":
         y = rng.integers(0, n_out, size=n)
     else:

@@ -11,6 +11,9 @@ CASES = [  # sizes, activation, loss, output
     ([4, 6, 3], "relu", "cross_entropy", None),
     ([2, 3, 3, 2], "leaky_relu", "binary_cross_entropy", None),
     ([3, 2], "identity", "mse", "tanh"),
+    ([3, 5, 1], "gelu", "huber", None),
+    ([3, 4, 2], "elu", "poisson", None),
+    ([3, 4, 3, 1], ["softplus", "gelu"], "mae", "sigmoid"),
 ]
 
 

@@ -126,7 +126,7 @@ def test_file_is_a_plain_npz_with_json_header(tmp_path):
     path = tmp_path / "m.npz"
     fastbp.Network([3, 2, 1], seed=0).save(path)
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["header.npy", "params.npy"]
+        assert sorted(archive.namelist()) == ["header.npy", "optimizer_state.npy", "params.npy"]
     with np.load(path, allow_pickle=False) as archive:
         assert '"format_version": 1' in str(archive["header"])
 

@@ -1,0 +1,226 @@
+"""One ``fit`` call: the epoch loop and every decision taken between epochs.
+
+The compiled trainer runs whole epochs (every batch, the optimizer step, dropout, clipping,
+the time and update budgets, and a Ctrl-C check) with the GIL released; between epochs this
+module records the history, validates, applies the learning-rate schedule, early stopping and
+convergence tests, calls the callbacks and shows progress. Nothing here runs per batch.
+"""
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastbp import _metrics, _train
+from fastbp._progress import Progress
+from fastbp.history import History, StopTraining
+
+
+class TrainingDiverged(ValueError):
+    """The training loss or a parameter became NaN or infinite.
+
+    The network keeps the weights (and optimizer state) it had at the start of the epoch
+    that diverged; ``history`` holds the epochs completed before it.
+    """
+
+    def __init__(self, message, epoch, history):
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+@dataclass
+class Settings:
+    """The between-epoch policy of one fit call (checked by Network.fit)."""
+    epochs: int
+    base_lr: float
+    shuffle: bool
+    schedule: object
+    validation: tuple = None          # (X, Y, sample_weight) already prepared, or None
+    early_stopping: bool = False
+    monitor: str = "val_loss"
+    patience: int = 10
+    min_delta: float = 0.0
+    tol: float = None
+    n_iter_no_change: int = 10
+    max_time: float = None
+    max_updates: int = None
+    callbacks: tuple = ()
+    verbose: int = 0
+    alpha: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+class EpochRunner:
+    """The buffers of one fit call (allocated once) and the compiled epoch that uses them."""
+
+    def __init__(self, net, X, Y, sample_weight, batch_size, options):
+        self.net, self.X, self.Y, self.sample_weight = net, X, Y, sample_weight
+        self.batch_size = batch_size
+        self.chunk = min(batch_size, net.CHUNK_ROWS)
+        self.work = np.empty(net._arch.workspace_size(self.chunk, options.has_dropout),
+                             dtype=net.dtype)
+        self.grads = np.empty_like(net._params)
+        self.options = options
+
+    def run(self, order, lr, updates_left, seconds_left):
+        """One epoch: (status, loss_sum, weight_sum, updates_done)."""
+        net = self.net
+        self.options.max_updates = -1 if updates_left is None else updates_left
+        self.options.max_seconds = math.inf if seconds_left is None else seconds_left
+        if self.options.has_dropout:
+            self.options.dropout_seed = int(net._dropout_rng.integers(0, 2**63))
+        return _train.train_epoch(net._arch, net._params, self.grads, self.work, self.X, self.Y,
+                                  order, self.batch_size, lr, self.chunk, self.options,
+                                  net._optimizer_state, self.sample_weight)
+
+
+def run(net, runner, settings):
+    """Train for settings.epochs epochs (or until a stop rule fires); return the History."""
+    history = History()
+    n = runner.X.shape[0]
+    progress = Progress(settings.verbose, settings.epochs, n)
+    before_params = np.empty_like(net._params)
+    before_state = np.empty_like(net._optimizer_state)
+    best = _Best(settings, net) if settings.early_stopping else None
+    stale_epochs, best_loss = 0, math.inf
+    updates = 0
+    try:
+        for epoch in range(1, settings.epochs + 1):
+            lr = settings.schedule.lr(net._epochs_trained, settings.base_lr)
+            if not (math.isfinite(lr) and lr > 0):
+                raise ValueError(f"the schedule gave learning rate {lr!r} for epoch {epoch}")
+            order = net._shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
+            np.copyto(before_params, net._params)
+            np.copyto(before_state, net._optimizer_state)
+            seconds_left = None
+            if settings.max_time is not None:
+                seconds_left = settings.max_time - (time.monotonic() - settings.started)
+            started = time.perf_counter()
+            status, loss_sum, weight_sum, done = runner.run(
+                order, lr, None if settings.max_updates is None else settings.max_updates - updates,
+                seconds_left)
+            seconds = time.perf_counter() - started
+            updates += done
+            net._optimizer_step += done
+            if status == _train.Status.STATUS_DIVERGED:
+                np.copyto(net._params, before_params)
+                np.copyto(net._optimizer_state, before_state)
+                net._optimizer_step -= done
+                history.stopped_because = "diverged"
+                net.history = history
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch}: the loss became NaN or infinite "
+                    f"(try a smaller lr, currently {lr:g}); the weights are those from before "
+                    "that epoch", epoch=epoch - 1, history=history)
+            if status == _train.Status.STATUS_INTERRUPTED:
+                history.stopped_because = "interrupted"
+                net.history = history
+                raise KeyboardInterrupt("training interrupted; the network holds the weights "
+                                        "after the last complete batch")
+            if weight_sum == 0:  # a budget ran out before the first batch of this epoch
+                history.stopped_because = _budget_reason(status)
+                break
+            net._epochs_trained += 1
+            figures = {"loss": loss_sum / weight_sum + _penalty(net, settings.alpha),
+                       "lr": lr, "seconds": seconds}
+            if settings.validation is not None:
+                figures.update(_validation_figures(net, runner, settings))
+            history.record(figures)
+            progress.update(figures)
+            settings.schedule.observe(figures)
+
+            if status in (_train.Status.STATUS_TIME_UP, _train.Status.STATUS_UPDATES_DONE):
+                history.stopped_because = _budget_reason(status)
+                break
+            if best is not None and best.update(epoch, figures):
+                history.stopped_because = "early_stopping"
+                break
+            if settings.tol is not None:
+                if figures["loss"] > best_loss - settings.tol:
+                    stale_epochs += 1
+                else:
+                    stale_epochs = 0
+                best_loss = min(best_loss, figures["loss"])
+                if stale_epochs >= settings.n_iter_no_change:
+                    history.stopped_because = "tol"
+                    break
+            if _callbacks_stop(settings.callbacks, epoch, figures):
+                history.stopped_because = "callback"
+                break
+            if settings.max_time is not None and time.monotonic() - settings.started >= settings.max_time:
+                history.stopped_because = "max_time"
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C in the compiled loop (its status, above) or between epochs: the weights are
+        # those after the last complete batch, the history holds the completed epochs.
+        history.stopped_because = "interrupted"
+        net.history = history
+        raise
+    finally:
+        progress.close()
+    if best is not None:
+        history.best_epoch = best.restore()
+    net.history = history
+    return history
+
+
+def _budget_reason(status):
+    return "max_time" if status == _train.Status.STATUS_TIME_UP else "max_updates"
+
+
+def _penalty(net, alpha):
+    """½·alpha·Σ‖W‖², the L2 term of the reported loss (weights only, not biases)."""
+    if alpha == 0:
+        return 0.0
+    return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in net.weights)
+
+
+def _validation_figures(net, runner, settings):
+    X_val, Y_val, w_val = settings.validation
+    figures = {"val_loss": net._mean_loss(X_val, Y_val, w_val) + _penalty(net, settings.alpha)}
+    figures["val_metric"] = _metrics.score(net.loss_name, net._raw_predict(X_val), Y_val)
+    figures["metric"] = _metrics.score(net.loss_name, net._raw_predict(runner.X), runner.Y)
+    return figures
+
+
+def _callbacks_stop(callbacks, epoch, figures):
+    """Call each callback(epoch, figures); True when one returns False or raises StopTraining."""
+    for callback in callbacks:
+        try:
+            if callback(epoch, dict(figures)) is False:
+                return True
+        except StopTraining:
+            return True
+    return False
+
+
+class _Best:
+    """Early stopping: remembers the best weights by the monitored figure, counts patience."""
+
+    def __init__(self, settings, net):
+        self.net = net
+        self.monitor = settings.monitor
+        self.higher_is_better = self.monitor.endswith("metric")
+        self.patience, self.min_delta = settings.patience, settings.min_delta
+        self.best_value, self.best_epoch, self.wait = None, None, 0
+        self.params = np.empty_like(net._params)
+        self.state = np.empty_like(net._optimizer_state)
+
+    def update(self, epoch, figures):
+        """Record this epoch; True when patience has run out."""
+        value = figures[self.monitor]
+        sign = -1.0 if self.higher_is_better else 1.0
+        if self.best_value is None or sign * value < sign * self.best_value - self.min_delta:
+            self.best_value, self.best_epoch, self.wait = value, epoch, 0
+            np.copyto(self.params, self.net._params)
+            np.copyto(self.state, self.net._optimizer_state)
+            return False
+        self.wait += 1
+        return self.wait > self.patience
+
+    def restore(self):
+        if self.best_epoch is not None:
+            np.copyto(self.net._params, self.params)
+            np.copyto(self.net._optimizer_state, self.state)
+        return self.best_epoch

@@ -1,0 +1,39 @@
+"""Progress over epochs: a tqdm bar when tqdm is installed, a line per epoch otherwise."""
+import sys
+
+
+class Progress:
+    """verbose=0: silent; verbose=1: a bar over epochs with loss, val_loss and samples/s."""
+
+    def __init__(self, verbose, epochs, n_samples):
+        self.verbose = verbose
+        self.n_samples = n_samples
+        self.bar = None
+        self.epoch = 0
+        if verbose:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=epochs, unit="epoch", leave=True)
+
+    def update(self, figures):
+        if not self.verbose:
+            return
+        self.epoch += 1
+        shown = {"loss": f"{figures['loss']:.4g}"}
+        if "val_loss" in figures:
+            shown["val_loss"] = f"{figures['val_loss']:.4g}"
+        if figures.get("seconds"):
+            shown["samples/s"] = f"{self.n_samples / figures['seconds']:,.0f}"
+        if self.bar is not None:
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.update(1)
+        else:
+            print(f"epoch {self.epoch}: " + ", ".join(f"{k} {v}" for k, v in shown.items()),
+                  file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,39 @@
+"""Standardisation stored with the model: (x − mean) / std per column, learnt on the first fit."""
+import numpy as np
+
+
+class Scaler:
+    """Per-column mean and standard deviation (float64); constant columns get std 1."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+        if self.mean.shape != self.std.shape or self.mean.ndim != 1:
+            raise ValueError("scaling mean and std must be vectors of one shape")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
+            raise ValueError("scaling needs finite means and positive finite standard deviations")
+
+    @classmethod
+    def learn(cls, values):
+        values = np.asarray(values, dtype=np.float64)
+        std = values.std(axis=0)
+        return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, values, dtype):
+        """(values − mean) / std, as a new C-contiguous array of `dtype`."""
+        return np.ascontiguousarray((np.asarray(values, np.float64) - self.mean) / self.std, dtype=dtype)
+
+    def inverse(self, values):
+        """values · std + mean, in float64."""
+        return np.asarray(values, np.float64) * self.std + self.mean
+
+    def to_dict(self):
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["mean"], data["std"])
+
+    def __eq__(self, other):
+        return (isinstance(other, Scaler) and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.std, other.std))

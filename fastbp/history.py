@@ -1,0 +1,73 @@
+"""The record of a training run, and the ways to end one early."""
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training cleanly after the current epoch."""
+
+
+class History:
+    """What one ``fit`` call recorded, one entry per completed epoch.
+
+    Attributes
+    ----------
+    loss : list of float
+        Each epoch's mean of the batch losses seen during it (weighted by batch size, or by
+        sample weight), including the L2 penalty when ``alpha > 0``.
+    val_loss, metric, val_metric : list of float
+        Validation loss, and the metric (accuracy for classification, R² for regression) on
+        the training and validation data; filled when validation data is given.
+    lr : list of float
+        The learning rate used in each epoch.
+    seconds : list of float
+        Wall time of each epoch's training.
+    stopped_because : str
+        ``"epochs"`` (ran them all), ``"early_stopping"``, ``"tol"``, ``"max_time"``,
+        ``"max_updates"``, ``"callback"``, ``"interrupted"`` or ``"diverged"``.
+    stopped_at_epoch : int
+        Number of epochs completed when training stopped.
+    best_epoch : int or None
+        With early stopping, the 1-based epoch whose weights were restored.
+    """
+
+    FIELDS = ("loss", "val_loss", "metric", "val_metric", "lr", "seconds")
+
+    def __init__(self):
+        for name in self.FIELDS:
+            setattr(self, name, [])
+        self.stopped_because = "epochs"
+        self.best_epoch = None
+
+    @property
+    def epochs(self):
+        """Number of completed epochs."""
+        return len(self.loss)
+
+    stopped_at_epoch = epochs
+
+    def record(self, figures):
+        """Append one epoch's figures (a dict with some of FIELDS)."""
+        for name in self.FIELDS:
+            if name in figures:
+                getattr(self, name).append(figures[name])
+
+    def plot(self, ax=None):
+        """Draw the loss curves (and metrics, when recorded) with matplotlib; returns the axes."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib") from None
+        if ax is None:
+            _, ax = plt.subplots()
+        epochs = range(1, self.epochs + 1)
+        ax.plot(epochs, self.loss, label="loss")
+        if self.val_loss:
+            ax.plot(epochs, self.val_loss, label="val_loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log" if min(self.loss + self.val_loss, default=1) > 0 else "linear")
+        ax.legend()
+        return ax
+
+    def __repr__(self):
+        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
+        return f"<History {self.epochs} epochs{last}, stopped: {self.stopped_because}>"
