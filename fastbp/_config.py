@@ -33,7 +33,7 @@ def show_config(print_=True):
         "platform": platform.platform(),
         "machine": platform.machine(),
         "kernels": (f"compiled loops for small layers, BLAS above "
-                    f"{_train.get_blas_min_work()} multiply-adds "
+                    f"{_train.DEFAULT_BLAS_MIN_WORK} multiply-adds "
                     "per layer and chunk"),
         "simd": _kernels.simd_level(),
         "blas": _blas.blas_info(),

@@ -49,26 +49,7 @@ cdef double CHECK_SECONDS = 0.1
 # A layer goes to BLAS when chunk × n_in × n_out (multiply-adds per pass) reaches this;
 # measured on Zen 5 with scipy's OpenBLAS, BLAS wins from about 1,000 (e.g. 8-8-1 at batch
 # 16: 2× faster) and the compiled loops below that (3-8-8-1 per example: 3× faster).
-cdef Py_ssize_t blas_min_work = 1024
-
-
-def get_blas_min_work():
-    """The BLAS crossover: multiply-adds per layer per chunk from which BLAS is used."""
-    return blas_min_work
-
-
-def set_blas_min_work(Py_ssize_t value):
-    """Set the BLAS crossover (multiply-adds per layer per chunk); returns the previous value.
-
-    0 sends every layer to BLAS, a huge value none: the tests use it to hold both paths to
-    the reference on the same sizes.
-    """
-    global blas_min_work
-    if value < 0:
-        raise ValueError("value must be >= 0")
-    previous = blas_min_work
-    blas_min_work = value
-    return previous
+DEFAULT_BLAS_MIN_WORK = 1024
 
 # Status codes of train_epoch.
 cpdef enum Status:
@@ -127,6 +108,20 @@ cdef class Architecture:
     cdef Py_ssize_t[::1] w_offset
     cdef Py_ssize_t[::1] b_offset
     cdef int[::1] activation
+    cdef Py_ssize_t _blas_min_work
+
+    @property
+    def blas_min_work(self):
+        """The BLAS crossover of this network: multiply-adds per layer per chunk from which
+        BLAS is used. 0 sends every layer to BLAS, a huge value none (the tests hold both
+        paths to the reference on the same sizes this way)."""
+        return self._blas_min_work
+
+    @blas_min_work.setter
+    def blas_min_work(self, Py_ssize_t value):
+        if value < 0:
+            raise ValueError("blas_min_work must be >= 0")
+        self._blas_min_work = value
 
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's)."""
@@ -134,6 +129,7 @@ cdef class Architecture:
             raise ValueError("need len(sizes) >= 2 and one activation code per layer")
         self.n_layers = len(sizes) - 1
         self.loss = loss
+        self._blas_min_work = DEFAULT_BLAS_MIN_WORK
         self.sizes = np.asarray(sizes, dtype=np.intp).copy()
         self.activation = np.asarray(activation_codes, dtype=np.intc).copy()
         self.w_offset = np.empty(self.n_layers, dtype=np.intp)
@@ -189,7 +185,7 @@ cdef bint uses_blas(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexcept:
     """Layer l goes through BLAS when `chunk` rows are processed at a time."""
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
     # (BLAS takes 32-bit sizes.)
-    return (chunk * n_in * n_out >= blas_min_work
+    return (chunk * n_in * n_out >= arch._blas_min_work
             and chunk <= INT_MAX and n_in * n_out <= INT_MAX)
 
 

@@ -1,7 +1,7 @@
 """The fast paths against the simple one: BLAS-backed layers and fastbp's own compiled loops,
 each held to the plain-numpy reference on the same networks, on both sides of the crossover.
 
-`_train.set_blas_min_work` moves the crossover: 0 sends every layer to BLAS, a huge value
+`Architecture.blas_min_work` (per network) moves the crossover: 0 sends every layer to BLAS, a huge value
 keeps every layer on the compiled loops, the default picks per layer by size.
 """
 import numpy as np
@@ -37,24 +37,30 @@ def reference_params(ref):
     return [a for pair in zip(ref.weights, ref.biases) for a in pair]
 
 
+class KernelPath:
+    """Builds networks whose layers all go to BLAS, all to the compiled loops, or follow the
+    default crossover."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def network(self, *args, **kwargs):
+        net = fastbp.Network(*args, **kwargs)
+        if self.name != "crossover":
+            net._arch.blas_min_work = ALL_BLAS if self.name == "blas" else NO_BLAS
+        return net
+
+
 @pytest.fixture(params=["blas", "loops", "crossover"])
 def kernel_path(request):
-    """Force every layer to BLAS, every layer to the compiled loops, or keep the crossover."""
-    if request.param == "crossover":
-        yield request.param
-        return
-    previous = _train.set_blas_min_work(ALL_BLAS if request.param == "blas" else NO_BLAS)
-    try:
-        yield request.param
-    finally:
-        _train.set_blas_min_work(previous)
+    return KernelPath(request.param)
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, None])
 @pytest.mark.parametrize("sizes,activation,loss,output", CASES)
 def test_fit_equals_reference_float64(kernel_path, sizes, activation, loss, output, batch_size,
                                       problem, rel_err):
-    net = fastbp.Network(sizes, activation=activation, output=output, loss=loss, dtype="float64",
+    net = kernel_path.network(sizes, activation=activation, output=output, loss=loss, dtype="float64",
                          seed=5)
     ref = ReferenceNetwork.like(net)
     X, y = problem(loss, sizes[0], sizes[-1], n_samples(batch_size), seed=1)
@@ -69,7 +75,7 @@ def test_fit_equals_reference_float64(kernel_path, sizes, activation, loss, outp
 @pytest.mark.parametrize("sizes,activation,loss,output", CASES)
 def test_fit_float32_tracks_reference(kernel_path, sizes, activation, loss, output, batch_size,
                                       problem, rel_err):
-    net = fastbp.Network(sizes, activation=activation, output=output, loss=loss, dtype="float32",
+    net = kernel_path.network(sizes, activation=activation, output=output, loss=loss, dtype="float32",
                          seed=5)
     ref = ReferenceNetwork.like(net)  # the same (float32) starting weights, in float64
     X, y = problem(loss, sizes[0], sizes[-1], n_samples(batch_size), seed=1)
@@ -82,7 +88,7 @@ def test_fit_float32_tracks_reference(kernel_path, sizes, activation, loss, outp
 @pytest.mark.parametrize("sizes,activation,loss,output", CASES)
 def test_gradients_loss_and_predict_equal_reference(kernel_path, sizes, activation, loss, output,
                                                     problem, rel_err):
-    net = fastbp.Network(sizes, activation=activation, output=output, loss=loss, dtype="float64",
+    net = kernel_path.network(sizes, activation=activation, output=output, loss=loss, dtype="float64",
                          seed=3)
     ref = ReferenceNetwork.like(net)
     X, y = problem(loss, sizes[0], sizes[-1], CHUNK_ROWS + 45, seed=4)
@@ -95,11 +101,11 @@ def test_gradients_loss_and_predict_equal_reference(kernel_path, sizes, activati
 
 def test_the_paths_are_the_ones_forced(kernel_path):
     """The fixture really moves the crossover (else the tests above would test one path twice)."""
-    net = fastbp.Network([40, 30, 2], seed=0)
+    net = kernel_path.network([40, 30, 2], seed=0)
     paths = {chunk: _train.layer_paths(net._arch, chunk) for chunk in (1, 64)}
-    if kernel_path == "blas":
+    if kernel_path.name == "blas":
         assert paths == {1: ["blas", "blas"], 64: ["blas", "blas"]}
-    elif kernel_path == "loops":
+    elif kernel_path.name == "loops":
         assert paths == {1: ["loops", "loops"], 64: ["loops", "loops"]}
     else:  # 40·30 = 1200 multiply-adds per row: a wide layer is large enough alone
         assert paths[1] == ["blas", "loops"] and paths[64] == ["blas", "blas"]
@@ -117,7 +123,7 @@ def test_same_seed_same_weights_bit_for_bit(kernel_path, batch_size, dtype, prob
     X, y = problem("cross_entropy", 19, 4, 300, seed=7)
 
     def trained():
-        net = fastbp.Network([19, 24, 17, 4], activation="tanh", loss="cross_entropy", dtype=dtype,
+        net = kernel_path.network([19, 24, 17, 4], activation="tanh", loss="cross_entropy", dtype=dtype,
                              seed=8)
         net.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05, shuffle=True)
         return np.concatenate([np.ravel(a) for a in params_of(net)]).tobytes()
@@ -130,26 +136,23 @@ def test_blas_and_loops_paths_agree_on_a_mixed_network(problem, rel_err):
     X, y = problem("mse", 64, 1, 200, seed=2)
     results = []
     for threshold in (ALL_BLAS, NO_BLAS, None):
-        previous = _train.set_blas_min_work(threshold) if threshold is not None else None
-        try:
-            net = fastbp.Network([64, 40, 3, 1], activation="sigmoid", dtype="float64", seed=1)
-            net.fit(X, y, epochs=2, batch_size=16, lr=0.1, shuffle=False)
-            results.append(params_of(net))
-        finally:
-            if previous is not None:
-                _train.set_blas_min_work(previous)
+        net = fastbp.Network([64, 40, 3, 1], activation="sigmoid", dtype="float64", seed=1)
+        if threshold is not None:
+            net._arch.blas_min_work = threshold
+        net.fit(X, y, epochs=2, batch_size=16, lr=0.1, shuffle=False)
+        results.append(params_of(net))
     for a, b, c in zip(*results):
         assert rel_err(a, b) < 1e-12 and rel_err(a, c) < 1e-12
 
 
-def test_set_blas_min_work_returns_the_previous_value_and_rejects_negatives():
-    previous = _train.set_blas_min_work(123)
-    try:
-        assert _train.set_blas_min_work(456) == 123
-        with pytest.raises(ValueError):
-            _train.set_blas_min_work(-1)
-    finally:
-        _train.set_blas_min_work(previous)
+def test_blas_min_work_is_per_network_and_rejects_negatives():
+    net = fastbp.Network([40, 30, 2], seed=0)
+    other = fastbp.Network([40, 30, 2], seed=0)
+    net._arch.blas_min_work = 0
+    assert _train.layer_paths(net._arch, 1) == ["blas", "blas"]
+    assert other._arch.blas_min_work == _train.DEFAULT_BLAS_MIN_WORK
+    with pytest.raises(ValueError):
+        net._arch.blas_min_work = -1
 
 
 # ----- the vectorised sigmoid ----------------------------------------------------------------
