@@ -12,9 +12,10 @@ from fastbp import _inspect
 from fastbp.reference import ReferenceNetwork
 
 EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "house_prices.py"
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "elu", "softplus", "gelu")
 LOSS_OUTPUTS = [("mse", "identity"), ("mse", "sigmoid"), ("mse", "tanh"),
-                ("cross_entropy", None), ("binary_cross_entropy", None)]
+                ("mae", "identity"), ("mae", "tanh"), ("huber", "identity"), ("huber", "sigmoid"),
+                ("poisson", None), ("cross_entropy", None), ("binary_cross_entropy", None)]
 FLOAT32_RTOL = 2e-4  # float32 arithmetic against float64 (the "close" entry of conftest's table)
 
 
@@ -121,6 +122,10 @@ STEP_CASES = [  # sizes, activation, loss, output, one example's target
     ([3, 3, 2, 2], "leaky_relu", "binary_cross_entropy", None, [1.0, 0.0]),
     ([3, 4, 1], "sigmoid", "binary_cross_entropy", None, 1),
     ([2, 3, 1], "identity", "mse", "tanh", -0.3),
+    ([3, 4, 2], "elu", "mae", None, [0.2, -0.5]),
+    ([3, 4, 2], "gelu", "huber", None, [2.5, -0.1]),  # one residual beyond 1, one within
+    ([3, 3, 1], "gelu", "huber", "tanh", 0.4),
+    ([3, 4, 2], "softplus", "poisson", None, [2.0, 0.0]),
 ]
 
 
@@ -199,6 +204,170 @@ def test_trace_checks_its_input_like_fit():
         _inspect.trace(net, [1.0, 2.0, 3.0], 5)
     with pytest.raises(ValueError, match="lr"):
         _inspect.trace(net, [1.0, 2.0, 3.0], 1, lr=0)
+
+
+# ----- other optimizers: the traced update is the optimizer's actual step -------------------
+def trained(problem, optimizer, lr, dtype="float64", epochs=3, **network):
+    """A network trained a few epochs with `optimizer`, so that its state is not trivial."""
+    net = with_random_biases(fastbp.Network([3, 4, 2], activation="tanh", dtype=dtype, seed=5,
+                                            **network))
+    X, y = problem("mse", 3, 2, 20, seed=6)
+    net.fit(X, y, epochs=epochs, batch_size=4, lr=lr, optimizer=optimizer)
+    return net
+
+
+def optimizer_snapshot(net):
+    return (np.array(net._params), np.array(net._optimizer_state), net._optimizer_step)
+
+
+OPTIMIZER_CASES = [  # optimizer, lr (None: iRPROP− chooses its own steps), name shown
+    ("momentum", 0.05, "momentum"),
+    ("nesterov", 0.05, "Nesterov"),
+    ("adam", 0.01, "Adam"),
+    (fastbp.optim.Adam(beta1=0.8, beta2=0.99), 0.01, "Adam"),
+    (fastbp.optim.AdamW(weight_decay=0.1), 0.01, "AdamW"),
+    ("rmsprop", 0.01, "RMSprop"),
+    ("adagrad", 0.05, "Adagrad"),
+    ("irprop-", None, "iRPROP−"),
+]
+
+
+@pytest.mark.parametrize("optimizer,lr,name", OPTIMIZER_CASES)
+def test_traced_update_is_the_optimizers_actual_step(optimizer, lr, name, rel_err, problem):
+    net = trained(problem, optimizer, lr)
+    steps_so_far = net._optimizer_step
+    assert steps_so_far == 15 and np.any(net._optimizer_state != 0)
+    X, y = problem("mse", 3, 2, 5, seed=7)
+    before = optimizer_snapshot(net)
+    step = _inspect.trace(net, X, y, lr=lr)
+    for ours, theirs in zip(optimizer_snapshot(net), before):  # the network is unchanged
+        np.testing.assert_array_equal(ours, theirs)
+
+    fitted = net.copy()
+    fitted.fit(X, y, epochs=1, batch_size=len(X), lr=lr, shuffle=False)
+    for ours, traced in zip(params_of(fitted), traced_params(step)):
+        assert rel_err(traced, ours) < 1e-12
+    # ...and that step is not plain gradient descent, so the comparison above can fail
+    plain = [-(lr or 0.01) * g for pair in step.gradients() for g in pair]
+    traced_updates = [u for pair in step.updates() for u in pair]
+    assert max(rel_err(u, p) for u, p in zip(traced_updates, plain)) > 1e-2
+    for (dW, db), (tW, tb) in zip(net.gradients(X, y), step.gradients()):  # g as before
+        assert rel_err(tW, dW) < 1e-12 and rel_err(tb, db) < 1e-12
+
+    assert step.optimizer_name == name and step.optimizer_step == steps_so_far + 1
+    assert not step.plain_sgd and step.lr == lr
+    text = str(step)
+    assert f"{name} step" in text and f"t = {steps_so_far + 1}" in text
+    assert repr(net.optimizer) in text and f"Δw ({name})" in text
+    assert "Δw = −η·∂L/∂w" not in text
+    if lr is None:
+        assert "no learning rate" in text and "η =" not in text
+
+
+def test_float32_optimizer_trace_agrees_within_float32_tolerance(rel_err, problem):
+    net = trained(problem, "momentum", 0.05, dtype="float32")
+    X, y = problem("mse", 3, 2, 5, seed=7)
+    step = _inspect.trace(net, X, y, lr=0.05)
+    before = params_of(net)
+    net.fit(X, y, epochs=1, batch_size=len(X), lr=0.05, shuffle=False)
+    traced_updates = [u for pair in step.updates() for u in pair]
+    for old, new, update in zip(before, params_of(net), traced_updates):
+        assert rel_err(update, new - old) < FLOAT32_RTOL * 10  # differences of float32 weights
+
+
+def test_trace_of_a_fresh_optimizer_is_its_first_step(rel_err, problem):
+    net = with_random_biases(fastbp.Network([3, 4, 2], activation="tanh", dtype="float64", seed=5))
+    X, y = problem("mse", 3, 2, 5, seed=7)
+    step = _inspect.trace(net, X, y, lr=0.01, optimizer="adam")  # as fit(optimizer="adam")
+    assert step.optimizer_step == 1 and step.optimizer_name == "Adam"
+    assert net.optimizer == fastbp.optim.SGD() and net._optimizer_step == 0  # unchanged
+    net.fit(X, y, epochs=1, batch_size=len(X), lr=0.01, shuffle=False, optimizer="adam")
+    for ours, traced in zip(params_of(net), traced_params(step)):
+        assert rel_err(traced, ours) < 1e-12
+
+
+def test_trace_takes_its_lr_and_optimizer_as_fit_does(rel_err, problem):
+    net = trained(problem, fastbp.optim.Adam(lr=0.005), None)
+    X, y = problem("mse", 3, 2, 5, seed=7)
+    assert _inspect.trace(net, X, y).lr == 0.005  # the optimizer's own lr
+    with pytest.raises(ValueError, match="conflicts"):
+        _inspect.trace(net, X, y, lr=0.01)
+    sgd = _inspect.trace(net, X, y, lr=0.1, optimizer="sgd")  # another optimizer: plain SGD
+    assert sgd.plain_sgd and "Δw = −η·∂L/∂w" in str(sgd)
+    for (tW, tb), (uW, ub) in zip(sgd.gradients(), sgd.updates()):
+        np.testing.assert_array_equal(uW, -0.1 * tW)
+    with pytest.raises(ValueError, match="L-BFGS"):
+        _inspect.trace(net, X, y, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="no learning rate"):
+        _inspect.trace(net, X, y, lr=0.1, optimizer="irprop-")
+
+
+def test_trace_of_an_optimizer_step_round_trips_through_to_dict(problem):
+    step = _inspect.trace(trained(problem, "adam", 0.01), *problem("mse", 3, 2, 3, seed=7), lr=0.01)
+    again = _inspect.Trace.from_dict(step.to_dict())
+    assert str(again) == str(step) and repr(again) == repr(step)
+    for a, b in zip(traced_params(again), traced_params(step)):
+        np.testing.assert_array_equal(a, b)
+    old = step.to_dict()  # as written before the optimizer entries existed: a plain SGD step
+    for key in ("optimizer", "optimizer_name", "optimizer_rule", "optimizer_step", "dropout",
+                "scaled_inputs", "scaled_targets"):
+        del old[key]
+    assert _inspect.Trace.from_dict(old).plain_sgd
+
+
+# ----- scaling and dropout ------------------------------------------------------------------
+@pytest.mark.parametrize("loss,scale_targets", [("mse", True), ("huber", True),
+                                                ("cross_entropy", False)])
+def test_trace_of_a_scaled_network_works_in_its_standardised_units(loss, scale_targets, rel_err, problem):
+    n_out = 3 if loss == "cross_entropy" else 2
+    net = fastbp.Network([3, 4, n_out], activation="tanh", loss=loss, dtype="float64", seed=2,
+                         scale_inputs=True, scale_targets=scale_targets)
+    X, y = problem(loss, 3, n_out, 30, seed=8)
+    X = X * [100.0, 0.01, 1.0] + [5e3, 0.0, -2.0]  # far from standardised
+    if scale_targets:
+        y = y * 50.0 + 300.0
+    net.fit(X, y, epochs=2, batch_size=10, lr=0.05)
+    x_batch, y_batch = X[:4], y[:4]
+    step = _inspect.trace(net, x_batch, y_batch, lr=0.05)
+
+    np.testing.assert_allclose(step.x, net._inputs(x_batch), rtol=1e-12)
+    assert np.all(np.abs(step.x) < 5)  # the standardised inputs, not the raw ones
+    np.testing.assert_allclose(step.y, net._targets(y_batch, 4), rtol=1e-12)
+    assert step.loss == pytest.approx(net.loss(x_batch, y_batch), rel=1e-12)
+    for (dW, db), (tW, tb) in zip(net.gradients(x_batch, y_batch), step.gradients()):
+        assert rel_err(tW, dW) < 1e-12 and rel_err(tb, db) < 1e-12
+    if scale_targets:
+        np.testing.assert_allclose(net.predict(x_batch).reshape(4, -1),
+                                   net._target_scaler.inverse(step.output), rtol=1e-12)
+    fitted = net.copy()
+    fitted.fit(x_batch, y_batch, epochs=1, batch_size=4, lr=0.05, shuffle=False)
+    for ours, traced in zip(params_of(fitted), traced_params(step)):
+        assert rel_err(traced, ours) < 1e-12
+    assert step.scaled_inputs and step.scaled_targets == scale_targets
+    text = str(step)
+    assert "standardised" in text and ("x and Y =" if scale_targets else "x =") in text
+
+
+def test_trace_of_an_unfitted_scaled_network_says_to_fit_first():
+    net = fastbp.Network([3, 2, 1], scale_inputs=True, seed=0)
+    with pytest.raises(RuntimeError, match="standardised units.*not been fitted"):
+        _inspect.trace(net, [1.0, 2.0, 3.0], 0.5)
+
+
+def test_trace_of_a_network_with_dropout_is_the_deterministic_step(rel_err, problem):
+    net = with_random_biases(fastbp.Network([3, 5, 4, 2], activation="relu", dtype="float64",
+                                            dropout=[0.5, 0.25], seed=3))
+    twin = fastbp.Network([3, 5, 4, 2], activation="relu", dtype="float64", seed=3)  # no dropout
+    twin.set_weights(net.weights, net.biases)
+    X, y = problem("mse", 3, 2, 6, seed=1)
+    step = _inspect.trace(net, X, y, lr=0.1)
+    twin.fit(X, y, epochs=1, batch_size=len(X), lr=0.1, shuffle=False)
+    for ours, traced in zip(params_of(twin), traced_params(step)):
+        assert rel_err(traced, ours) < 1e-12
+    assert step.dropout == (0.5, 0.25)
+    text = str(step)
+    assert "Dropout (rates 0.5, 0.25" in text and "deterministic step" in text
+    assert "Dropout" not in str(_inspect.trace(twin, X, y, lr=0.1))
 
 
 # ----- printing and plain data -------------------------------------------------------------
@@ -304,6 +473,77 @@ def test_check_gradients_passes_for_every_loss(loss, output, dtype, problem):
         assert g.shape == n.shape and gb.shape == nb.shape
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_check_gradients_passes_with_sample_weights_and_alpha(alpha, dtype, problem):
+    net = checked_network([3, 4, 2], "tanh", "huber", None, dtype)
+    X, y = problem("mse", 3, 2, 8, seed=4)
+    y = 2.0 * y  # some residuals beyond huber's 1
+    weights = np.array([0.5, 2.0, 0.0, 1.0, 3.0, 0.0, 1.0, 0.25])
+    check = _inspect.check_gradients(net, X, y, sample_weight=weights, alpha=alpha)
+    assert check.passed, str(check)
+    assert check.weighted and check.alpha == alpha
+    assert "weighted by sample_weight" in str(check)
+    assert ("alpha = 0.3" in str(check)) == (alpha > 0)
+    expected = net.gradients(X, y, sample_weight=weights, alpha=alpha)
+    for (g, gb), (e, eb) in zip(check.gradients, expected):
+        np.testing.assert_allclose(g, e, rtol=FLOAT32_RTOL if dtype == "float32" else 1e-12)
+
+
+def test_check_gradients_weights_the_finite_differences_too(problem):
+    net = checked_network([3, 4, 3, 1], "sigmoid", "mse", None, "float64")
+    X, y = problem("mse", 3, 1, 6, seed=0)
+    weights = np.array([3.0, 0.0, 1.0, 0.5, 0.0, 2.0])
+    reference = ReferenceNetwork.like(net)  # independent of fastbp's kernels
+    weighted = reference.gradients(X, y, sample_weight=weights)
+    assert _inspect.check_gradients(net, X, y, sample_weight=weights, gradients=weighted).passed
+    unweighted = reference.gradients(X, y)
+    assert not _inspect.check_gradients(net, X, y, sample_weight=weights,
+                                        gradients=unweighted).passed
+    assert not _inspect.check_gradients(net, X, y, gradients=weighted).passed
+
+
+def test_check_gradients_adds_alpha_to_the_finite_differences_too(problem):
+    net = checked_network([3, 4, 3, 1], "sigmoid", "mse", None, "float64")
+    X, y = problem("mse", 3, 1, 6, seed=0)
+    plain = ReferenceNetwork.like(net).gradients(X, y)
+    with_penalty = [(dW + 0.2 * np.array(W, np.float64), db)
+                    for (dW, db), W in zip(plain, net.weights)]
+    assert _inspect.check_gradients(net, X, y, alpha=0.2, gradients=with_penalty).passed
+    check = _inspect.check_gradients(net, X, y, alpha=0.2, gradients=plain)
+    assert not check.passed
+    assert max(check.bias_errors) < _inspect.TOLERANCE  # the penalty spares the biases
+
+
+@pytest.mark.parametrize("loss,output", [("mae", "identity"), ("huber", "tanh"),
+                                         ("poisson", None)])
+@pytest.mark.parametrize("activation", ["elu", "softplus", "gelu"])
+def test_check_gradients_fails_when_a_new_loss_or_activation_gradient_is_perturbed(
+        loss, output, activation, dtype, problem):
+    net = checked_network([3, 4, 2], activation, loss, output, dtype)
+    X, y = problem(loss, 3, 2, 6, seed=3)
+    gradients = ReferenceNetwork.like(net).gradients(X, y)
+    assert _inspect.check_gradients(net, X, y, gradients=gradients).passed
+    dW = gradients[0][0]
+    dW.flat[2] += 1e-3 * np.linalg.norm(dW)
+    check = _inspect.check_gradients(net, X, y, gradients=gradients)
+    assert not check.passed and check.weight_errors[0] > _inspect.TOLERANCE
+
+
+def test_check_gradients_of_a_scaled_network_works_in_its_units(dtype, problem):
+    net = checked_network([3, 4, 1], "tanh", "mse", None, dtype)
+    scaled = fastbp.Network([3, 4, 1], activation="tanh", dtype=dtype, seed=3,
+                            scale_inputs=True, scale_targets=True)
+    X, y = problem("mse", 3, 1, 8, seed=2)
+    X, y = X * 40.0 + 7.0, y * 1e3
+    scaled.fit(X, y, epochs=1, batch_size=8, lr=1e-3)
+    scaled.set_weights(net.weights, net.biases)
+    check = _inspect.check_gradients(scaled, X, y, sample_weight=np.arange(1.0, 9.0), alpha=0.1)
+    assert check.passed, str(check)
+    assert "standardised units" in str(check)
+    for (g, _), (e, _) in zip(check.gradients, scaled.gradients(X, y, np.arange(1.0, 9.0), 0.1)):
+        np.testing.assert_allclose(g, e, rtol=FLOAT32_RTOL if dtype == "float32" else 1e-12)
+
+
 @pytest.mark.parametrize("which", ["weight", "bias"])
 def test_check_gradients_fails_when_one_entry_is_perturbed(which, dtype, problem):
     net = checked_network([3, 4, 3, 1], "sigmoid", "mse", None, dtype)
@@ -352,7 +592,8 @@ def test_check_gradients_checks_the_float32_kernels_too(problem, monkeypatch):
     X, y = problem("mse", 3, 1, 6, seed=0)
     right = net.gradients(X, y)
     wrong = [(dW * 1.01, db) for dW, db in right]
-    monkeypatch.setattr(net, "gradients", lambda X, y: wrong)  # a broken float32 specialisation
+    # a broken float32 specialisation (with net.gradients' signature)
+    monkeypatch.setattr(net, "gradients", lambda X, y, sample_weight=None, alpha=0.0: wrong)
     check = _inspect.check_gradients(net, X, y)
     assert check.max_error < _inspect.TOLERANCE  # the float64 copy is fine...
     assert not check.passed  # ...but the network's own float32 gradients are not
@@ -368,7 +609,7 @@ def test_check_gradients_leaves_the_network_unchanged(problem):
         np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu"])
 def test_kink_warning_fires_when_a_pre_activation_is_exactly_zero(activation):
     net = fastbp.Network([1, 1, 1], activation=activation, dtype="float64", seed=0)
     net.set_weights([[[1.0]], [[1.0]]], [[0.0], [0.0]])
@@ -377,6 +618,45 @@ def test_kink_warning_fires_when_a_pre_activation_is_exactly_zero(activation):
     assert check.kinks > 0 and check.kink_units == [(1, 1)]
     assert not check.passed  # the one-sided slopes disagree with the derivative at 0
     assert "kink" in str(check)
+
+
+@pytest.mark.parametrize("loss,target,where", [
+    ("mae", 0.0, "mae residual Ŷ − Y across 0"),
+    ("mae", -1e-7, "mae residual Ŷ − Y across 0"),      # Ŷ − Y = 1e-7, within a step of 0
+    ("huber", -1.0, "huber residual Ŷ − Y across ±1"),  # Ŷ − Y = +1
+    ("huber", 1.0, "huber residual Ŷ − Y across ±1"),   # Ŷ − Y = −1
+])
+def test_kink_warning_fires_when_a_residual_sits_on_the_losss_kink(loss, target, where):
+    net = fastbp.Network([1, 1, 1], activation="tanh", loss=loss, dtype="float64", seed=0)
+    net.set_weights([[[1.0]], [[1.0]]], [[0.0], [0.0]])  # Ŷ = 0 at x = 0
+    with pytest.warns(_inspect.KinkWarning, match=f"{where} \\(output 1\\)"):
+        check = _inspect.check_gradients(net, np.zeros((1, 1)), [target])
+    assert check.kinks > 0 and check.kink_units == [(2, 1)]
+    assert "kink" in str(check) and where in str(check)
+    if target == -1e-7:  # sign(Ŷ − Y) = 1, but the differences average the slopes 1 and −1
+        assert not check.passed
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber"])
+def test_no_kink_warning_when_residuals_stay_off_the_kinks(loss):
+    net = fastbp.Network([1, 1, 1], activation="tanh", loss=loss, dtype="float64", seed=0)
+    net.set_weights([[[1.0]], [[1.0]]], [[0.3], [0.0]])
+    X = np.array([[0.1], [-0.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", _inspect.KinkWarning)
+        for y in ([0.9, 0.8], [-1.9, -1.6], [0.7, 1.8]):  # residuals within ±1, beyond, both
+            assert _inspect.check_gradients(net, X, y).passed
+
+
+def test_kink_warning_ignores_examples_of_zero_weight():
+    net = fastbp.Network([1, 1, 1], activation="tanh", loss="mae", dtype="float64", seed=0)
+    net.set_weights([[[1.0]], [[1.0]]], [[0.0], [0.0]])
+    X, y = np.array([[0.0], [0.5]]), np.array([0.0, -0.4])  # the first residual is 0
+    with pytest.warns(_inspect.KinkWarning):
+        _inspect.check_gradients(net, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", _inspect.KinkWarning)
+        assert _inspect.check_gradients(net, X, y, sample_weight=[0.0, 1.0]).passed
 
 
 def test_no_kink_warning_without_relu(problem):
@@ -400,6 +680,9 @@ def test_check_gradients_refuses_gradients_of_the_wrong_shape(problem):
     ([3, 4, 4, 1], "sigmoid", "mse"),
     ([784, 256, 128, 10], ["relu", "tanh"], "cross_entropy"),
     ([5, 2], "tanh", "binary_cross_entropy"),
+    ([3, 4, 1], "elu", "mae"),
+    ([3, 4, 2], "gelu", "huber"),
+    ([3, 5, 2], "softplus", "poisson"),
 ])
 def test_summary_counts_every_weight_and_bias(sizes, activation, loss):
     net = fastbp.Network(sizes, activation=activation, loss=loss, seed=0)
@@ -413,6 +696,33 @@ def test_summary_counts_every_weight_and_bias(sizes, activation, loss):
         assert row.startswith(f"Dense {l + 1}") and str(W.shape) in row
         assert f"{sizes[l]} → {sizes[l + 1]}" in row
     assert loss in text and "float32" in text
+
+
+def test_summary_shows_dropout_optimizer_and_scaling(problem):
+    net = fastbp.Network([3, 4, 4, 1], activation="elu", loss="huber", dropout=[0.2, 0.0],
+                         scale_inputs=True, scale_targets=True, seed=0)
+    text = _inspect.summary(net)
+    assert "that the first fit will learn" in text
+    X, y = problem("mse", 3, 1, 12, seed=0)
+    net.fit(X, y, epochs=2, batch_size=4, optimizer="adam")
+    text = _inspect.summary(net)
+    header = next(line for line in text.splitlines() if line.startswith("Layer"))
+    assert header.split() == ["Layer", "Units", "Activation", "Dropout", "Weights", "Biases",
+                              "Parameters"]
+    rows = [line.split() for line in text.splitlines() if line.startswith("Dense ")]
+    assert [row[6] for row in rows] == ["0.2", "0", "-"]  # hidden layers' rates; none at the output
+    assert f"Total parameters: {net.n_params:,}" in text  # the optimizer state is not counted
+    assert sum(int(row[-1].replace(",", "")) for row in rows) == net.n_params
+    assert f"Optimizer: {net.optimizer!r}, 6 updates so far" in text
+    assert f"2 × {net.n_params} values" in text
+    assert "Scaling: inputs and targets standardised" in text and "learnt by the first fit" in text
+    assert "huber (δ = 1)" in text
+
+
+def test_summary_without_dropout_or_scaling_says_so():
+    text = _inspect.summary(fastbp.Network([3, 4, 1], seed=0))
+    assert "Dropout" not in text and "Scaling: none" in text
+    assert "Optimizer: SGD(lr=None, momentum=0.0, nesterov=False), 0 updates so far" in text
 
 
 # ----- the example ----------------------------------------------------------------------------
