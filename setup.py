@@ -2,6 +2,10 @@
 
 Set FASTBP_DEBUG=1 in the environment to build with bounds checks, wraparound and
 initialisation checks switched back on, no optimisation and debug symbols.
+
+FASTBP_NATIVE=1 adds -march=native (gcc/clang): a build for this CPU only, for comparing
+against the portable build (bench/native_vs_portable.py). Never for wheels or anything
+shipped: such a build may crash with an illegal instruction on another CPU.
 """
 import glob
 import os
@@ -12,13 +16,16 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTBP_DEBUG", "") not in ("", "0")
+NATIVE = os.environ.get("FASTBP_NATIVE", "") not in ("", "0")
 
 
 def compile_args():
-    """Portable optimisation flags for the compiler at hand: never -march=native, never -ffast-math."""
+    """Portable optimisation flags for the compiler at hand: never -march=native (unless
+    FASTBP_NATIVE asks for a local comparison build), never -ffast-math."""
     if sys.platform == "win32" and "GCC" not in sys.version:
         return ["/Od", "/Zi"] if DEBUG else ["/O2"]
-    return ["-O0", "-g"] if DEBUG else ["-O3"]
+    flags = ["-O0", "-g"] if DEBUG else ["-O3"]
+    return flags + ["-march=native"] if NATIVE else flags
 
 
 COMPILE_ARGS = compile_args()

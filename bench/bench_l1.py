@@ -41,6 +41,14 @@ def test_l1_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload)
 
 
+def test_l1_numba(benchmark, measure, workload):
+    measure.numba(benchmark, workload)
+
+
+def test_l1_jax(benchmark, measure, workload):
+    measure.jax(benchmark, workload)
+
+
 def test_l1_torch(benchmark, measure, workload):
     pytest.importorskip("torch")
     measure.torch(benchmark, workload)

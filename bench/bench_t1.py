@@ -24,6 +24,14 @@ def test_t1_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload, rounds=10)  # 0.1 s a round: more rounds, steadier median
 
 
+def test_t1_numba(benchmark, measure, workload):
+    measure.numba(benchmark, workload, rounds=10)
+
+
+def test_t1_jax(benchmark, measure, workload):
+    measure.jax(benchmark, workload, rounds=10)
+
+
 def test_t1_torch(benchmark, measure, workload):
     pytest.importorskip("torch")
     measure.torch(benchmark, workload)

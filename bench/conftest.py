@@ -9,6 +9,9 @@ from the same initial weights, so a fast but wrong kernel fails its benchmark.
 
 FASTBP_BENCH_SMOKE=1 shrinks samples and epochs so that the whole suite runs in seconds (CI runs
 it with --benchmark-disable: no timing, but every result is still checked).
+
+FASTBP_BENCH_THREADS=n (default 1) runs every entry on n threads: fastbp's n_threads, the
+BLAS libraries (environment and threadpoolctl), PyTorch's intra-op threads and XLA's.
 """
 import functools
 import os
@@ -16,11 +19,22 @@ import platform
 import warnings
 from pathlib import Path
 
-# One thread everywhere (the figures in shared/BENCHMARKS.md are single-threaded). The
-# environment reaches BLAS libraries loaded after this point; threadpoolctl, below, also
-# limits the ones already loaded.
+# One thread everywhere unless FASTBP_BENCH_THREADS says otherwise (the figures in
+# shared/BENCHMARKS.md are single-threaded). The environment reaches BLAS libraries (and XLA)
+# loaded after this point; threadpoolctl, below, also limits the ones already loaded.
+THREADS = int(os.environ.get("FASTBP_BENCH_THREADS", "1"))
+if THREADS < 1:
+    raise ValueError(f"FASTBP_BENCH_THREADS must be >= 1, got {THREADS}")
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+    os.environ.setdefault(_variable, str(THREADS))
+os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={str(THREADS > 1).lower()} "
+                                   f"intra_op_parallelism_threads={THREADS}")
+# The process runs on THREADS CPUs. JAX's CPU runtime ignores the XLA flags above and sizes
+# its thread pool by the CPU affinity (it ran L1 on both cores of a 2-core machine with them
+# set); pinning also keeps every other entry's helper threads to the same share of the machine.
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+if CPUS and THREADS < len(CPUS):
+    os.sched_setaffinity(0, CPUS[:THREADS])
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -99,7 +113,7 @@ def _steady_process():
     if threadpoolctl is None:
         yield
         return
-    with threadpoolctl.threadpool_limits(limits=1):
+    with threadpoolctl.threadpool_limits(limits=THREADS):
         yield
 
 
@@ -109,6 +123,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["blas_libraries"] = blas_libraries()  # fastbp's may be scipy's, not numpy's
     machine_info["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "")
     machine_info["smoke"] = SMOKE
+    machine_info["threads"] = THREADS
+    machine_info["cpu_affinity"] = sorted(os.sched_getaffinity(0)) if CPUS else None
 
 
 # ----- workloads --------------------------------------------------------------------------------
@@ -155,7 +171,7 @@ class Workload:
     def network(self):
         """A fresh float32 fastbp network, the same weights every call."""
         return fastbp.Network(self.sizes, activation=self.activation, output=self.output,
-                              loss=self.loss, dtype="float32", seed=SEED)
+                              loss=self.loss, dtype="float32", seed=SEED, n_threads=THREADS)
 
     def reference_network(self):
         """A fresh float64 reference with the initial weights of network()."""
@@ -231,7 +247,7 @@ class Measure:
         torch.optim.SGD (no momentum) over in-order batches."""
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(THREADS)
         X = torch.from_numpy(workload.X32)
         if workload.loss == "cross_entropy":
             Y = torch.from_numpy(workload.y.astype(np.int64))
@@ -243,18 +259,10 @@ class Measure:
                 return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
         else:
             raise NotImplementedError(f"no torch variant for loss {workload.loss!r}")
-        activations = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+        peers_torch = load_bench_module("peers_torch")
 
         def setup():
-            net = workload.network()
-            layers = []
-            for W, b in zip(net.weights, net.biases):
-                linear = torch.nn.Linear(W.shape[1], W.shape[0])
-                with torch.no_grad():
-                    linear.weight.copy_(torch.from_numpy(W))
-                    linear.bias.copy_(torch.from_numpy(b))
-                layers += [linear, activations[workload.activation]()]
-            model = torch.nn.Sequential(*layers[:-1])  # identity output: the loss takes logits
+            model = peers_torch.sequential_like(workload.network(), workload.activation)
             return (model, torch.optim.SGD(model.parameters(), lr=workload.lr)), {}
 
         def fit(model, optimizer):
@@ -323,6 +331,58 @@ class Measure:
         _record(benchmark, workload, "sklearn", fitted.coefs_[0].dtype.name, final_loss,
                 initial_loss=initial_loss, sklearn_version=sklearn.__version__)
 
+    def numba(self, benchmark, workload, rounds=None):
+        """Numba: bench/peers_numba.py's @njit epoch loop for the workload, from fastbp's
+        initial weights, float32; compiled on a few samples first (not timed)."""
+        peers = _peer("numba")
+        import numba
+
+        train = getattr(peers, f"train_{workload.name.lower()}")
+        start = workload.network()
+        peers.warm_up(train, start.weights, start.biases, workload.X32, workload.y32,
+                      workload.batch_size)
+
+        def fit(weights, biases):
+            train(weights, biases, workload.X32, workload.y32, workload.epochs,
+                  workload.batch_size, workload.lr)
+            return weights, biases
+
+        weights, biases = benchmark.pedantic(
+            fit, setup=lambda: (peers.copies(start.weights, start.biases), {}),
+            rounds=self._rounds(workload, rounds), iterations=1)
+        self._check_peer(benchmark, workload, "numba", weights, biases,
+                         numba_version=numba.__version__)
+
+    def jax(self, benchmark, workload, rounds=None):
+        """JAX: bench/peers_jax.py's jit + lax.scan trainer for the workload, from fastbp's
+        initial weights, float32; data on the device and compiled ahead of time (not timed)."""
+        peers = _peer("jax")
+        import jax
+
+        start = workload.network()
+        trainer = getattr(peers, f"train_{workload.name.lower()}")(
+            start.weights, start.biases, workload.X32, workload.y32, workload.epochs,
+            workload.batch_size, workload.lr).compile()
+        weights, biases = benchmark.pedantic(trainer.run, rounds=self._rounds(workload, rounds),
+                                             iterations=1)
+        self._check_peer(benchmark, workload, "jax", weights, biases, jax_version=jax.__version__,
+                         jax_backend=jax.default_backend())
+
+    @staticmethod
+    def _check_peer(benchmark, workload, implementation, weights, biases, **more):
+        """A peer trained from fastbp's initial weights on the same batches: its weights, put
+        into a fastbp network, must give the reference's final loss."""
+        net = workload.network()
+        net.set_weights(weights, biases)
+        final_loss = net.loss(workload.X32, workload.y32)
+        expected = workload.reference_loss()
+        assert final_loss == pytest.approx(expected, rel=FLOAT32_VS_REFERENCE), (
+            f"{workload.name}: {implementation}'s final loss {final_loss:.8g} is not the "
+            f"reference's {expected:.8g} (same initial weights, same batches)")
+        _learned(workload, final_loss, who=implementation)
+        _record(benchmark, workload, implementation, "float32", final_loss,
+                reference_loss=expected, **more)
+
     @staticmethod
     def _rounds(workload, rounds):
         return 1 if SMOKE else (rounds or workload.rounds)
@@ -331,7 +391,7 @@ class Measure:
 def _record(benchmark, workload, implementation, dtype, final_loss, **more):
     info = benchmark.extra_info
     info.update(
-        workload=workload.name, implementation=implementation, threads=1, dtype=dtype,
+        workload=workload.name, implementation=implementation, threads=THREADS, dtype=dtype,
         n_samples=workload.n_samples, epochs=workload.epochs, batch_size=workload.batch_size,
         lr=workload.lr, samples=workload.samples_trained, cpu=cpu_model(), blas=blas_kernel(),
         smoke=SMOKE, final_loss=float(final_loss), initial_loss=float(workload.initial_loss))
@@ -364,14 +424,32 @@ def measure():
     return Measure()
 
 
-# ----- the summary ------------------------------------------------------------------------------
-def _load_report():
+@pytest.fixture(scope="session")
+def bench_module():
+    """load_bench_module: a script beside this file (memory_m2, ...) as a module."""
+    return load_bench_module
+
+
+# ----- modules beside this file (bench/ is not a package, and importlib mode keeps it off sys.path)
+@functools.lru_cache(maxsize=None)
+def load_bench_module(name):
+    """bench/<name>.py as a module."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("fastbp_bench_report",
-                                                  Path(__file__).with_name("report.py"))
+    spec = importlib.util.spec_from_file_location(f"fastbp_bench_{name}",
+                                                  Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _peer(library):
+    """bench/peers_<library>.py, or skip the test when <library> is not installed."""
+    pytest.importorskip(library)
+    return load_bench_module(f"peers_{library}")
+
+
+def _load_report():
+    return load_bench_module("report")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -37,12 +37,22 @@ def show_config(print_=True):
                     "per layer and chunk"),
         "simd": _kernels.simd_level(),
         "blas": _blas.blas_info(),
-        # No n_threads setting yet: the compiled loops run on one thread, the BLAS-backed layers
-        # on the BLAS library's own pool (threadpoolctl limits it).
-        "threads": "1 (compiled loops); BLAS layers: the BLAS pool's (see blas)",
+        "threads": _threads(),
     }
     if print_:
         width = max(map(len, config))
         for key, value in config.items():
             print(f"{key:<{width}}  {value}")
     return config
+
+
+def _threads():
+    """How n_threads is applied on this machine, and its default here."""
+    from fastbp import _blas
+    from fastbp.network import default_threads
+
+    control = _blas.thread_control()
+    blas = (f"BLAS layers: n_threads BLAS threads (set through {control})" if control else
+            "BLAS layers: the BLAS library's own thread count (fastbp found no setter for it)")
+    return (f"n_threads default {default_threads()} (CPUs this process may use); "
+            f"compiled loops: 1 thread; {blas}")

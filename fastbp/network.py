@@ -1,11 +1,12 @@
 """The Network: policy in Python (validation, initialisation, bookkeeping) over the compiled trainer."""
 import contextlib
 import dataclasses
+import os
 import threading
 
 import numpy as np
 
-from fastbp import _fit, _init, _train, _validate, optim, schedules
+from fastbp import _blas, _fit, _init, _train, _validate, optim, schedules
 from fastbp._fit import TrainingDiverged  # noqa: F401  (public through fastbp)
 from fastbp._kernels import ACTIVATION_CODES, LOSS_CODES
 from fastbp._scaling import Scaler
@@ -68,6 +69,16 @@ class Network:
         of the data of the first ``fit``; ``predict`` applies it and returns targets in their
         own units. The scaling is saved with the model. ``loss`` and ``gradients`` are those
         of the network on the standardised targets.
+    n_threads : int or None
+        Threads for ``fit``, ``predict``, ``loss`` and ``gradients`` (settable later as
+        ``net.n_threads``). None: the CPUs this process may run on (``os.sched_getaffinity``,
+        else ``os.cpu_count()``). Layers large enough for BLAS run their matrix products on
+        this many BLAS threads (scipy's OpenBLAS, set for the duration of each call and
+        restored after); fastbp's own kernels for small layers always run on one thread, so a
+        network whose layers are all small computes the same whatever n_threads is. BLAS-backed
+        layers are deterministic for a fixed n_threads, but may round differently for another.
+        A property of the machine, not of the model: not saved with it (``load`` and
+        unpickling take the default of the machine they run on; ``copy`` keeps it).
 
     Examples
     --------
@@ -86,7 +97,7 @@ class Network:
 
     def __init__(self, sizes, activation="sigmoid", output=None, loss="mse",
                  dtype="float32", seed=0, *, init="auto", dropout=None,
-                 scale_inputs=False, scale_targets=False):
+                 scale_inputs=False, scale_targets=False, n_threads=None):
         self._sizes = _validate.sizes(sizes)
         self._loss_name = _validate.choice("loss", loss, LOSSES)
         self._dtype = _validate.dtype(dtype)
@@ -104,6 +115,7 @@ class Network:
         self._scale_inputs, self._scale_targets = scale_inputs, scale_targets
         self._input_scaler = self._target_scaler = None
         self._seed = self._check_seed(seed)
+        self.n_threads = n_threads
         self._streams = np.random.SeedSequence(self._seed).spawn(DROPOUT_STREAM + 1)
         self._shuffle_rng = np.random.Generator(np.random.PCG64(self._streams[SHUFFLE_STREAM]))
         self._dropout_rng = np.random.Generator(np.random.PCG64(self._streams[DROPOUT_STREAM]))
@@ -194,6 +206,15 @@ class Network:
     epochs_trained = property(lambda self: self._epochs_trained, doc="Epochs of training so far, over all fit calls.")
 
     @property
+    def n_threads(self):
+        """Threads of the BLAS-backed layers (fastbp's own kernels use one); see :class:`Network`."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._n_threads = default_threads() if value is None else _validate.positive_int("n_threads", value)
+
+    @property
     def weights(self):
         """Tuple of writable views into the parameters: ``weights[l]`` has shape (sizes[l+1], sizes[l])."""
         return self._weights
@@ -268,7 +289,8 @@ class Network:
         """Output activations for prepared X, in the network's own (scaled) units."""
         chunk = min(X.shape[0], self.CHUNK_ROWS)
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self._dtype)
-        _train.predict(self._arch, self._params, self._workspace(chunk), X, out, chunk)
+        with _blas.limit_threads(self._n_threads):
+            _train.predict(self._arch, self._params, self._workspace(chunk), X, out, chunk)
         return out
 
     def predict(self, X):
@@ -285,8 +307,10 @@ class Network:
     def _loss_and_gradient(self, X, Y, weights, want_gradient):
         chunk = min(X.shape[0], self.CHUNK_ROWS)
         grads = np.empty_like(self._params) if want_gradient else None
-        total, weight_sum = _train.loss_and_gradient(self._arch, self._params, grads,
-                                                     self._workspace(chunk), X, Y, chunk, weights)
+        with _blas.limit_threads(self._n_threads):
+            total, weight_sum = _train.loss_and_gradient(self._arch, self._params, grads,
+                                                         self._workspace(chunk), X, Y, chunk,
+                                                         weights)
         return total / weight_sum, grads
 
     def _mean_loss(self, X, Y, weights=None):
@@ -425,14 +449,16 @@ class Network:
                 self._set_optimizer(config)
             if config.name == "lbfgs":
                 from fastbp import _lbfgs
-                return _lbfgs.run(self, X, Y, weights, settings, config)
+                with _blas.limit_threads(self._n_threads):
+                    return _lbfgs.run(self, X, Y, weights, settings, config)
             options = _train.TrainOptions(
                 optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
                 step=self._optimizer_step)
             runner = _fit.EpochRunner(self, X, Y, weights, batch, options)
-            return _fit.run(self, runner, settings)
+            with _blas.limit_threads(self._n_threads):
+                return _fit.run(self, runner, settings)
 
     def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
                     alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):
@@ -466,12 +492,13 @@ class Network:
         return self._data(X_val, y_val)
 
     # ----- looking inside ------------------------------------------------------------------
-    def trace(self, x, y, lr=0.01):
+    def trace(self, x, y, lr=None):
         """One step of backpropagation with every intermediate kept (see ``fastbp._inspect.trace``).
 
         ``print(net.trace(x, y, lr=0.1))`` shows the forward pass, the loss, the backward pass
         and the update that ``fit(x, y, epochs=1, batch_size=len(x), lr=lr, shuffle=False)``
-        would apply. The network is not changed.
+        would apply with the network's optimizer (lr None: the optimizer's own or default).
+        The network is not changed.
         """
         from fastbp import _inspect
         return _inspect.trace(self, x, y, lr=lr)
@@ -510,7 +537,9 @@ class Network:
         """An independent network with the same configuration, weights, optimizer, scaling and
         random-stream states."""
         from fastbp import _persist
-        return _persist.from_state(*_persist.state(self))
+        twin = _persist.from_state(*_persist.state(self))
+        twin.n_threads = self._n_threads  # same machine: n_threads is not part of the state
+        return twin
 
     def __reduce__(self):
         from fastbp import _persist
@@ -524,6 +553,14 @@ class Network:
         """
         from fastbp import _persist
         _persist.save(self, path)
+
+
+def default_threads():
+    """The CPUs this process may run on: n_threads=None's value."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 __all__ = ["Network", "History", "TrainingDiverged"]
