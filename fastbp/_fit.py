@@ -206,6 +206,7 @@ class _Best:
         self.best_value, self.best_epoch, self.wait = None, None, 0
         self.params = np.empty_like(net._params)
         self.state = np.empty_like(net._optimizer_state)
+        self.step = net._optimizer_step
 
     def update(self, epoch, figures):
         """Record this epoch; True when patience has run out."""
@@ -215,12 +216,14 @@ class _Best:
             self.best_value, self.best_epoch, self.wait = value, epoch, 0
             np.copyto(self.params, self.net._params)
             np.copyto(self.state, self.net._optimizer_state)
+            self.step = self.net._optimizer_step
             return False
         self.wait += 1
         return self.wait > self.patience
 
     def restore(self):
-        if self.best_epoch is not None:
+        if self.best_epoch is not None:  # the optimizer goes back with the weights
             np.copyto(self.net._params, self.params)
             np.copyto(self.net._optimizer_state, self.state)
+            self.net._optimizer_step = self.step
         return self.best_epoch

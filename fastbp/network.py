@@ -32,6 +32,23 @@ def _same_optimizer(a, b):
     return type(a) is type(b) and without_lr(a) == without_lr(b)
 
 
+def _check_lbfgs_settings(settings, clip_norm, validation_data, dropout):
+    """L-BFGS takes whole-data steps of its own choosing: refuse what it would ignore."""
+    ignored = [name for name, used in (
+        ("schedule", not isinstance(settings.schedule, schedules.Constant)),
+        ("clip_norm", clip_norm is not None),
+        ("validation_data/validation_split", validation_data is not None),
+        ("early_stopping", settings.early_stopping),
+        ("tol", settings.tol is not None),
+        ("max_time", settings.max_time is not None),
+        ("max_updates", settings.max_updates is not None),
+        ("dropout", any(dropout))) if used]
+    if ignored:
+        raise ValueError(f"optimizer 'lbfgs' does not support {', '.join(ignored)}; it takes "
+                         "epochs (its iteration budget), alpha, sample and class weights and "
+                         "callbacks")
+
+
 class Network:
     """A fully connected network trained by backpropagation.
 
@@ -437,12 +454,22 @@ class Network:
         if settings.early_stopping and validation_data is None:
             raise ValueError("early_stopping needs validation_data or validation_split")
 
+        if batch_size is not None:
+            batch_size = _validate.positive_int("batch_size", batch_size)
+        if config.name == "lbfgs":
+            _check_lbfgs_settings(settings, clip_norm, validation_data, self._dropout)
+
         with self._exclusive():
-            X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True)
-            if validation_data is not None:
-                settings.validation = self._validation(validation_data)
+            scalers = (self._input_scaler, self._target_scaler)
+            try:
+                X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True)
+                if validation_data is not None:
+                    settings.validation = self._validation(validation_data)
+            except BaseException:
+                self._input_scaler, self._target_scaler = scalers  # unchanged on error
+                raise
             n = X.shape[0]
-            batch = n if batch_size is None else min(_validate.positive_int("batch_size", batch_size), n)
+            batch = n if batch_size is None else min(batch_size, n)
             if _same_optimizer(config, self._optimizer):
                 self._optimizer = config  # e.g. a new lr: the state carries on
             else:

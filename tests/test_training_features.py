@@ -491,3 +491,30 @@ def test_init_is_saved(tmp_path):
     net.save(tmp_path / "m")
     loaded = fastbp.load(tmp_path / "m")
     assert loaded.init == "he_normal" and loaded.dropout == (0.2,)
+
+
+def test_lbfgs_refuses_settings_it_would_ignore():
+    X, y = regression(20)
+    with pytest.raises(ValueError, match="lbfgs.*schedule.*early_stopping"):
+        fastbp.Network([3, 4, 1]).fit(X, y, optimizer="lbfgs", schedule="cosine",
+                                      validation_split=0.2, early_stopping=True)
+
+
+def test_bad_validation_data_leaves_a_scaling_network_unfitted():
+    X, y = regression(20)
+    net = fastbp.Network([3, 4, 1], scale_inputs=True, scale_targets=True)
+    with pytest.raises(ValueError, match="features"):
+        net.fit(X, y, validation_data=(X[:, :2], y))
+    with pytest.raises(ValueError, match="batch_size"):
+        net.fit(X, y, batch_size=0)
+    assert net._input_scaler is None and net._target_scaler is None
+
+
+def test_early_stopping_restores_the_optimizer_with_the_weights():
+    X, y = regression(200, seed=3)
+    noisy_val = (X[150:], y[150:] + np.random.default_rng(0).normal(0, 1.0, 50))
+    net = fastbp.Network([3, 32, 1], activation="tanh", seed=0)
+    history = net.fit(X[:150], y[:150], epochs=200, batch_size=10, optimizer="adam", lr=0.05,
+                      validation_data=noisy_val, early_stopping=True, patience=3)
+    assert history.stopped_because == "early_stopping"
+    assert net._optimizer_step == history.best_epoch * 15  # 15 batches per epoch
