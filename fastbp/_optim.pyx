@@ -8,6 +8,8 @@ Each kernel's docstring is its one line of math (k indexes the elements; η = lr
 """
 from libc.math cimport pow, sqrt, sqrtf
 
+from fastbp._kernels cimport sgd_step
+
 OPTIMIZER_CODES = {
     "sgd": SGD,
     "momentum": MOMENTUM,
@@ -53,13 +55,6 @@ cdef inline int _hyper_size(int code) noexcept nogil:
     elif code == IRPROP_MINUS:
         return 5
     return -1
-
-
-cdef void _sgd(floating* theta, const floating* g, Py_ssize_t n, floating lr) noexcept nogil:
-    """θ := θ − η·g"""
-    cdef Py_ssize_t k
-    for k in range(n):
-        theta[k] -= lr * g[k]
 
 
 cdef void _momentum(floating* theta, const floating* g, Py_ssize_t n, floating lr,
@@ -154,7 +149,7 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
                          long long t) noexcept nogil:
     """θ := update(θ, g, state) for the optimizer `code` (see _optim.pxd for hyper and state)"""
     if code == SGD:
-        _sgd(params, grads, n, <floating>lr)
+        sgd_step(params, grads, n, <floating>lr)  # θ := θ − η·g, the fused trainer's kernel
     elif code == MOMENTUM:
         _momentum(params, grads, n, <floating>lr, <floating>hyper[0], state)
     elif code == NESTEROV:
