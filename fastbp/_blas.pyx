@@ -11,6 +11,7 @@ for the duration of a call and puts it back afterwards.
 """
 import glob
 import os
+import threading
 
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 
@@ -132,27 +133,45 @@ def get_threads():
     return _get_threads() if _get_threads != NULL else 0
 
 
+# OpenBLAS has one thread count per process: blocks running at the same time in several
+# threads share it. The first block in sets it and the last one out restores the caller's
+# count; blocks entering meanwhile run with the count in force, since changing it while
+# another thread is inside a product is unsafe in OpenBLAS.
+_count_lock = threading.Lock()
+_active_blocks = 0
+_saved_count = 0
+
+
 cdef class limit_threads:
     """``with limit_threads(n):`` runs scipy's BLAS on n threads, then restores its count.
 
-    The count is process-wide for the duration of the block (OpenBLAS has one pool).
+    The count is process-wide for the duration of the block (OpenBLAS has one pool). When
+    blocks overlap in several threads, the first sets the count and the others share it.
     n = 0 leaves the BLAS as it is. A no-op when no thread control was found.
     """
-    cdef int n_threads, previous
+    cdef int n_threads
 
     def __cinit__(self, int n_threads):
         self.n_threads = n_threads
-        self.previous = 0
 
     def __enter__(self):
-        if _set_threads != NULL and self.n_threads > 0:
-            self.previous = _get_threads()
-            if self.previous != self.n_threads:
-                _set_threads(self.n_threads)
+        global _active_blocks, _saved_count
+        if _set_threads == NULL or self.n_threads <= 0:
+            return self
+        with _count_lock:
+            if _active_blocks == 0:
+                _saved_count = _get_threads()
+                if _saved_count != self.n_threads:
+                    _set_threads(self.n_threads)
+            _active_blocks += 1
         return self
 
     def __exit__(self, *exc_info):
-        if _set_threads != NULL and self.previous > 0 and self.previous != self.n_threads:
-            _set_threads(self.previous)
-        self.previous = 0
+        global _active_blocks
+        if _set_threads == NULL or self.n_threads <= 0:
+            return False
+        with _count_lock:
+            _active_blocks -= 1
+            if _active_blocks == 0 and _saved_count > 0 and _get_threads() != _saved_count:
+                _set_threads(_saved_count)
         return False

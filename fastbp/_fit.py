@@ -87,8 +87,15 @@ def run(net, runner, settings):
     updates = 0
     try:
         for epoch in range(1, settings.epochs + 1):
+            if settings.max_updates is not None and updates >= settings.max_updates:
+                history.stopped_because = "max_updates"  # before drawing this epoch's order
+                break
             lr = settings.schedule.lr(net._epochs_trained, settings.base_lr)
+            if lr == 0:  # e.g. Cosine after its epochs with min_lr = 0: nothing more to learn
+                history.stopped_because = "schedule"
+                break
             if not (math.isfinite(lr) and lr > 0):
+                net.history = history
                 raise ValueError(f"the schedule gave learning rate {lr!r} for epoch {epoch}")
             order = net._shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
             np.copyto(before_params, net._params)
@@ -122,8 +129,8 @@ def run(net, runner, settings):
                 history.stopped_because = _budget_reason(status)
                 break
             net._epochs_trained += 1
-            figures = {"loss": loss_sum / weight_sum + _penalty(net, settings.alpha),
-                       "lr": lr, "seconds": seconds}
+            # (the compiled loop adds each batch's L2 penalty, at the weights that batch saw)
+            figures = {"loss": loss_sum / weight_sum, "lr": lr, "seconds": seconds}
             if settings.validation is not None:
                 figures.update(_validation_figures(net, runner, settings))
             history.record(figures)

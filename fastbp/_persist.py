@@ -20,7 +20,7 @@ FORMAT_VERSION = 1
 def state(net):
     """(header, params, optimizer_state): copies of everything that defines `net`."""
     from fastbp import __version__
-    with net._exclusive():
+    with net._reading():
         header = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -92,10 +92,14 @@ def from_state(header, params, optimizer_state=None):
             raise ValueError("optimizer state does not match the optimizer and parameters")
         net._optimizer_state[...] = state_array
     net._epochs_trained = int(header.get("epochs_trained", 0))
-    if scaling.get("input_scaler") is not None:
-        net._input_scaler = Scaler.from_dict(scaling["input_scaler"])
-    if scaling.get("target_scaler") is not None:
-        net._target_scaler = Scaler.from_dict(scaling["target_scaler"])
+    if net._epochs_trained < 0 or net._optimizer_step < 0:
+        raise ValueError("negative epoch or update count")
+    for key, width in (("input_scaler", net.sizes[0]), ("target_scaler", net.sizes[-1])):
+        if scaling.get(key) is not None:
+            scaler = Scaler.from_dict(scaling[key])
+            if scaler.mean.shape != (width,):
+                raise ValueError(f"{key} has {scaler.mean.size} columns, the network {width}")
+            setattr(net, f"_{key}", scaler)
     net._shuffle_rng.bit_generator.state = _generator_state(header, "shuffle_state")
     if "dropout_state" in header:
         net._dropout_rng.bit_generator.state = _generator_state(header, "dropout_state")
@@ -147,5 +151,6 @@ def load(path):
         return from_state(header, params, optimizer_state)
     except FileNotFoundError:
         raise
-    except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, TypeError, KeyError, OSError, EOFError, MemoryError,
+            zipfile.BadZipFile) as exc:
         raise ValueError(f"{path} is not a readable fastbp network file: {exc}") from exc

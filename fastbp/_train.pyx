@@ -508,6 +508,16 @@ cdef double batch_weight(const floating* weights, const Py_ssize_t* order, Py_ss
     return total
 
 
+cdef double weights_squared(Architecture arch, const floating* params) noexcept nogil:
+    """Σ‖W‖² over the layers' weights (biases spared)"""
+    cdef Py_ssize_t l, k
+    cdef double total = 0
+    for l in range(arch.n_layers):
+        for k in range(arch.w_offset[l], arch.b_offset[l]):
+            total += <double>params[k] * <double>params[k]
+    return total
+
+
 cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,
                               double alpha, double clip_norm) noexcept nogil:
     """grad_W += alpha·W (the L2 penalty ½·alpha·Σ‖W‖², biases spared); then, if clip_norm > 0
@@ -611,6 +621,9 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                     if not isfinite(batch_loss):
                         status = STATUS_DIVERGED
                         break
+                    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+                        batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(
+                            arch, &params[0])
                     if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
                         regularise_and_clip(arch, &params[0], &grads[0], options.alpha,
                                             options.clip_norm)

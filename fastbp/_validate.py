@@ -81,8 +81,9 @@ def callables(what, values):
     return values
 
 
-def split_off(X, y, fraction):
-    """(X_train, y_train, (X_val, y_val)): the last ⌈fraction·n⌉ samples held out."""
+def split_off(X, y, fraction, sample_weight=None):
+    """(X_train, y_train, w_train, (X_val, y_val, w_val)): the last ⌈fraction·n⌉ samples
+    (and their weights, when given) held out."""
     fraction = positive_float("validation_split", fraction)
     if fraction >= 1:
         raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
@@ -93,7 +94,10 @@ def split_off(X, y, fraction):
         raise ValueError(f"validation_split={fraction} of {n} samples leaves no training or validation data")
     if len(y) != n:
         raise ValueError(f"y has {len(y)} rows, X has {n} samples")
-    return X[:-n_val], y[:-n_val], (X[-n_val:], y[-n_val:])
+    if sample_weight is None:
+        return X[:-n_val], y[:-n_val], None, (X[-n_val:], y[-n_val:], None)
+    weights = sample_weights(sample_weight, n)
+    return X[:-n_val], y[:-n_val], weights[:-n_val], (X[-n_val:], y[-n_val:], weights[-n_val:])
 
 
 def sample_weights(values, n_samples):

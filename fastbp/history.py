@@ -22,7 +22,8 @@ class History:
         Wall time of each epoch's training.
     stopped_because : str
         ``"epochs"`` (ran them all), ``"early_stopping"``, ``"tol"``, ``"max_time"``,
-        ``"max_updates"``, ``"callback"``, ``"interrupted"`` or ``"diverged"``.
+        ``"max_updates"``, ``"callback"``, ``"schedule"`` (it gave a learning rate of 0),
+        ``"interrupted"`` or ``"diverged"``.
     stopped_at_epoch : int
         Number of epochs completed when training stopped.
     best_epoch : int or None

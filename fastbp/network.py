@@ -23,6 +23,7 @@ LOSSES = tuple(LOSS_CODES)
 # Independent random streams spawned from the seed, by purpose. Adding a purpose later
 # (a new child index) leaves the existing streams unchanged.
 INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2
+MAX_THREADS = 4096
 
 
 def _same_optimizer(a, b):
@@ -150,6 +151,7 @@ class Network:
         self._set_optimizer(optim.SGD())
         self._epochs_trained = 0
         self._lock = threading.Lock()
+        self._owner = None  # the thread holding _lock
         self.history = None
 
     # ----- construction helpers -------------------------------------------------------
@@ -177,6 +179,8 @@ class Network:
         n_hidden = len(self._sizes) - 2
         if dropout is None:
             return (0.0,) * n_hidden
+        if n_hidden == 0 and np.ndim(dropout) == 0 and dropout != 0:
+            raise ValueError("dropout applies to hidden layers; this network has none")
         rates = (dropout,) * n_hidden if np.ndim(dropout) == 0 else tuple(dropout)
         if len(rates) != n_hidden:
             raise ValueError(f"got {len(rates)} dropout rates for {n_hidden} hidden layers")
@@ -229,7 +233,10 @@ class Network:
 
     @n_threads.setter
     def n_threads(self, value):
-        self._n_threads = default_threads() if value is None else _validate.positive_int("n_threads", value)
+        threads = default_threads() if value is None else _validate.positive_int("n_threads", value)
+        if threads > MAX_THREADS:
+            raise ValueError(f"n_threads must be at most {MAX_THREADS}, got {threads}")
+        self._n_threads = threads
 
     @property
     def weights(self):
@@ -282,9 +289,13 @@ class Network:
                 raise ValueError("class_weight is for the classification losses")
             per_class = _validate.class_weights(class_weight, Y, self._loss_name)
             weights = per_class if weights is None else weights * per_class
-        if weights is not None and not weights.sum() > 0:
+        if weights is None:
+            return None
+        if not weights.sum() > 0:
             raise ValueError("the sample weights sum to zero")
-        return None if weights is None else np.ascontiguousarray(weights, dtype=self._dtype)
+        # Only ratios matter (means are weighted means): scaled to a maximum of 1, weights of
+        # any magnitude survive the conversion to float32.
+        return np.ascontiguousarray(weights / weights.max(), dtype=self._dtype)
 
     def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False):
         """Validated, converted (and scaled) X, Y and sample weights; the network unchanged."""
@@ -316,6 +327,8 @@ class Network:
         For the classification losses these are probabilities (softmax rows, or sigmoids);
         for poisson the predicted means exp(z); with ``scale_targets`` values in the targets' units.
         """
+        if self._scale_targets and self._target_scaler is None:
+            raise RuntimeError("this network scales its targets but has not been fitted yet")
         out = self._raw_predict(self._inputs(X))
         if self._target_scaler is not None:
             out = self._target_scaler.inverse(out).astype(self._dtype)
@@ -353,11 +366,26 @@ class Network:
     def _exclusive(self):
         """One trainer at a time: a second thread gets an error instead of a race."""
         if not self._lock.acquire(blocking=False):
+            if self._owner == threading.get_ident():
+                raise RuntimeError("this network cannot be modified from inside its own fit "
+                                   "(a callback may read it, save it or copy it)")
             raise RuntimeError("this network is already being trained or modified in another thread")
+        self._owner = threading.get_ident()
         try:
             yield
         finally:
+            self._owner = None
             self._lock.release()
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """A consistent read: exclusive, except for the thread that is training the network
+        (its callbacks run between epochs, when the network is consistent)."""
+        if self._owner == threading.get_ident():
+            yield
+        else:
+            with self._exclusive():
+                yield
 
     # ----- training -------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, shuffle=True, *, optimizer=None,
@@ -398,9 +426,10 @@ class Network:
             Non-negative weights: each batch's loss and gradient are weighted means.
         class_weight : dict or "balanced", optional
             Weights per class label (classification losses), multiplied into sample_weight.
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         validation_split : float, optional
-            Hold out this last fraction of (X, y) as validation data instead.
+            Hold out this last fraction of (X, y) (and of sample_weight) as validation data
+            instead.
         early_stopping : bool
             Stop when `monitor` (``"val_loss"`` or ``"val_metric"``) has not improved by
             `min_delta` for `patience` epochs, and restore the best weights.
@@ -450,7 +479,8 @@ class Network:
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
         if validation_split is not None:
-            X, y, validation_data = _validate.split_off(X, y, validation_split)
+            X, y, sample_weight, validation_data = _validate.split_off(X, y, validation_split,
+                                                                       sample_weight)
         if settings.early_stopping and validation_data is None:
             raise ValueError("early_stopping needs validation_data or validation_split")
 
@@ -491,8 +521,8 @@ class Network:
                     alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):
         """One pass over (X, y), keeping the optimizer state: for streams of data.
 
-        Over chunks whose lengths are multiples of `batch_size` (and shuffle off), a sequence
-        of partial_fit calls equals one epoch of fit over their concatenation.
+        Over chunks whose lengths are multiples of `batch_size` (shuffle off, no dropout), a
+        sequence of partial_fit calls equals one epoch of fit over their concatenation.
         """
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle,
                         optimizer=optimizer, alpha=alpha, clip_norm=clip_norm,
@@ -512,11 +542,15 @@ class Network:
         return lr
 
     def _validation(self, validation_data):
+        """(X, Y, weights) of validation_data: (X_val, y_val) or (X_val, y_val, weights)."""
         try:
-            X_val, y_val = validation_data
+            X_val, y_val, *weights = validation_data
+            if len(weights) > 1:
+                raise ValueError
         except (TypeError, ValueError):
-            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-        return self._data(X_val, y_val)
+            raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, "
+                             "sample_weight_val)") from None
+        return self._data(X_val, y_val, weights[0] if weights else None)
 
     # ----- looking inside ------------------------------------------------------------------
     def trace(self, x, y, lr=None):

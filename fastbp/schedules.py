@@ -77,7 +77,8 @@ class InverseScaling(Schedule):
 @dataclass
 class Cosine(Schedule):
     """Linear warm-up over `warmup` epochs, then lr(t) = min_lr + ½(lr₀ − min_lr)(1 + cos(π·s)),
-    s = (t − warmup) / (epochs − warmup), constant at min_lr after `epochs`."""
+    s = (t − warmup) / (epochs − warmup), constant at min_lr after `epochs` (a rate of 0 ends
+    training: History.stopped_because == "schedule")."""
     epochs: int = 100
     warmup: int = 0
     min_lr: float = 0.0

@@ -518,3 +518,97 @@ def test_early_stopping_restores_the_optimizer_with_the_weights():
                       validation_data=noisy_val, early_stopping=True, patience=3)
     assert history.stopped_because == "early_stopping"
     assert net._optimizer_step == history.best_epoch * 15  # 15 batches per epoch
+
+
+# ----- found in review ----------------------------------------------------------------------
+def test_a_callback_may_save_copy_and_pickle_the_network(tmp_path):
+    import pickle
+    X, y = regression(30)
+    net = fastbp.Network([3, 4, 1], seed=0)
+    saved = []
+
+    def checkpoint(epoch, figures):
+        net.save(tmp_path / f"epoch{epoch}.npz")
+        saved.append((net.copy(), pickle.loads(pickle.dumps(net))))
+    history = net.fit(X, y, epochs=3, callbacks=[checkpoint])
+    assert history.epochs == 3 and len(saved) == 3
+    np.testing.assert_array_equal(params_of(fastbp.load(tmp_path / "epoch3.npz")), params_of(net))
+    with pytest.raises(RuntimeError, match="inside its own fit"):
+        net.fit(X, y, epochs=1, callbacks=[lambda e, f: net.set_weights(net.weights, net.biases)])
+
+
+def test_a_schedule_reaching_zero_ends_training():
+    X, y = regression(30)
+    net = fastbp.Network([3, 4, 1], seed=0)
+    history = net.fit(X, y, epochs=6, schedule=schedules.Cosine(epochs=4))
+    assert history.epochs == 4 and history.stopped_because == "schedule"
+    assert net.fit(X, y, epochs=2, schedule=schedules.Cosine(epochs=4)).epochs == 0
+
+
+def test_sample_weight_is_split_with_validation_split():
+    X, y = regression(40)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, 40)
+    a = fastbp.Network([3, 4, 1], dtype="float64", seed=0)
+    b = fastbp.Network([3, 4, 1], dtype="float64", seed=0)
+    ha = a.fit(X, y, epochs=2, sample_weight=w, validation_split=0.25)
+    hb = b.fit(X[:30], y[:30], epochs=2, sample_weight=w[:30], validation_data=(X[30:], y[30:], w[30:]))
+    np.testing.assert_array_equal(params_of(a), params_of(b))
+    assert ha.val_loss == hb.val_loss
+    assert ha.val_loss[-1] == pytest.approx(a.loss(X[30:], y[30:], sample_weight=w[30:]), rel=1e-12)
+
+
+def test_history_loss_with_alpha_is_the_penalised_loss_seen():
+    X, y = regression(30)
+    net = fastbp.Network([3, 4, 1], dtype="float64", seed=0)
+    before = net.loss(X, y, alpha=1.0)
+    history = net.fit(X, y, epochs=1, batch_size=None, lr=0.5, alpha=1.0)
+    assert history.loss[0] == pytest.approx(before, rel=1e-12)
+
+
+def test_predict_before_fit_with_scaled_targets_is_refused():
+    with pytest.raises(RuntimeError, match="not been fitted"):
+        fastbp.Network([3, 4, 1], scale_targets=True).predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("scale", [1e-50, 1e-44, 1e39])
+def test_sample_weights_of_any_magnitude_train_like_ones(scale):
+    X, y = regression(10)
+    a = fastbp.Network([3, 4, 1], seed=0)
+    b = fastbp.Network([3, 4, 1], seed=0)
+    a.fit(X, y, epochs=2, batch_size=None, sample_weight=np.full(10, scale))
+    b.fit(X, y, epochs=2, batch_size=None)
+    np.testing.assert_array_equal(params_of(a), params_of(b))
+    assert a.loss(X, y, sample_weight=np.full(10, scale)) == pytest.approx(a.loss(X, y), rel=1e-6)
+
+
+def test_max_updates_at_an_epoch_boundary_leaves_the_shuffle_stream_alone():
+    X, y = regression(40)
+    a = fastbp.Network([3, 4, 1], seed=0)
+    b = fastbp.Network([3, 4, 1], seed=0)
+    assert a.fit(X, y, epochs=5, batch_size=8, max_updates=10).stopped_because == "max_updates"
+    b.fit(X, y, epochs=2, batch_size=8)
+    a.fit(X, y, epochs=1, batch_size=8)
+    b.fit(X, y, epochs=1, batch_size=8)
+    np.testing.assert_array_equal(params_of(a), params_of(b))
+
+
+def test_load_refuses_scalers_that_do_not_fit_the_network(tmp_path):
+    import json
+    X, y = regression(30)
+    net = fastbp.Network([3, 4, 1], seed=0, scale_inputs=True, scale_targets=True)
+    net.fit(X, y, epochs=1)
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as archive:
+        header = json.loads(str(archive["header"]))
+        arrays = {k: archive[k] for k in archive.files if k != "header"}
+    header["scaling"]["target_scaler"] = {"mean": [0.0, 1.0], "std": [1.0, 1.0]}
+    np.savez(tmp_path / "bad.npz", header=np.array(json.dumps(header)), **arrays)
+    with pytest.raises(ValueError, match="target_scaler"):
+        fastbp.load(tmp_path / "bad.npz")
+
+
+def test_dropout_needs_hidden_layers_and_n_threads_is_bounded():
+    with pytest.raises(ValueError, match="hidden"):
+        fastbp.Network([3, 1], dropout=0.5)
+    with pytest.raises(ValueError, match="n_threads"):
+        fastbp.Network([3, 1], n_threads=10**10)
