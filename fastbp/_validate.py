@@ -21,50 +21,43 @@ def choice(what, value, options):
     return value
 
 
-def positive_int(what, value):
-    """An integer >= 1 (numpy integers accepted, bools and floats refused)."""
+def integer(what, value, minimum):
+    """An integer >= minimum (numpy integers accepted, bools and floats refused)."""
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an integer, got {value!r}")
     try:
         number = operator.index(value)
     except TypeError:
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{what} must be >= 1, got {number}")
+    if number < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {number}")
     return number
 
 
-def positive_float(what, value):
-    """A finite real number > 0."""
+def real(what, value, allow_zero):
+    """A finite real number > 0 (>= 0 with allow_zero), as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {value!r}")
     number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{what} must be finite and > 0, got {value!r}")
+    if not (math.isfinite(number) and (number > 0 or (allow_zero and number == 0))):
+        raise ValueError(f"{what} must be finite and {'>=' if allow_zero else '>'} 0, got {value!r}")
     return number
+
+
+def positive_int(what, value):
+    return integer(what, value, 1)
 
 
 def non_negative_int(what, value):
-    """An integer >= 0."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"{what} must be >= 0, got {number}")
-    return number
+    return integer(what, value, 0)
+
+
+def positive_float(what, value):
+    return real(what, value, allow_zero=False)
 
 
 def non_negative_float(what, value):
-    """A finite real number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {value!r}")
-    number = float(value)
-    if not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{what} must be finite and >= 0, got {value!r}")
-    return number
+    return real(what, value, allow_zero=True)
 
 
 def boolean(what, value):
