@@ -6,16 +6,12 @@ memory_m2.py, which also measures the peers when run as a script).
 """
 import pytest
 
-from fastbp.datasets import gaussian_classes
-
 pytestmark = pytest.mark.benchmark(group="M2")
 
 
 @pytest.fixture(scope="module")
-def workload(make_workload, smoke):
-    X, y = gaussian_classes(1_024 if smoke else 60_000, 784, 10, seed=0)
-    return make_workload("M2", sizes=(784, 256, 128, 10), activation="relu", loss="cross_entropy",
-                         X=X, y=y, epochs=1, batch_size=64, lr=0.05)
+def workload(m2_workload):
+    return m2_workload
 
 
 def test_m2_reference(benchmark, measure, workload):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.datasets import gaussian_classes
 from fastbp.reference import ReferenceNetwork
 
 pytestmark = pytest.mark.benchmark(group="M2-optimizers")
@@ -22,10 +21,8 @@ OPTIMIZERS = {  # name: (fastbp config, learning rate)
 
 
 @pytest.fixture(scope="module")
-def workload(make_workload, smoke):
-    X, y = gaussian_classes(1_024 if smoke else 60_000, 784, 10, seed=0)
-    return make_workload("M2", sizes=(784, 256, 128, 10), activation="relu", loss="cross_entropy",
-                         X=X, y=y, epochs=1, batch_size=64, lr=0.05)
+def workload(m2_workload):
+    return m2_workload
 
 
 def numpy_training(workload, name, lr):

@@ -414,6 +414,15 @@ def smoke():
 
 
 @pytest.fixture(scope="session")
+def m2_workload(smoke):
+    """M2's data and settings (bench_m2 and bench_optimizers time it), built once a session."""
+    from fastbp.datasets import gaussian_classes
+    X, y = gaussian_classes(1_024 if smoke else 60_000, 784, 10, seed=0)
+    return Workload("M2", sizes=(784, 256, 128, 10), activation="relu", loss="cross_entropy",
+                    X=X, y=y, epochs=1, batch_size=64, lr=0.05)
+
+
+@pytest.fixture(scope="session")
 def make_workload():
     """The Workload class, for the modules' workload fixtures."""
     return Workload
