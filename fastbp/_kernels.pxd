@@ -37,9 +37,24 @@ cdef extern from "fastbp_dense.h" nogil:
     void fbp_dense_step_one_d(const double* dz, const double* a, Py_ssize_t n_in,
                               Py_ssize_t n_out, double lr, double* W, double* b, double* da,
                               int activation)
+    void fbp_bias_backward_f(const float* dZ, Py_ssize_t rows, Py_ssize_t n_out, float* db)
+    void fbp_bias_backward_d(const double* dZ, Py_ssize_t rows, Py_ssize_t n_out, double* db)
     void fbp_sgd_step_f(float* params, const float* grads, Py_ssize_t n, float lr)
     void fbp_sgd_step_d(double* params, const double* grads, Py_ssize_t n, double lr)
+    Py_ssize_t fbp_train_per_example_mse_f(
+        const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers, float* params,
+        const float* X, const float* Y, const Py_ssize_t* order, Py_ssize_t start,
+        Py_ssize_t count, float lr, float* work, double* loss_sum)
+    Py_ssize_t fbp_train_per_example_mse_d(
+        const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers, double* params,
+        const double* X, const double* Y, const Py_ssize_t* order, Py_ssize_t start,
+        Py_ssize_t count, double lr, double* work, double* loss_sum)
+    int FBP_MAX_FUSED_LAYERS
     void fbp_sigmoid_f(float* z, Py_ssize_t n)
+    void fbp_tanh_array_f(float* z, Py_ssize_t n)
+    double fbp_softmax_xent_f(const float* Z, const float* Y, Py_ssize_t rows, Py_ssize_t n,
+                              float scale, const float* w, float* dZ)
+    void fbp_softmax_f(float* Z, Py_ssize_t rows, Py_ssize_t n)
     const char* fbp_simd_level()
 
 # Activation codes; their names live in _kernels.pyx (ACTIVATION_CODES).
@@ -97,6 +112,12 @@ cdef void bias_backward(const floating* dZ__ro, Py_ssize_t rows, Py_ssize_t n_ou
 cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t n_in,
                          Py_ssize_t n_out, floating lr, floating* W__oi,
                          floating* b__o, floating* da__i, int activation) noexcept nogil
+
+cdef Py_ssize_t train_per_example_mse(const Py_ssize_t* sizes, const int* activations,
+                                      Py_ssize_t n_layers, floating* params, const floating* X,
+                                      const floating* Y, const Py_ssize_t* order,
+                                      Py_ssize_t start, Py_ssize_t count, floating lr,
+                                      floating* work, double* loss_sum) noexcept nogil
 
 cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
                    floating lr) noexcept nogil

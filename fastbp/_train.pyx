@@ -28,7 +28,8 @@ from fastbp._blas cimport gemm
 from fastbp._kernels cimport (
     dense_forward, bias_activate, activate, activation_backward, loss_and_delta,
     output_probabilities, dense_backward_params, dense_backward_input, bias_backward,
-    dense_step_one, sgd_step, all_finite, GELU, IDENTITY,
+    dense_step_one, sgd_step, train_per_example_mse, all_finite, GELU, IDENTITY, MSE,
+    FBP_MAX_FUSED_LAYERS,
 )
 from fastbp._optim cimport optimizer_step, SGD
 
@@ -109,6 +110,7 @@ cdef class Architecture:
     cdef Py_ssize_t[::1] b_offset
     cdef int[::1] activation
     cdef Py_ssize_t _blas_min_work
+    cdef public bint fuse_per_example
 
     @property
     def blas_min_work(self):
@@ -124,12 +126,18 @@ cdef class Architecture:
         self._blas_min_work = value
 
     def __init__(self, sizes, activation_codes, int loss):
-        """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's)."""
+        """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
+
+        fuse_per_example (True): per-example plain SGD with the squared error on small layers
+        runs as one compiled loop over the samples; False steps through the layers call by
+        call (the same arithmetic: the tests hold one to the other).
+        """
         if len(sizes) < 2 or len(activation_codes) != len(sizes) - 1:
             raise ValueError("need len(sizes) >= 2 and one activation code per layer")
         self.n_layers = len(sizes) - 1
         self.loss = loss
         self._blas_min_work = DEFAULT_BLAS_MIN_WORK
+        self.fuse_per_example = True
         self.sizes = np.asarray(sizes, dtype=np.intp).copy()
         self.activation = np.asarray(activation_codes, dtype=np.intc).copy()
         self.w_offset = np.empty(self.n_layers, dtype=np.intp)
@@ -481,6 +489,23 @@ cdef double train_batch(Architecture arch, floating* params, floating* grads,
     return total
 
 
+# Samples per call of the fused per-example loop: the epoch loop looks up (clock, Ctrl-C,
+# budgets) between calls, as it does between batches.
+cdef Py_ssize_t PER_EXAMPLE_BLOCK = 1024
+
+
+cdef bint fused_per_example(Architecture arch, Workspace* ws) noexcept:
+    """Per-example plain SGD on this network can run as one compiled loop over the samples
+    (fbp_train_per_example_mse): squared error, every layer on fastbp's own loops, no gelu."""
+    cdef Py_ssize_t l
+    if not arch.fuse_per_example or arch.loss != MSE or arch.n_layers > FBP_MAX_FUSED_LAYERS:
+        return False
+    for l in range(arch.n_layers):
+        if ws.blas[l] or arch.activation[l] == GELU:
+            return False
+    return True
+
+
 cdef int check_call(Architecture arch, Py_ssize_t n_params, Py_ssize_t work_size,
                     Py_ssize_t chunk, Py_ssize_t X_rows, Py_ssize_t X_cols,
                     Py_ssize_t Y_rows, Py_ssize_t Y_cols) except -1:
@@ -567,7 +592,8 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     cdef const floating* weights_ptr = NULL
     cdef floating* state_ptr = NULL
     cdef const double* hyper_ptr
-    cdef bint fused_sgd
+    cdef bint fused_sgd, per_example
+    cdef Py_ssize_t done
     cdef Workspace ws
     if options is None:
         options = TrainOptions()
@@ -596,6 +622,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
         return status, loss_sum, weight_sum, updates
     workspace_init(&ws, arch, &work[0], chunk, &options.dropout[0] if options.has_dropout else NULL)
     fbp_rng_seed(&ws.rng, options.dropout_seed)
+    per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
     try:
         with nogil:
             last_check = fbp_monotonic_seconds()
@@ -604,35 +631,53 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                 if max_updates >= 0 and updates >= max_updates:
                     status = STATUS_UPDATES_DONE
                     break
-                count = min(batch_size, n - start)
-                batch_weight_sum = batch_weight(weights_ptr, order_ptr, start, count)
-                if fused_sgd and count <= chunk:
-                    batch_loss = train_batch(arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0],
-                                             order_ptr, start, count, <floating>lr, &ws)
-                    if not isfinite(batch_loss):
+                if per_example:
+                    count = min(PER_EXAMPLE_BLOCK, n - start)
+                    if max_updates >= 0:
+                        count = min(count, max_updates - updates)
+                    batch_loss = 0
+                    done = train_per_example_mse(&arch.sizes[0], &arch.activation[0],
+                                                 arch.n_layers, &params[0], &X[0, 0], &Y[0, 0],
+                                                 order_ptr, start, count, <floating>lr, &work[0],
+                                                 &batch_loss)
+                    loss_sum += batch_loss
+                    weight_sum += done
+                    updates += done
+                    start += done
+                    if done < count:
                         status = STATUS_DIVERGED
                         break
                 else:
-                    memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
-                    batch_loss = accumulate_gradient(
-                        arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0], weights_ptr, order_ptr,
-                        start, count,
-                        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, &ws)
-                    if not isfinite(batch_loss):
-                        status = STATUS_DIVERGED
-                        break
-                    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
-                        batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(
-                            arch, &params[0])
-                    if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
-                        regularise_and_clip(arch, &params[0], &grads[0], options.alpha,
-                                            options.clip_norm)
-                        optimizer_step(options.optimizer, &params[0], &grads[0], params.shape[0],
-                                       lr, hyper_ptr, state_ptr, options.step + updates + 1)
-                loss_sum += batch_loss
-                weight_sum += batch_weight_sum
-                updates += 1
-                start += count
+                    count = min(batch_size, n - start)
+                    batch_weight_sum = batch_weight(weights_ptr, order_ptr, start, count)
+                    if fused_sgd and count <= chunk:
+                        batch_loss = train_batch(arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0],
+                                                 order_ptr, start, count, <floating>lr, &ws)
+                        if not isfinite(batch_loss):
+                            status = STATUS_DIVERGED
+                            break
+                    else:
+                        memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
+                        batch_loss = accumulate_gradient(
+                            arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0], weights_ptr, order_ptr,
+                            start, count,
+                            <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, &ws)
+                        if not isfinite(batch_loss):
+                            status = STATUS_DIVERGED
+                            break
+                        if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+                            batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(
+                                arch, &params[0])
+                        if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
+                            regularise_and_clip(arch, &params[0], &grads[0], options.alpha,
+                                                options.clip_norm)
+                            optimizer_step(options.optimizer, &params[0], &grads[0],
+                                           params.shape[0], lr, hyper_ptr, state_ptr,
+                                           options.step + updates + 1)
+                    loss_sum += batch_loss
+                    weight_sum += batch_weight_sum
+                    updates += 1
+                    start += count
                 # Look up every so many batches, that many being adapted so that the clock
                 # is read about every CHECK_SECONDS / 4 whatever a batch costs.
                 batches_since_check += 1

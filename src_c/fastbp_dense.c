@@ -103,10 +103,91 @@ FBP_CLONES void fbp_sigmoid_f(float *z, ptrdiff_t n)
     fbp_sigmoid_row_f(z, n);
 }
 
+/* tanh(x) in straight-line code the compiler vectorises (libm's tanhf is a call per value).
+ * |x| >= 0.625: (1 − e)/(1 + e) with e = e^-2|x| <= 0.29, so no cancellation; below, where
+ * that form would cancel, Cephes' odd polynomial. Both are computed for |x| and one kept. */
+FBP_INLINE float fbp_tanh_f(float x)
+{
+    const float a = fabsf(x);
+    const float e = fbp_exp_nonpositive_f(-2.0f * a);
+    const float large = (1.0f - e) / (1.0f + e);
+    const float z = x * x;
+    const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z
+                           - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
+                         - 3.33332819422e-1f) * z * a + a;
+    const float r = copysignf(a < 0.625f ? small : large, x); /* odd, -0 included */
+    return x != x ? x : r;
+}
+
+FBP_CLONES void fbp_tanh_array_f(float *z, ptrdiff_t n)
+{
+    ptrdiff_t k;
+    for (k = 0; k < n; ++k) z[k] = fbp_tanh_f(z[k]);
+}
+
+/* E_rk := e^(Z_rk − max_k Z_rk) for every row (all at most 1, one of them 1 in a finite
+ * row); E may be Z. The shift is done row by row, the exponentials in one pass over the
+ * whole block, which vectorises however narrow the rows are. */
+FBP_INLINE void fbp_shifted_exp_f(const float *Z, ptrdiff_t rows, ptrdiff_t n, float *E)
+{
+    ptrdiff_t r, k;
+    for (r = 0; r < rows; ++r) {
+        const float *z = Z + r * n;
+        float *e = E + r * n;
+        float max = z[0];
+        for (k = 1; k < n; ++k) max = z[k] > max ? z[k] : max;
+        for (k = 0; k < n; ++k) e[k] = z[k] - max;
+    }
+    for (k = 0; k < rows * n; ++k) {
+        /* NaN (a NaN logit, or inf − inf) is clamped inside the exponential: keep it NaN,
+         * so that the loss shows the divergence. */
+        const float t = E[k];
+        E[k] = t != t ? t : fbp_exp_nonpositive_f(t);
+    }
+}
+
+FBP_CLONES double fbp_softmax_xent_f(const float *restrict Z, const float *restrict Y,
+                                     ptrdiff_t rows, ptrdiff_t n, float scale,
+                                     const float *restrict w, float *restrict dZ)
+{
+    ptrdiff_t r, k;
+    double total = 0.0;
+    fbp_shifted_exp_f(Z, rows, n, dZ);
+    for (r = 0; r < rows; ++r) {
+        const float *restrict z = Z + r * n;
+        const float *restrict y = Y + r * n;
+        float *restrict d = dZ + r * n;
+        float sum = 0.0f, max = z[0], inverse, row_scale;
+        double lse, row_loss = 0.0;
+        for (k = 1; k < n; ++k) max = z[k] > max ? z[k] : max;
+        for (k = 0; k < n; ++k) sum += d[k];
+        lse = (double)max + log((double)sum);
+        for (k = 0; k < n; ++k) row_loss += (double)y[k] * (lse - (double)z[k]);
+        inverse = 1.0f / sum;
+        row_scale = w == NULL ? scale : scale * w[r];
+        for (k = 0; k < n; ++k) d[k] = row_scale * (d[k] * inverse - y[k]);
+        total += w == NULL ? row_loss : (double)w[r] * row_loss;
+    }
+    return total;
+}
+
+FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
+{
+    ptrdiff_t r, k;
+    fbp_shifted_exp_f(Z, rows, n, Z);
+    for (r = 0; r < rows; ++r) {
+        float *restrict e = Z + r * n;
+        float sum = 0.0f, inverse;
+        for (k = 0; k < n; ++k) sum += e[k];
+        inverse = 1.0f / sum;
+        for (k = 0; k < n; ++k) e[k] *= inverse;
+    }
+}
+
 #define T float
 #define SUF _f
 #define SIGMOID_ROW fbp_sigmoid_row_f
-#define FBP_TANH_FN tanhf
+#define FBP_TANH_FN fbp_tanh_f
 #define FBP_EXP_FN expf
 #define FBP_EXPM1_FN expm1f
 #define FBP_LOG1P_FN log1pf

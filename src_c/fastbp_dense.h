@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 
+/* The most layers fbp_train_per_example_mse takes (deeper networks use the general path). */
+#define FBP_MAX_FUSED_LAYERS 16
+
 #define FBP_DECLARE_DENSE(T, SUF)                                                            \
     /* Z := f(A·Wᵀ + b) */                                                                   \
     void fbp_dense_forward##SUF(const T *A, ptrdiff_t rows, ptrdiff_t n_in, const T *W,      \
@@ -34,14 +37,37 @@
      * layer, in one pass over W */                                                        \
     void fbp_dense_step_one##SUF(const T *dz, const T *a, ptrdiff_t n_in, ptrdiff_t n_out,   \
                                  T lr, T *W, T *b, T *da, int activation);                   \
+    /* db += Σ_r dZ (the bias gradient of a batch) */                                        \
+    void fbp_bias_backward##SUF(const T *dZ, ptrdiff_t rows, ptrdiff_t n_out, T *db);        \
     /* θ := θ − lr·g */                                                                      \
-    void fbp_sgd_step##SUF(T *params, const T *grads, ptrdiff_t n, T lr);
+    void fbp_sgd_step##SUF(T *params, const T *grads, ptrdiff_t n, T lr);                    \
+    /* Per-example SGD, ½·squared error, over samples order[start:start+count] (rows         \
+     * start.. when order is NULL) of a network of n_layers <= FBP_MAX_FUSED_LAYERS small   \
+     * layers (no gelu) with flat params (per layer W then b); work: Σ sizes[1:] + 2·widest \
+     * elements. Adds the losses to *loss_sum; returns the samples done: fewer than count   \
+     * when a sample's loss is not finite (that sample changes nothing). */                \
+    ptrdiff_t fbp_train_per_example_mse##SUF(                                                \
+        const ptrdiff_t *sizes, const int *activations, ptrdiff_t n_layers, T *params,       \
+        const T *X, const T *Y, const ptrdiff_t *order, ptrdiff_t start, ptrdiff_t count,    \
+        T lr, T *work, double *loss_sum);
 
 FBP_DECLARE_DENSE(float, _f)
 FBP_DECLARE_DENSE(double, _d)
 
 /* σ(x) = 1/(1 + e^-x) elementwise in float, vectorisable (own e^x, a few ulp); NaN stays NaN. */
 void fbp_sigmoid_f(float *z, ptrdiff_t n);
+
+/* tanh elementwise in float, in place, vectorisable (own e^x, a few ulp); NaN stays NaN. */
+void fbp_tanh_array_f(float *z, ptrdiff_t n);
+
+/* Softmax cross-entropy over `rows` rows of n logits, in float with fastbp's own e^x:
+ * dZ_r := scale·w_r·(softmax(Z_r) − Y_r); returns Σ_r w_r·(log Σ_k e^Z_rk − Σ_k Y_rk·Z_rk)
+ * summed in double (w_r = 1 when w is NULL; non-finite when any logit is). */
+double fbp_softmax_xent_f(const float *Z, const float *Y, ptrdiff_t rows, ptrdiff_t n,
+                          float scale, const float *w, float *dZ);
+
+/* Z_r := softmax(Z_r) for every row, in place, in float with fastbp's own e^x. */
+void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n);
 
 /* The instruction set the dispatched kernels run with on this CPU, e.g. "x86-64-v4 (AVX-512)". */
 const char *fbp_simd_level(void);

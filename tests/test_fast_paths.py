@@ -155,6 +155,85 @@ def test_blas_min_work_is_per_network_and_rejects_negatives():
         net._arch.blas_min_work = -1
 
 
+# ----- per-example SGD as one compiled loop ---------------------------------------------------
+
+PER_EXAMPLE_CASES = [  # squared-error networks of small layers: the fused loop's domain
+    ([3, 8, 8, 1], "sigmoid", None),
+    ([19, 37, 2], "tanh", "sigmoid"),
+    ([18, 16, 3], "identity", "tanh"),
+    ([6, 20, 9, 4, 2], "leaky_relu", None),
+]
+
+
+def per_example_pair(sizes, activation, output, dtype):
+    """Two identical networks: one runs per-example SGD as one compiled loop, the other
+    layer by layer."""
+    fused, stepwise = (fastbp.Network(sizes, activation=activation, output=output, loss="mse",
+                                      dtype=dtype, seed=3) for _ in range(2))
+    stepwise._arch.fuse_per_example = False
+    return fused, stepwise
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes,activation,output", PER_EXAMPLE_CASES)
+def test_fused_per_example_loop_equals_the_layer_by_layer_steps(sizes, activation, output,
+                                                                dtype, problem):
+    """Same weights bit for bit and the same losses, over 2,500 shuffled samples (the loop
+    runs in blocks of 1,024) and two epochs."""
+    X, y = problem("mse", sizes[0], sizes[-1], 2_500, seed=2)
+    fused, stepwise = per_example_pair(sizes, activation, output, dtype)
+    h_fused = fused.fit(X, y, epochs=2, batch_size=1, lr=0.02)
+    h_stepwise = stepwise.fit(X, y, epochs=2, batch_size=1, lr=0.02)
+    for a, b in zip(params_of(fused), params_of(stepwise)):
+        np.testing.assert_array_equal(a, b)
+    # The losses are summed in another order (per block, then per epoch).
+    np.testing.assert_allclose(h_fused.loss, h_stepwise.loss, rtol=1e-12)
+
+
+def test_fused_per_example_loop_stops_at_max_updates_inside_a_block(problem):
+    X, y = problem("mse", 3, 1, 2_500, seed=4)
+    fused, stepwise = per_example_pair([3, 8, 8, 1], "sigmoid", None, "float64")
+    for net in (fused, stepwise):
+        history = net.fit(X, y, epochs=3, batch_size=1, lr=0.02, max_updates=3_700)
+        assert history.stopped_because == "max_updates" and history.epochs == 2
+    for a, b in zip(params_of(fused), params_of(stepwise)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fused_per_example_loop_reports_divergence_and_keeps_the_last_good_weights(net_state):
+    X, y = fastbp.datasets.house_prices(3_000, seed=0)  # unscaled dollars: lr 1 explodes
+    net = fastbp.Network([3, 4, 1], activation="identity", seed=0)
+    net.fit(X[:10] / 1e6, y[:10] / 1e6, epochs=1, batch_size=1, lr=0.01)  # one good epoch
+    before = net_state(net)
+    with pytest.raises(fastbp.TrainingDiverged, match="diverged in epoch 1") as info:
+        net.fit(X, y, epochs=2, batch_size=1, lr=1.0)
+    assert info.value.history.epochs == 0
+    assert net_state(net)[0] == before[0]
+
+
+def test_the_fused_per_example_loop_is_only_taken_where_it_applies(problem, rel_err):
+    """Cross-entropy, gelu and BLAS-sized layers keep the layer-by-layer path: switching the
+    fused loop off changes nothing for them."""
+    X, y = problem("cross_entropy", 5, 3, 300, seed=1)
+    for activation in ("relu", "gelu"):
+        fused, stepwise = (fastbp.Network([5, 7, 3], activation=activation,
+                                          loss="cross_entropy", dtype="float64", seed=3)
+                           for _ in range(2))
+        stepwise._arch.fuse_per_example = False
+        fused.fit(X, y, epochs=1, batch_size=1, lr=0.05)
+        stepwise.fit(X, y, epochs=1, batch_size=1, lr=0.05)
+        for a, b in zip(params_of(fused), params_of(stepwise)):
+            np.testing.assert_array_equal(a, b)
+    X, y = problem("mse", 40, 1, 300, seed=1)
+    fused, stepwise = per_example_pair([40, 64, 1], "tanh", None, "float64")  # 40·64 >= 1024: BLAS
+    assert _train.layer_paths(fused._arch, 1) == ["blas", "loops"]
+    ref = ReferenceNetwork.like(fused)
+    fused.fit(X, y, epochs=1, batch_size=1, lr=0.01, shuffle=False)
+    ref.fit(X, y, epochs=1, batch_size=1, lr=0.01)
+    for ours, theirs in zip(params_of(fused), reference_params(ref)):
+        assert rel_err(ours, theirs) < 1e-12
+
+
 # ----- the vectorised sigmoid ----------------------------------------------------------------
 
 def ulps_apart(ours, exact):
@@ -195,6 +274,75 @@ def test_vectorised_sigmoid_every_length(n):
     part = x[:n].copy()
     _kernels.sigmoid_f(part)
     np.testing.assert_array_equal(part, whole[:n])
+
+
+def test_vectorised_tanh_is_within_a_few_ulp_of_numpy():
+    x = np.concatenate([np.linspace(-60, 60, 400_001), np.linspace(-1e-3, 1e-3, 2001),
+                        np.linspace(0.6, 0.65, 20_001), np.linspace(-0.65, -0.6, 20_001),
+                        np.random.default_rng(1).normal(scale=2, size=100_000)]).astype(np.float32)
+    exact = np.tanh(x.astype(np.float64))
+    ours = x.copy()
+    _kernels.tanh_f(ours)
+    assert ulps_apart(ours, exact).max() <= 4
+
+
+def test_vectorised_tanh_edge_values():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-40, 9.5, 200.0], dtype=np.float32)
+    ours = x.copy()
+    _kernels.tanh_f(ours)
+    assert ours[0] == 0 and not np.signbit(ours[0])
+    assert ours[1] == 0 and np.signbit(ours[1])
+    assert ours[2] == 1 and ours[3] == -1 and np.isnan(ours[4])
+    assert ours[5] == x[5] and ours[6] == x[6]  # tanh(x) = x below the float32 resolution
+    assert ours[7] == 1 and ours[8] == 1
+
+
+def reference_softmax_cross_entropy(Z, Y, scale, weights):
+    """float64 softmax cross-entropy: (Σ w·loss, scale·w·(softmax − y))"""
+    Z = Z.astype(np.float64)
+    shifted = Z - Z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=1)) + Z.max(axis=1)
+    P = np.exp(Z - lse[:, None])
+    w = np.ones(len(Z)) if weights is None else weights.astype(np.float64)
+    loss = (Y * (lse[:, None] - Z)).sum(axis=1)
+    return (w * loss).sum(), scale * w[:, None] * (P - Y)
+
+
+@pytest.mark.parametrize("n_out", [1, 2, 10, 17, 40])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_softmax_cross_entropy_matches_float64(n_out, weighted):
+    """The float32 kernel (fastbp's own e^x, rows shifted by their max) against float64,
+    including logits far from zero where an unshifted e^x would overflow."""
+    rng = np.random.default_rng(n_out)
+    Z = (rng.normal(scale=4, size=(37, n_out)) + rng.choice([0, 80, -80], size=(37, 1))
+         ).astype(np.float32)
+    Y = np.eye(n_out, dtype=np.float32)[rng.integers(0, n_out, 37)]
+    Y[0] = 1.0 / n_out  # a soft target
+    weights = rng.uniform(0, 2, 37).astype(np.float32) if weighted else None
+    total, dZ = _kernels.softmax_cross_entropy_f(Z, Y, 0.25, weights)
+    exact_total, exact_dZ = reference_softmax_cross_entropy(Z, Y, 0.25, weights)
+    assert abs(total - exact_total) <= 1e-5 * max(1.0, abs(exact_total))
+    np.testing.assert_allclose(dZ, exact_dZ, rtol=0, atol=1e-6)
+
+
+def test_float32_softmax_cross_entropy_reports_non_finite_logits():
+    Y = np.array([[1, 0, 0]] * 4, dtype=np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        Z = np.zeros((4, 3), np.float32)
+        Z[2, 1] = bad
+        total, _ = _kernels.softmax_cross_entropy_f(Z, Y, 1.0)
+        assert not np.isfinite(total)
+
+
+def test_float32_softmax_matches_float64():
+    rng = np.random.default_rng(3)
+    Z = (rng.normal(scale=5, size=(50, 10)) + 70).astype(np.float32)
+    ours = Z.copy()
+    _kernels.softmax_f(ours)
+    Z64 = Z.astype(np.float64)
+    exact = np.exp(Z64 - Z64.max(axis=1, keepdims=True))
+    exact /= exact.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ours, exact, rtol=2e-6, atol=1e-12)
 
 
 def test_show_config_reports_kernels_and_blas():
