@@ -42,11 +42,13 @@ cdef extern from "fastbp_dense.h" nogil:
     void fbp_sgd_step_f(float* params, const float* grads, Py_ssize_t n, float lr)
     void fbp_sgd_step_d(double* params, const double* grads, Py_ssize_t n, double lr)
     Py_ssize_t fbp_train_per_example_mse_f(
-        const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers, float* params,
+        const Py_ssize_t* sizes, const int* activations, const Py_ssize_t* w_offset,
+        const Py_ssize_t* b_offset, Py_ssize_t n_layers, float* params,
         const float* X, const float* Y, const Py_ssize_t* order, Py_ssize_t start,
         Py_ssize_t count, float lr, float* work, double* loss_sum)
     Py_ssize_t fbp_train_per_example_mse_d(
-        const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers, double* params,
+        const Py_ssize_t* sizes, const int* activations, const Py_ssize_t* w_offset,
+        const Py_ssize_t* b_offset, Py_ssize_t n_layers, double* params,
         const double* X, const double* Y, const Py_ssize_t* order, Py_ssize_t start,
         Py_ssize_t count, double lr, double* work, double* loss_sum)
     int FBP_MAX_FUSED_LAYERS
@@ -114,6 +116,7 @@ cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t
                          floating* b__o, floating* da__i, int activation) noexcept nogil
 
 cdef Py_ssize_t train_per_example_mse(const Py_ssize_t* sizes, const int* activations,
+                                      const Py_ssize_t* w_offset, const Py_ssize_t* b_offset,
                                       Py_ssize_t n_layers, floating* params, const floating* X,
                                       const floating* Y, const Py_ssize_t* order,
                                       Py_ssize_t start, Py_ssize_t count, floating lr,

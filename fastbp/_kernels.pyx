@@ -224,6 +224,7 @@ cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t
 
 
 cdef Py_ssize_t train_per_example_mse(const Py_ssize_t* sizes, const int* activations,
+                                      const Py_ssize_t* w_offset, const Py_ssize_t* b_offset,
                                       Py_ssize_t n_layers, floating* params, const floating* X,
                                       const floating* Y, const Py_ssize_t* order,
                                       Py_ssize_t start, Py_ssize_t count, floating lr,
@@ -231,11 +232,13 @@ cdef Py_ssize_t train_per_example_mse(const Py_ssize_t* sizes, const int* activa
     """count per-example SGD steps, ½·squared error, in one compiled loop (see
     fbp_train_per_example_mse); returns the steps made, adds their losses to loss_sum"""
     if floating is float:
-        return fbp_train_per_example_mse_f(sizes, activations, n_layers, params, X, Y, order,
-                                           start, count, lr, work, loss_sum)
+        return fbp_train_per_example_mse_f(sizes, activations, w_offset, b_offset, n_layers,
+                                           params, X, Y, order, start, count, lr, work,
+                                           loss_sum)
     else:
-        return fbp_train_per_example_mse_d(sizes, activations, n_layers, params, X, Y, order,
-                                           start, count, lr, work, loss_sum)
+        return fbp_train_per_example_mse_d(sizes, activations, w_offset, b_offset, n_layers,
+                                           params, X, Y, order, start, count, lr, work,
+                                           loss_sum)
 
 
 cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
@@ -282,12 +285,12 @@ def softmax_f(float[:, ::1] values):
 def softmax_cross_entropy_f(const float[:, ::1] Z, const float[:, ::1] Y, float scale,
                             const float[::1] weights=None):
     """(Σ w·loss, dZ) of the float32 softmax cross-entropy kernel (for tests)."""
-    dZ = np.empty((Z.shape[0], Z.shape[1]), np.float32)
-    cdef float[:, ::1] dZ_view = dZ
     if Z.shape[0] == 0 or Z.shape[1] == 0 or Y.shape[0] != Z.shape[0] or Y.shape[1] != Z.shape[1]:
         raise ValueError("Z and Y must have the same non-empty shape")
     if weights is not None and weights.shape[0] != Z.shape[0]:
         raise ValueError("one weight per row")
+    dZ = np.empty((Z.shape[0], Z.shape[1]), np.float32)
+    cdef float[:, ::1] dZ_view = dZ
     total = fbp_softmax_xent_f(&Z[0, 0], &Y[0, 0], Z.shape[0], Z.shape[1], scale,
                                NULL if weights is None else &weights[0], &dZ_view[0, 0])
     return total, dZ

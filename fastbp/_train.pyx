@@ -489,6 +489,34 @@ cdef double train_batch(Architecture arch, floating* params, floating* grads,
     return total
 
 
+cdef double train_one_batch(Architecture arch, TrainOptions options, floating* params,
+                            floating* grads, Py_ssize_t n_params, const floating* X,
+                            const floating* Y, const floating* weights, const Py_ssize_t* order,
+                            Py_ssize_t start, Py_ssize_t count, double batch_weight_sum,
+                            double lr, floating* state, long long step, bint fused_sgd,
+                            Workspace* ws) noexcept nogil:
+    """One update from the batch order[start:start+count] (rows start.. when order is NULL):
+    the (weighted) mean gradient, the L2 term and clipping, then the optimizer's step (plain
+    SGD in one pass when `fused_sgd` and the batch fits a chunk). Returns Σ w·loss over the
+    batch (with the L2 term); when that is not finite, θ is left unchanged."""
+    cdef double batch_loss
+    if fused_sgd and count <= ws.chunk:
+        return train_batch(arch, params, grads, X, Y, order, start, count, <floating>lr, ws)
+    memset(grads, 0, n_params * sizeof(floating))
+    batch_loss = accumulate_gradient(
+        arch, params, grads, X, Y, weights, order, start, count,
+        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws)
+    if not isfinite(batch_loss):
+        return batch_loss
+    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+        batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(arch, params)
+    if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
+        regularise_and_clip(arch, params, grads, options.alpha, options.clip_norm)
+        optimizer_step(options.optimizer, params, grads, n_params, lr, &options.hyper[0], state,
+                       step)
+    return batch_loss
+
+
 # Samples per call of the fused per-example loop: the epoch loop looks up (clock, Ctrl-C,
 # budgets) between calls, as it does between batches.
 cdef Py_ssize_t PER_EXAMPLE_BLOCK = 1024
@@ -591,9 +619,8 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     cdef const Py_ssize_t* order_ptr = NULL
     cdef const floating* weights_ptr = NULL
     cdef floating* state_ptr = NULL
-    cdef const double* hyper_ptr
     cdef bint fused_sgd, per_example
-    cdef Py_ssize_t done
+    cdef Py_ssize_t steps
     cdef Workspace ws
     if options is None:
         options = TrainOptions()
@@ -615,7 +642,6 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
         weights_ptr = &sample_weight[0]
     if state is not None and state.shape[0] > 0:
         state_ptr = &state[0]
-    hyper_ptr = &options.hyper[0]
     fused_sgd = options.plain_sgd() and weights_ptr == NULL
     max_updates = options.max_updates
     if n == 0:
@@ -636,48 +662,30 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                     if max_updates >= 0:
                         count = min(count, max_updates - updates)
                     batch_loss = 0
-                    done = train_per_example_mse(&arch.sizes[0], &arch.activation[0],
-                                                 arch.n_layers, &params[0], &X[0, 0], &Y[0, 0],
-                                                 order_ptr, start, count, <floating>lr, &work[0],
-                                                 &batch_loss)
-                    loss_sum += batch_loss
-                    weight_sum += done
-                    updates += done
-                    start += done
-                    if done < count:
+                    steps = train_per_example_mse(
+                        &arch.sizes[0], &arch.activation[0], &arch.w_offset[0], &arch.b_offset[0],
+                        arch.n_layers, &params[0], &X[0, 0], &Y[0, 0], order_ptr, start, count,
+                        <floating>lr, &work[0], &batch_loss)
+                    batch_weight_sum = steps
+                    if steps < count:
                         status = STATUS_DIVERGED
                         break
                 else:
                     count = min(batch_size, n - start)
                     batch_weight_sum = batch_weight(weights_ptr, order_ptr, start, count)
-                    if fused_sgd and count <= chunk:
-                        batch_loss = train_batch(arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0],
-                                                 order_ptr, start, count, <floating>lr, &ws)
-                        if not isfinite(batch_loss):
-                            status = STATUS_DIVERGED
-                            break
-                    else:
-                        memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
-                        batch_loss = accumulate_gradient(
-                            arch, &params[0], &grads[0], &X[0, 0], &Y[0, 0], weights_ptr, order_ptr,
-                            start, count,
-                            <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, &ws)
-                        if not isfinite(batch_loss):
-                            status = STATUS_DIVERGED
-                            break
-                        if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
-                            batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(
-                                arch, &params[0])
-                        if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
-                            regularise_and_clip(arch, &params[0], &grads[0], options.alpha,
-                                                options.clip_norm)
-                            optimizer_step(options.optimizer, &params[0], &grads[0],
-                                           params.shape[0], lr, hyper_ptr, state_ptr,
-                                           options.step + updates + 1)
-                    loss_sum += batch_loss
-                    weight_sum += batch_weight_sum
-                    updates += 1
-                    start += count
+                    batch_loss = train_one_batch(arch, options, &params[0], &grads[0],
+                                                 params.shape[0], &X[0, 0], &Y[0, 0],
+                                                 weights_ptr, order_ptr, start, count,
+                                                 batch_weight_sum, lr, state_ptr,
+                                                 options.step + updates + 1, fused_sgd, &ws)
+                    if not isfinite(batch_loss):
+                        status = STATUS_DIVERGED
+                        break
+                    steps = 1
+                loss_sum += batch_loss
+                weight_sum += batch_weight_sum
+                updates += steps
+                start += count
                 # Look up every so many batches, that many being adapted so that the clock
                 # is read about every CHECK_SECONDS / 4 whatever a batch costs.
                 batches_since_check += 1

@@ -193,14 +193,6 @@ FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
 #define FBP_LOG1P_FN log1pf
 #define FBP_ERF_FN erff
 #include "fastbp_dense_tmpl.h"
-#undef FBP_EXP_FN
-#undef FBP_EXPM1_FN
-#undef FBP_LOG1P_FN
-#undef FBP_ERF_FN
-#undef T
-#undef SUF
-#undef SIGMOID_ROW
-#undef FBP_TANH_FN
 
 #define T double
 #define SUF _d
@@ -211,14 +203,6 @@ FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
 #define FBP_LOG1P_FN log1p
 #define FBP_ERF_FN erf
 #include "fastbp_dense_tmpl.h"
-#undef FBP_EXP_FN
-#undef FBP_EXPM1_FN
-#undef FBP_LOG1P_FN
-#undef FBP_ERF_FN
-#undef T
-#undef SUF
-#undef SIGMOID_ROW
-#undef FBP_TANH_FN
 
 const char *fbp_simd_level(void)
 {

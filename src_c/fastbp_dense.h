@@ -43,13 +43,15 @@
     void fbp_sgd_step##SUF(T *params, const T *grads, ptrdiff_t n, T lr);                    \
     /* Per-example SGD, ½·squared error, over samples order[start:start+count] (rows         \
      * start.. when order is NULL) of a network of n_layers <= FBP_MAX_FUSED_LAYERS small   \
-     * layers (no gelu) with flat params (per layer W then b); work: Σ sizes[1:] + 2·widest \
-     * elements. Adds the losses to *loss_sum; returns the samples done: fewer than count   \
-     * when a sample's loss is not finite (that sample changes nothing). */                \
+     * layers (no gelu); layer l's W and b start at params + w_offset[l] and + b_offset[l]; \
+     * work: Σ sizes[1:] + 2·widest elements. Adds the losses to *loss_sum; returns the     \
+     * samples done: fewer than count when a sample's loss is not finite (that sample       \
+     * changes nothing). */                                                                 \
     ptrdiff_t fbp_train_per_example_mse##SUF(                                                \
-        const ptrdiff_t *sizes, const int *activations, ptrdiff_t n_layers, T *params,       \
-        const T *X, const T *Y, const ptrdiff_t *order, ptrdiff_t start, ptrdiff_t count,    \
-        T lr, T *work, double *loss_sum);
+        const ptrdiff_t *sizes, const int *activations, const ptrdiff_t *w_offset,           \
+        const ptrdiff_t *b_offset, ptrdiff_t n_layers, T *params, const T *X, const T *Y,    \
+        const ptrdiff_t *order, ptrdiff_t start, ptrdiff_t count, T lr, T *work,             \
+        double *loss_sum);
 
 FBP_DECLARE_DENSE(float, _f)
 FBP_DECLARE_DENSE(double, _d)
