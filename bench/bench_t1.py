@@ -28,6 +28,10 @@ def test_t1_numba(benchmark, measure, workload):
     measure.numba(benchmark, workload, rounds=10)
 
 
+def test_t1_fused_c(benchmark, measure, workload):
+    measure.fused_c(benchmark, workload, rounds=10)
+
+
 def test_t1_jax(benchmark, measure, workload):
     measure.jax(benchmark, workload, rounds=10)
 

@@ -368,6 +368,26 @@ class Measure:
         self._check_peer(benchmark, workload, "jax", weights, biases, jax_version=jax.__version__,
                          jax_backend=jax.default_backend())
 
+    def fused_c(self, benchmark, workload, rounds=None):
+        """T1's hand-fused C loop (bench/peer_fused_t1.c, -O3 -march=native), from fastbp's
+        initial weights; skipped without a C compiler."""
+        peers = load_bench_module("peers_c")
+        train = peers.build()
+        if train is None:
+            pytest.skip("no working C compiler for the fused C loop")
+        start = workload.network()
+
+        def fit(weights, biases):
+            peers.train_t1(train, weights, biases, workload.X32, workload.y32, workload.epochs,
+                           workload.lr)
+            return weights, biases
+
+        weights, biases = benchmark.pedantic(
+            fit, setup=lambda: (peers.copies(start.weights, start.biases), {}),
+            rounds=self._rounds(workload, rounds), iterations=1)
+        self._check_peer(benchmark, workload, "fused C loop", weights, biases,
+                         compiler=f"{peers.compiler()} {' '.join(peers.FLAGS[:2])}")
+
     @staticmethod
     def _check_peer(benchmark, workload, implementation, weights, biases, **more):
         """A peer trained from fastbp's initial weights on the same batches: its weights, put

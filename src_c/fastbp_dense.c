@@ -29,6 +29,12 @@
 #define FBP_INLINE static inline
 #endif
 
+#if defined(__GNUC__)
+#define FBP_NOINLINE __attribute__((noinline))
+#else
+#define FBP_NOINLINE
+#endif
+
 /* Independent partial sums per block: one AVX-512 register of floats. */
 #define FBP_LANES 16
 

@@ -7,6 +7,28 @@
 #define FBP_NAME(name, suf) FBP_NAME2(name, suf)
 #define FN(name) FBP_NAME(name, SUF)
 
+/* The activations that call libm (elu, softplus, gelu): out of line, so that the kernels
+ * which inline the common ones stay small (inlining all of them into every specialised loop
+ * made the per-example trainer 148 KB of code). */
+FBP_NOINLINE static void FN(activate_libm)(T *restrict z, ptrdiff_t n, int activation)
+{
+    ptrdiff_t k;
+    switch (activation) {
+    case FBP_ELU: /* α = 1 */
+        for (k = 0; k < n; ++k) z[k] = z[k] > 0 ? z[k] : FBP_EXPM1_FN(z[k]);
+        break;
+    case FBP_SOFTPLUS: /* log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow */
+        for (k = 0; k < n; ++k)
+            z[k] = (z[k] > 0 ? z[k] : (T)0) + FBP_LOG1P_FN(FBP_EXP_FN(z[k] > 0 ? -z[k] : z[k]));
+        break;
+    case FBP_GELU: /* z·Φ(z), exact (erf) form */
+        for (k = 0; k < n; ++k) z[k] = (T)0.5 * z[k] * (1 + FBP_ERF_FN(z[k] * (T)0.70710678118654752440));
+        break;
+    default:
+        break;
+    }
+}
+
 FBP_INLINE void FN(activate_inline)(T *restrict z, ptrdiff_t n, int activation)
 {
     ptrdiff_t k;
@@ -24,17 +46,32 @@ FBP_INLINE void FN(activate_inline)(T *restrict z, ptrdiff_t n, int activation)
     case FBP_LEAKY_RELU:
         for (k = 0; k < n; ++k) z[k] = z[k] < 0 ? (T)FBP_LEAKY_SLOPE * z[k] : z[k];
         break;
-    case FBP_ELU: /* α = 1 */
-        for (k = 0; k < n; ++k) z[k] = z[k] > 0 ? z[k] : FBP_EXPM1_FN(z[k]);
+    case FBP_IDENTITY:
         break;
-    case FBP_SOFTPLUS: /* log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow */
+    default:
+        FN(activate_libm)(z, n, activation);
+        break;
+    }
+}
+
+/* The derivatives that call libm, out of line for the same reason. */
+FBP_NOINLINE static void FN(derivative_libm)(T *restrict d, const T *restrict a, ptrdiff_t n,
+                                              int activation)
+{
+    ptrdiff_t k;
+    switch (activation) {
+    case FBP_ELU: /* e^z = a + 1 where z <= 0 */
+        for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : d[k] * (a[k] + 1);
+        break;
+    case FBP_SOFTPLUS: /* σ(z) = 1 − e^-a, as −expm1(−a) to keep precision when a is tiny */
+        for (k = 0; k < n; ++k) d[k] = d[k] * -FBP_EXPM1_FN(-a[k]);
+        break;
+    case FBP_GELU: /* the one derivative that needs z: for gelu layers `a` holds z */
         for (k = 0; k < n; ++k)
-            z[k] = (z[k] > 0 ? z[k] : (T)0) + FBP_LOG1P_FN(FBP_EXP_FN(z[k] > 0 ? -z[k] : z[k]));
+            d[k] = d[k] * ((T)0.5 * (1 + FBP_ERF_FN(a[k] * (T)0.70710678118654752440))
+                           + a[k] * FBP_EXP_FN((T)-0.5 * a[k] * a[k]) * (T)0.39894228040143267794);
         break;
-    case FBP_GELU: /* z·Φ(z), exact (erf) form */
-        for (k = 0; k < n; ++k) z[k] = (T)0.5 * z[k] * (1 + FBP_ERF_FN(z[k] * (T)0.70710678118654752440));
-        break;
-    default: /* identity */
+    default:
         break;
     }
 }
@@ -59,18 +96,10 @@ FBP_INLINE void FN(derivative_inline)(T *restrict d, const T *restrict a, ptrdif
     case FBP_LEAKY_RELU:
         for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : (T)FBP_LEAKY_SLOPE * d[k];
         break;
-    case FBP_ELU: /* e^z = a + 1 where z <= 0 */
-        for (k = 0; k < n; ++k) d[k] = a[k] > 0 ? d[k] : d[k] * (a[k] + 1);
+    case FBP_IDENTITY:
         break;
-    case FBP_SOFTPLUS: /* σ(z) = 1 − e^-a, as −expm1(−a) to keep precision when a is tiny */
-        for (k = 0; k < n; ++k) d[k] = d[k] * -FBP_EXPM1_FN(-a[k]);
-        break;
-    case FBP_GELU: /* the one derivative that needs z: for gelu layers `a` holds z */
-        for (k = 0; k < n; ++k)
-            d[k] = d[k] * ((T)0.5 * (1 + FBP_ERF_FN(a[k] * (T)0.70710678118654752440))
-                           + a[k] * FBP_EXP_FN((T)-0.5 * a[k] * a[k]) * (T)0.39894228040143267794);
-        break;
-    default: /* identity */
+    default:
+        FN(derivative_libm)(d, a, n, activation);
         break;
     }
 }
