@@ -32,6 +32,10 @@ def test_t1_fused_c(benchmark, measure, workload):
     measure.fused_c(benchmark, workload, rounds=10)
 
 
+def test_t1_fann(benchmark, measure, workload):
+    measure.fann(benchmark, workload, rounds=10)
+
+
 def test_t1_jax(benchmark, measure, workload):
     measure.jax(benchmark, workload, rounds=10)
 

@@ -372,21 +372,43 @@ class Measure:
         """T1's hand-fused C loop (bench/peer_fused_t1.c, -O3 -march=native), from fastbp's
         initial weights; skipped without a C compiler."""
         peers = load_bench_module("peers_c")
-        train = peers.build()
-        if train is None:
+        lib = peers.library("fused_t1")
+        if lib is None:
             pytest.skip("no working C compiler for the fused C loop")
         start = workload.network()
 
         def fit(weights, biases):
-            peers.train_t1(train, weights, biases, workload.X32, workload.y32, workload.epochs,
-                           workload.lr)
+            peers.train_fused(lib, weights, biases, workload.X32, workload.y32, workload.epochs,
+                              workload.lr)
             return weights, biases
 
         weights, biases = benchmark.pedantic(
             fit, setup=lambda: (peers.copies(start.weights, start.biases), {}),
             rounds=self._rounds(workload, rounds), iterations=1)
         self._check_peer(benchmark, workload, "fused C loop", weights, biases,
-                         compiler=f"{peers.compiler()} {' '.join(peers.FLAGS[:2])}")
+                         compiler=f"{peers.compiler()} {' '.join(peers.FLAGS)}")
+
+    def fann(self, benchmark, workload, rounds=None):
+        """FANN 2.2 (bench/peer_fann_t1.c), incremental training from fastbp's initial
+        weights; skipped unless FANN's headers and library are installed."""
+        peers = load_bench_module("peers_c")
+        lib = peers.library("fann_t1", "floatfann")
+        if lib is None:
+            pytest.skip("FANN (libfann-dev) is not installed")
+        start = workload.network()
+        networks = []
+
+        def setup():  # building the network and copying the data in is not timed
+            networks.append(peers.Fann(lib, *peers.copies(start.weights, start.biases),
+                                       workload.X32, workload.y32, workload.lr))
+            return (networks[-1],), {}
+
+        last = benchmark.pedantic(lambda net: net.train(workload.epochs), setup=setup,
+                                  rounds=self._rounds(workload, rounds), iterations=1)
+        weights, biases = last.parameters(*peers.copies(start.weights, start.biases))
+        for net in networks[:-1]:
+            net.parameters(*peers.copies(start.weights, start.biases))  # frees it
+        self._check_peer(benchmark, workload, "FANN", weights, biases, fann="2.2 (floatfann)")
 
     @staticmethod
     def _check_peer(benchmark, workload, implementation, weights, biases, **more):
