@@ -7,6 +7,7 @@ Each source is built into a shared library in a temporary folder (once per proce
 one call trains every epoch, so ctypes costs nothing measurable. ``library`` returns None when
 the build fails (no compiler, no FANN), and the benchmark is skipped.
 """
+import atexit
 import ctypes
 import functools
 import os
@@ -37,7 +38,9 @@ def library(name, *libraries):
     cc = compiler()
     if cc is None:
         return None
-    path = os.path.join(tempfile.mkdtemp(prefix="fastbp_peer_c_"), f"peer_{name}.so")
+    folder = tempfile.mkdtemp(prefix="fastbp_peer_c_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, f"peer_{name}.so")
     source = Path(__file__).with_name(f"peer_{name}.c")
     built = subprocess.run([cc, *FLAGS, "-shared", "-fPIC", str(source), "-o", path,
                             *(f"-l{lib}" for lib in libraries), "-lm"],
