@@ -52,6 +52,7 @@ cdef extern from "fastbp_dense.h" nogil:
         const double* X, const double* Y, const Py_ssize_t* order, Py_ssize_t start,
         Py_ssize_t count, double lr, double* work, double* loss_sum)
     int FBP_MAX_FUSED_LAYERS
+    int fbp_fits_tiny(const Py_ssize_t* sizes, Py_ssize_t n_layers)
     void fbp_sigmoid_f(float* z, Py_ssize_t n)
     void fbp_tanh_array_f(float* z, Py_ssize_t n)
     double fbp_softmax_xent_f(const float* Z, const float* Y, Py_ssize_t rows, Py_ssize_t n,

@@ -264,6 +264,15 @@ def simd_level():
     return fbp_simd_level().decode()
 
 
+def per_example_loop(sizes):
+    """Which of fbp_train_per_example_mse's loops a network of these layer sizes takes:
+    "tiny" (every layer at most 8 wide) or "general" (for tests)."""
+    cdef Py_ssize_t[::1] view = np.asarray(sizes, dtype=np.intp)
+    if view.shape[0] < 2:
+        raise ValueError("a network has at least two layer sizes")
+    return "tiny" if fbp_fits_tiny(&view[0], view.shape[0] - 1) else "general"
+
+
 def sigmoid_f(float[::1] values):
     """σ in place over float32 values with the kernels' own vectorised e^x (for tests)."""
     if values.shape[0]:

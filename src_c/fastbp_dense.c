@@ -38,6 +38,26 @@
 /* Independent partial sums per block: one AVX-512 register of floats. */
 #define FBP_LANES 16
 
+/* The widest layer of the per-example loop for tiny networks (fbp_fits_tiny): a vector
+ * register of floats with AVX2. */
+#define FBP_TINY 8
+
+/* That loop is written in GCC/Clang vector types; other compilers take the general one. */
+#if defined(__GNUC__)
+#define FBP_HAVE_TINY 1
+#else
+#define FBP_HAVE_TINY 0
+#endif
+
+int fbp_fits_tiny(const ptrdiff_t *sizes, ptrdiff_t n_layers)
+{
+    ptrdiff_t l;
+    if (!FBP_HAVE_TINY || n_layers > FBP_MAX_FUSED_LAYERS) return 0;
+    for (l = 0; l <= n_layers; ++l)
+        if (sizes[l] > FBP_TINY) return 0;
+    return 1;
+}
+
 enum {
     FBP_IDENTITY = 0, FBP_SIGMOID = 1, FBP_TANH = 2, FBP_RELU = 3, FBP_LEAKY_RELU = 4,
     FBP_ELU = 5, FBP_SOFTPLUS = 6, FBP_GELU = 7
@@ -198,6 +218,7 @@ FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
 #define FBP_EXPM1_FN expm1f
 #define FBP_LOG1P_FN log1pf
 #define FBP_ERF_FN erff
+#define FBP_TINY_INT int32_t
 #include "fastbp_dense_tmpl.h"
 
 #define T double
@@ -208,6 +229,7 @@ FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
 #define FBP_EXPM1_FN expm1
 #define FBP_LOG1P_FN log1p
 #define FBP_ERF_FN erf
+#define FBP_TINY_INT int64_t
 #include "fastbp_dense_tmpl.h"
 
 const char *fbp_simd_level(void)

@@ -71,6 +71,10 @@ double fbp_softmax_xent_f(const float *Z, const float *Y, ptrdiff_t rows, ptrdif
 /* Z_r := softmax(Z_r) for every row, in place, in float with fastbp's own e^x. */
 void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n);
 
+/* Whether fbp_train_per_example_mse takes its loop for tiny networks (every layer at most 8
+ * wide) rather than its general one. */
+int fbp_fits_tiny(const ptrdiff_t *sizes, ptrdiff_t n_layers);
+
 /* The instruction set the dispatched kernels run with on this CPU, e.g. "x86-64-v4 (AVX-512)". */
 const char *fbp_simd_level(void);
 

@@ -201,12 +201,16 @@ FBP_INLINE void FN(forward_short)(const T *A, ptrdiff_t rows, ptrdiff_t n_in, co
             for (q = 0; q < 8; ++q) z[o + q] = acc[q];
         }
         for (; o < n_out; ++o) {
+            /* the block's order of sums, so that the loop for tiny networks, which sums
+             * every output in it, gives the same bits */
             const T *restrict w = W + o * n_in;
-            T acc[4] = {0, 0, 0, 0};
-            for (i = 0; i + 4 <= n_in; i += 4)
-                for (q = 0; q < 4; ++q) acc[q] += w[i + q] * a[i + q];
-            for (q = 0; i < n_in; ++i, ++q) acc[q] += w[i] * a[i];
-            z[o] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + b[o];
+            T even = 0, odd = 0;
+            for (i = 0; i + 2 <= n_in; i += 2) {
+                even += w[i] * a[i];
+                odd += w[i + 1] * a[i + 1];
+            }
+            if (i < n_in) even += w[i] * a[i];
+            z[o] = (even + odd) + b[o];
         }
         o = n_out - n_out % 8; /* the outputs past the last block of 8 */
         FN(activate_inline)(z + o, n_out - o, activation);
@@ -389,6 +393,123 @@ FBP_CLONES void FN(fbp_dense_step_one)(const T *restrict dz, const T *restrict a
     FN(step_one_by_width)(dz, a, n_in, n_out, lr, W, b, da, activation);
 }
 
+#if FBP_HAVE_TINY
+/* Per-example SGD through a network whose every layer is at most FBP_TINY wide (the tutorials'
+ * networks, T1's 3-8-8-1), in GCC/Clang vector types of FBP_TINY lanes: each layer's weights
+ * are held twice in padded rows, as W's columns (the forward pass: a vector over the outputs)
+ * and, above the first layer, as W's rows (the backward pass: a vector over the inputs), so
+ * that every operation is a whole register and no loop has a remainder; with sizes known only
+ * at run time the general loop below took half again as long, and written as plain loops GCC
+ * vectorised the loops over rows as well, shuffling. Padding lanes hold zeros (activations
+ * are zeroed past a layer's width, so the padding weights never change) and no real lane reads
+ * them. Per real lane, exactly the operations of fbp_dense_forward and fbp_dense_step_one in
+ * their order: the same weights bit for bit. Both copies of W get the same updates, computed
+ * by the same expression. */
+typedef T FN(tiny_vec) __attribute__((vector_size(FBP_TINY * sizeof(T))));
+typedef FBP_TINY_INT FN(tiny_mask) __attribute__((vector_size(FBP_TINY * sizeof(T))));
+#define VEC FN(tiny_vec)
+#define MASK FN(tiny_mask)
+
+FBP_INLINE ptrdiff_t FN(train_per_example_tiny)(
+    const ptrdiff_t *restrict sizes, const int *restrict activations,
+    const ptrdiff_t *restrict w_offset, const ptrdiff_t *restrict b_offset, ptrdiff_t n_layers,
+    T *restrict params, const T *restrict X, const T *restrict Y,
+    const ptrdiff_t *restrict order, ptrdiff_t start, ptrdiff_t count, T lr,
+    double *restrict loss_sum)
+{
+    /* columns[l][i][o] = rows[l][o][i] = W_l[o, i]; acts[l] is layer l's input; keep[l] has
+     * all bits set in layer l's real output lanes. */
+    VEC columns[FBP_MAX_FUSED_LAYERS][FBP_TINY], rows[FBP_MAX_FUSED_LAYERS][FBP_TINY];
+    VEC bias[FBP_MAX_FUSED_LAYERS], acts[FBP_MAX_FUSED_LAYERS + 1];
+    MASK keep[FBP_MAX_FUSED_LAYERS];
+    const ptrdiff_t n_in = sizes[0], n_out = sizes[n_layers];
+    const VEC zero = {0};
+    ptrdiff_t s, l, i, o, k;
+    double total = 0.0;
+
+    memset(columns, 0, sizeof columns);
+    memset(rows, 0, sizeof rows);
+    memset(bias, 0, sizeof bias);
+    acts[0] = zero; /* the input's padding; later layers zero theirs */
+    for (l = 0; l < n_layers; ++l) {
+        const T *W = params + w_offset[l], *b = params + b_offset[l];
+        for (o = 0; o < sizes[l + 1]; ++o) {
+            for (i = 0; i < sizes[l]; ++i) columns[l][i][o] = rows[l][o][i] = W[o * sizes[l] + i];
+            bias[l][o] = b[o];
+        }
+        for (k = 0; k < FBP_TINY; ++k) keep[l][k] = k < sizes[l + 1] ? -1 : 0;
+    }
+    for (s = 0; s < count; ++s) {
+        const ptrdiff_t row = order == NULL ? start + s : order[start + s];
+        const T *restrict x = X + row * n_in;
+        const T *restrict y = Y + row * n_out;
+        VEC delta = zero;
+        double loss = 0.0;
+        for (i = 0; i < n_in; ++i) acts[0][i] = x[i];
+        for (l = 0; l < n_layers; ++l) {
+            /* z = (Σ even inputs + Σ odd inputs) + b, as forward_short sums */
+            const ptrdiff_t width_in = sizes[l];
+            const VEC a = acts[l];
+            VEC even = zero, odd = zero;
+            for (i = 0; i + 2 <= width_in; i += 2) {
+                even += columns[l][i] * a[i];
+                odd += columns[l][i + 1] * a[i + 1];
+            }
+            if (i < width_in) even += columns[l][i] * a[i];
+            even = (even + odd) + bias[l];
+            FN(activate_inline)((T *)&even, FBP_TINY, activations[l]);
+            acts[l + 1] = (VEC)((MASK)even & keep[l]);
+        }
+        for (k = 0; k < n_out; ++k) {
+            const T diff = acts[n_layers][k] - y[k];
+            loss += 0.5 * (double)diff * (double)diff;
+            delta[k] = diff;
+        }
+        if (!isfinite(loss)) break; /* the caller reports divergence; θ is left as it was */
+        total += loss;
+        FN(derivative_inline)((T *)&delta, (const T *)&acts[n_layers], FBP_TINY,
+                              activations[n_layers - 1]);
+        for (l = n_layers - 1; l >= 0; --l) {
+            const ptrdiff_t width_in = sizes[l], width_out = sizes[l + 1];
+            const VEC a = acts[l], d = delta;
+            if (l > 0) {
+                /* δ below = (Σ even outputs + Σ odd outputs of d_o·W[o, :]) ⊙ f'(a), with the
+                 * old rows, as fbp_dense_step_one sums; then the rows' step */
+                VEC even = zero, odd = zero;
+                for (o = 0; o + 2 <= width_out; o += 2) {
+                    even += d[o] * rows[l][o];
+                    odd += d[o + 1] * rows[l][o + 1];
+                    rows[l][o] -= lr * (d[o] * a);
+                    rows[l][o + 1] -= lr * (d[o + 1] * a);
+                }
+                if (o < width_out) {
+                    even += d[o] * rows[l][o];
+                    rows[l][o] -= lr * (d[o] * a);
+                }
+                even += odd;
+                FN(derivative_inline)((T *)&even, (const T *)&a, FBP_TINY, activations[l - 1]);
+                delta = even;
+            }
+            for (i = 0; i < width_in; ++i) columns[l][i] -= lr * (d * a[i]);
+            bias[l] -= lr * d;
+        }
+    }
+    for (l = 0; l < n_layers; ++l) {
+        T *W = params + w_offset[l], *b = params + b_offset[l];
+        for (o = 0; o < sizes[l + 1]; ++o) {
+            /* the first layer keeps only its columns up to date */
+            for (i = 0; i < sizes[l]; ++i)
+                W[o * sizes[l] + i] = l == 0 ? columns[l][i][o] : rows[l][o][i];
+            b[o] = bias[l][o];
+        }
+    }
+    *loss_sum += total;
+    return s;
+}
+#undef VEC
+#undef MASK
+#endif
+
 /* Per-example SGD with the ½·squared-error loss through a network of small layers, the whole
  * loop in one call: the instruction set is picked once for all of its samples, and every
  * kernel is inlined into it. Per sample, exactly the operations of the layer-by-layer path
@@ -408,6 +529,9 @@ FBP_CLONES ptrdiff_t FN(fbp_train_per_example_mse)(
      * ran 7 % slower). */
     T *W_of[FBP_MAX_FUSED_LAYERS], *b_of[FBP_MAX_FUSED_LAYERS];
     double total = 0.0;
+    if (FBP_HAVE_TINY && fbp_fits_tiny(sizes, n_layers))
+        return FN(train_per_example_tiny)(sizes, activations, w_offset, b_offset, n_layers,
+                                          params, X, Y, order, start, count, lr, loss_sum);
     /* Carve the workspace: one activation buffer per layer, then two deltas. */
     acts[0] = NULL;
     for (l = 1; l <= n_layers; ++l) {
@@ -483,3 +607,4 @@ FBP_CLONES void FN(fbp_sgd_step)(T *restrict params, const T *restrict grads, pt
 #undef FBP_EXPM1_FN
 #undef FBP_LOG1P_FN
 #undef FBP_ERF_FN
+#undef FBP_TINY_INT

@@ -158,11 +158,25 @@ def test_blas_min_work_is_per_network_and_rejects_negatives():
 # ----- per-example SGD as one compiled loop ---------------------------------------------------
 
 PER_EXAMPLE_CASES = [  # squared-error networks of small layers: the fused loop's domain
+    # every layer at most 8 wide: the loop for tiny networks (padded vectors)
     ([3, 8, 8, 1], "sigmoid", None),
+    ([2, 2, 2], "sigmoid", "sigmoid"),
+    ([5, 7, 3, 2], "relu", "tanh"),
+    ([8, 1, 8, 3], "elu", None),
+    ([1, 6, 5], "softplus", "sigmoid"),
+    ([4, 8, 7, 6, 5, 4, 3, 2, 1, 2, 3, 4, 5, 6, 7, 8, 1], "tanh", None),  # 16 layers, the most
+    # wider layers: the general loop
     ([19, 37, 2], "tanh", "sigmoid"),
     ([18, 16, 3], "identity", "tanh"),
     ([6, 20, 9, 4, 2], "leaky_relu", None),
+    ([3, 9, 1], "sigmoid", None),
 ]
+
+
+def test_per_example_cases_cover_both_fused_loops():
+    loops = [_kernels.per_example_loop(sizes) for sizes, _, _ in PER_EXAMPLE_CASES]
+    assert loops[:6] == ["tiny"] * 6 and loops[6:] == ["general"] * 4
+    assert _kernels.per_example_loop([2] * 18) == "general"  # 17 layers: past the fused loops
 
 
 def per_example_pair(sizes, activation, output, dtype):
