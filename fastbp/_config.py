@@ -34,7 +34,8 @@ def show_config(print_=True):
         "machine": platform.machine(),
         "kernels": (f"compiled loops for small layers, BLAS above "
                     f"{_train.DEFAULT_BLAS_MIN_WORK} multiply-adds "
-                    "per layer and chunk"),
+                    "per layer and chunk (forward products up to "
+                    f"{_train.DEFAULT_TRANSPOSE_MAX_WORK:,} from the transposed input)"),
         "simd": _kernels.simd_level(),
         "blas": _blas.blas_info(),
         "threads": _threads(),

@@ -39,6 +39,8 @@ cdef extern from "fastbp_dense.h" nogil:
                               int activation)
     void fbp_bias_backward_f(const float* dZ, Py_ssize_t rows, Py_ssize_t n_out, float* db)
     void fbp_bias_backward_d(const double* dZ, Py_ssize_t rows, Py_ssize_t n_out, double* db)
+    void fbp_transpose_f(const float* A, Py_ssize_t rows, Py_ssize_t cols, float* AT)
+    void fbp_transpose_d(const double* A, Py_ssize_t rows, Py_ssize_t cols, double* AT)
     void fbp_sgd_step_f(float* params, const float* grads, Py_ssize_t n, float lr)
     void fbp_sgd_step_d(double* params, const double* grads, Py_ssize_t n, double lr)
     Py_ssize_t fbp_train_per_example_mse_f(
@@ -111,6 +113,9 @@ cdef void dense_backward_input(const floating* dZ__ro, const floating* W__oi, Py
 
 cdef void bias_backward(const floating* dZ__ro, Py_ssize_t rows, Py_ssize_t n_out,
                         floating* db__o) noexcept nogil
+
+cdef void transpose(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
+                    floating* AT) noexcept nogil
 
 cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t n_in,
                          Py_ssize_t n_out, floating lr, floating* W__oi,

@@ -213,6 +213,15 @@ cdef void bias_backward(const floating* dZ__ro, Py_ssize_t rows, Py_ssize_t n_ou
         fbp_bias_backward_d(dZ__ro, rows, n_out, db__o)
 
 
+cdef void transpose(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
+                    floating* AT) noexcept nogil:
+    """AT := Aᵀ (A: rows × cols, row-major)"""
+    if floating is float:
+        fbp_transpose_f(A, rows, cols, AT)
+    elif floating is double:
+        fbp_transpose_d(A, rows, cols, AT)
+
+
 cdef void dense_step_one(const floating* dz__o, const floating* a__i, Py_ssize_t n_in,
                          Py_ssize_t n_out, floating lr, floating* W__oi,
                          floating* b__o, floating* da__i, int activation) noexcept nogil:

@@ -39,6 +39,8 @@
                                  T lr, T *W, T *b, T *da, int activation);                   \
     /* db += Σ_r dZ (the bias gradient of a batch) */                                        \
     void fbp_bias_backward##SUF(const T *dZ, ptrdiff_t rows, ptrdiff_t n_out, T *db);        \
+    /* AT := Aᵀ (A: rows × cols) */                                                        \
+    void fbp_transpose##SUF(const T *A, ptrdiff_t rows, ptrdiff_t cols, T *AT);              \
     /* θ := θ − lr·g */                                                                      \
     void fbp_sgd_step##SUF(T *params, const T *grads, ptrdiff_t n, T lr);                    \
     /* Per-example SGD, ½·squared error, over samples order[start:start+count] (rows         \

@@ -589,6 +589,22 @@ FBP_CLONES void FN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrd
         for (o = 0; o < n_out; ++o) db[o] += dZ[r * n_out + o];
 }
 
+/* AT := Aᵀ (A rows × cols, AT cols × rows), in 8 × 8 tiles: a tile's reads and writes each
+ * stay within a few cache lines. */
+FBP_CLONES void FN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t cols,
+                                  T *restrict AT)
+{
+    ptrdiff_t r0, c0, r, c;
+    for (r0 = 0; r0 < rows; r0 += 8) {
+        const ptrdiff_t r_end = r0 + 8 < rows ? r0 + 8 : rows;
+        for (c0 = 0; c0 < cols; c0 += 8) {
+            const ptrdiff_t c_end = c0 + 8 < cols ? c0 + 8 : cols;
+            for (c = c0; c < c_end; ++c)
+                for (r = r0; r < r_end; ++r) AT[c * rows + r] = A[r * cols + c];
+        }
+    }
+}
+
 FBP_CLONES void FN(fbp_sgd_step)(T *restrict params, const T *restrict grads, ptrdiff_t n, T lr)
 {
     ptrdiff_t k;

@@ -3,6 +3,7 @@ each held to the plain-numpy reference on the same networks, on both sides of th
 
 `Architecture.blas_min_work` (per network) moves the crossover: 0 sends every layer to BLAS, a huge value
 keeps every layer on the compiled loops, the default picks per layer by size.
+`Architecture.transpose_max_work` = 0 keeps BLAS layers' inputs in their own orientation.
 """
 import numpy as np
 import pytest
@@ -38,7 +39,8 @@ def reference_params(ref):
 
 
 class KernelPath:
-    """Builds networks whose layers all go to BLAS, all to the compiled loops, or follow the
+    """Builds networks whose layers all go to BLAS (small products with their input transposed,
+    as by default, or never: "blas_untransposed"), all to the compiled loops, or follow the
     default crossover."""
 
     def __init__(self, name):
@@ -47,11 +49,13 @@ class KernelPath:
     def network(self, *args, **kwargs):
         net = fastbp.Network(*args, **kwargs)
         if self.name != "crossover":
-            net._arch.blas_min_work = ALL_BLAS if self.name == "blas" else NO_BLAS
+            net._arch.blas_min_work = NO_BLAS if self.name == "loops" else ALL_BLAS
+        if self.name == "blas_untransposed":
+            net._arch.transpose_max_work = 0
         return net
 
 
-@pytest.fixture(params=["blas", "loops", "crossover"])
+@pytest.fixture(params=["blas", "blas_untransposed", "loops", "crossover"])
 def kernel_path(request):
     return KernelPath(request.param)
 
@@ -103,7 +107,10 @@ def test_the_paths_are_the_ones_forced(kernel_path):
     """The fixture really moves the crossover (else the tests above would test one path twice)."""
     net = kernel_path.network([40, 30, 2], seed=0)
     paths = {chunk: _train.layer_paths(net._arch, chunk) for chunk in (1, 64)}
-    if kernel_path.name == "blas":
+    transposed = _train.transposed_inputs(kernel_path.network([19, 37, 2], seed=0)._arch, 7)
+    # 7·19·37 multiply-adds go to BLAS by default too; 37 outputs >= 32, 2 < 32
+    assert transposed == [kernel_path.name in ("blas", "crossover"), False]
+    if kernel_path.name.startswith("blas"):
         assert paths == {1: ["blas", "blas"], 64: ["blas", "blas"]}
     elif kernel_path.name == "loops":
         assert paths == {1: ["loops", "loops"], 64: ["loops", "loops"]}
@@ -143,6 +150,18 @@ def test_blas_and_loops_paths_agree_on_a_mixed_network(problem, rel_err):
         results.append(params_of(net))
     for a, b, c in zip(*results):
         assert rel_err(a, b) < 1e-12 and rel_err(a, c) < 1e-12
+
+
+def test_small_blas_products_take_their_input_transposed():
+    """Up to 10⁶ multiply-adds, with at least 32 outputs (M1's first layer at batch 32)."""
+    net = fastbp.Network([64, 128, 10], loss="cross_entropy", seed=0)
+    assert _train.transposed_inputs(net._arch, 32) == [True, False]
+    assert _train.transposed_inputs(net._arch, 256) == [False, False]  # 2.1·10⁶: as it is
+    assert net._arch.transpose_max_work == _train.DEFAULT_TRANSPOSE_MAX_WORK
+    net._arch.transpose_max_work = 0
+    assert _train.transposed_inputs(net._arch, 32) == [False, False]
+    with pytest.raises(ValueError):
+        net._arch.transpose_max_work = -1
 
 
 def test_blas_min_work_is_per_network_and_rejects_negatives():
