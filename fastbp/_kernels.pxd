@@ -39,6 +39,8 @@ cdef extern from "fastbp_dense.h" nogil:
                               int activation)
     void fbp_bias_backward_f(const float* dZ, Py_ssize_t rows, Py_ssize_t n_out, float* db)
     void fbp_bias_backward_d(const double* dZ, Py_ssize_t rows, Py_ssize_t n_out, double* db)
+    int fbp_all_finite_f(const float* x, Py_ssize_t n)
+    int fbp_all_finite_d(const double* x, Py_ssize_t n)
     void fbp_transpose_f(const float* A, Py_ssize_t rows, Py_ssize_t cols, float* AT)
     void fbp_transpose_d(const double* A, Py_ssize_t rows, Py_ssize_t cols, double* AT)
     void fbp_sgd_step_f(float* params, const float* grads, Py_ssize_t n, float lr)

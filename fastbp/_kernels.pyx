@@ -261,11 +261,10 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     """∀k: x[k] is finite"""
-    cdef Py_ssize_t k
-    for k in range(n):
-        if not isfinite(x[k]):
-            return False
-    return True
+    if floating is float:
+        return fbp_all_finite_f(x, n)
+    elif floating is double:
+        return fbp_all_finite_d(x, n)
 
 
 def simd_level():

@@ -39,6 +39,8 @@
                                  T lr, T *W, T *b, T *da, int activation);                   \
     /* db += Σ_r dZ (the bias gradient of a batch) */                                        \
     void fbp_bias_backward##SUF(const T *dZ, ptrdiff_t rows, ptrdiff_t n_out, T *db);        \
+    /* 1 when every one of the n values is finite, else 0 */                               \
+    int fbp_all_finite##SUF(const T *x, ptrdiff_t n);                                        \
     /* AT := Aᵀ (A: rows × cols) */                                                        \
     void fbp_transpose##SUF(const T *A, ptrdiff_t rows, ptrdiff_t cols, T *AT);              \
     /* θ := θ − lr·g */                                                                      \

@@ -589,6 +589,26 @@ FBP_CLONES void FN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrd
         for (o = 0; o < n_out; ++o) db[o] += dZ[r * n_out + o];
 }
 
+/* Whether every x[k] is finite. x − x is 0 for a finite x and NaN for ±inf and NaN: summed
+ * in FBP_LANES independent lanes (which vectorises without reassociation) and looked at once
+ * per block of 4,096, it checks a float32 MNIST in about a millisecond, where a test and a
+ * branch per value took 90 ms (M2 spent a seventh of its fit in the check). */
+FBP_CLONES int FN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
+{
+    ptrdiff_t i = 0, end;
+    int j;
+    while (i < n) {
+        T acc[FBP_LANES] = {0};
+        end = i + 4096 < n ? i + 4096 : n;
+        for (; i + FBP_LANES <= end; i += FBP_LANES)
+            for (j = 0; j < FBP_LANES; ++j) acc[j] += x[i + j] - x[i + j];
+        for (; i < end; ++i) acc[0] += x[i] - x[i];
+        for (j = 0; j < FBP_LANES; ++j)
+            if (acc[j] != acc[j]) return 0;
+    }
+    return 1;
+}
+
 /* AT := Aᵀ (A rows × cols, AT cols × rows), in 8 × 8 tiles: a tile's reads and writes each
  * stay within a few cache lines. */
 FBP_CLONES void FN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t cols,

@@ -383,3 +383,21 @@ def test_show_config_reports_kernels_and_blas():
     assert config["simd"] == _kernels.simd_level()
     assert "dispatch" in config["simd"] or "portable" in config["simd"]
     assert "BLAS" in config["kernels"]
+
+
+# ----- the finiteness check of the data -------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 4_096, 4_097, 10_000])
+def test_is_finite_finds_every_non_finite_value(dtype, n):
+    """At any position: in a vector block, the tail of a block, the last block."""
+    info = np.finfo(dtype)
+    values = np.resize(np.array([0.0, -0.0, info.max, -info.max, info.tiny / 4, 1.5], dtype), n)
+    assert _train.is_finite(values) and _train.is_finite(values, chunk=7)
+    for position in sorted({0, n // 2, n - 1, min(16, n - 1), min(4_095, n - 1)}):
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = values.copy()
+            broken[position] = bad
+            assert not _train.is_finite(broken), (position, bad)
+            assert not _train.is_finite(broken, chunk=1_000), (position, bad)
+    assert _train.is_finite(np.empty(0, dtype))
