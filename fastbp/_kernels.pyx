@@ -281,6 +281,15 @@ def per_example_loop(sizes):
     return "tiny" if fbp_fits_tiny(&view[0], view.shape[0] - 1) else "general"
 
 
+def transposed(floating[:, ::1] A):
+    """Aᵀ as the BLAS layers' transposing kernel computes it (for tests)."""
+    AT = np.empty((A.shape[1], A.shape[0]), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] AT_view = AT
+    if A.shape[0] and A.shape[1]:
+        transpose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
+    return AT
+
+
 def sigmoid_f(float[::1] values):
     """σ in place over float32 values with the kernels' own vectorised e^x (for tests)."""
     if values.shape[0]:

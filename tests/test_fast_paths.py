@@ -164,6 +164,14 @@ def test_small_blas_products_take_their_input_transposed():
         net._arch.transpose_max_work = -1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 19), (8, 8), (32, 64), (45, 17), (3, 40)])
+def test_the_transposing_kernel(dtype, shape):
+    """Whole 8 × 8 tiles and the edges past them."""
+    A = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    np.testing.assert_array_equal(_kernels.transposed(A), A.T)
+
+
 def test_blas_min_work_is_per_network_and_rejects_negatives():
     net = fastbp.Network([40, 30, 2], seed=0)
     other = fastbp.Network([40, 30, 2], seed=0)
