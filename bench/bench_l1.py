@@ -41,6 +41,11 @@ def test_l1_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload)
 
 
+def test_l1_sgemm(benchmark, measure, workload):
+    """The sgemm ceiling: the run's matrix products alone (fastbp ÷ this = fraction of sgemm)."""
+    measure.sgemm(benchmark, workload)
+
+
 def test_l1_numba(benchmark, measure, workload):
     measure.numba(benchmark, workload)
 

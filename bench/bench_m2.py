@@ -22,6 +22,12 @@ def test_m2_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload)
 
 
+def test_m2_sgemm(benchmark, measure, workload):
+    """The sgemm ceiling: the run's matrix products alone (fastbp ÷ this = fraction of sgemm;
+    the Python call per product adds a few percent here, 8 calls a batch)."""
+    measure.sgemm(benchmark, workload)
+
+
 def test_m2_numba(benchmark, measure, workload):
     measure.numba(benchmark, workload)
 

@@ -388,6 +388,41 @@ class Measure:
         self._check_peer(benchmark, workload, "fused C loop", weights, biases,
                          compiler=f"{peers.compiler()} {' '.join(peers.FLAGS)}")
 
+    def sgemm(self, benchmark, workload, rounds=None):
+        """The ceiling of a workload of large layers: one run's matrix products alone, as
+        single-precision GEMM calls into scipy's BLAS (the library fastbp's large layers call;
+        threads limited as for every entry), with the shapes of each batch's forward, weight-gradient and
+        input-gradient products. Its samples/s are what training would reach if it were
+        nothing but those products; fastbp's over it is the fraction of sgemm speed reached.
+        The operands are F-ordered views of row-major arrays (no copies in the wrapper)."""
+        from scipy.linalg.blas import sgemm
+
+        rng = np.random.default_rng(0)
+        rows = workload.batch_size
+        acts = [rng.standard_normal((rows, n), dtype=np.float32) for n in workload.sizes]
+        weights = [rng.standard_normal((n_out, n_in), dtype=np.float32)
+                   for n_in, n_out in zip(workload.sizes, workload.sizes[1:])]
+        # The results land in preallocated F-ordered buffers (overwrite_c): no allocation.
+        outputs = [np.empty_like(a).T for a in acts]
+        grads = [np.empty_like(W).T for W in weights]
+        n_batches = workload.epochs * -(-workload.n_samples // rows)
+
+        def products():
+            for _ in range(n_batches):
+                for layer, W in enumerate(weights):  # Z = A·Wᵀ, as Zᵀ = W·Aᵀ
+                    sgemm(1.0, W.T, acts[layer].T, c=outputs[layer + 1], trans_a=True,
+                          overwrite_c=True)
+                for layer in reversed(range(len(weights))):
+                    dZ = acts[layer + 1]
+                    sgemm(1.0, acts[layer].T, dZ.T, c=grads[layer], trans_b=True,
+                          overwrite_c=True)  # dW = dZᵀ·A
+                    if layer:
+                        sgemm(1.0, weights[layer].T, dZ.T, c=outputs[layer],
+                              overwrite_c=True)  # dA = dZ·W
+
+        benchmark.pedantic(products, rounds=self._rounds(workload, rounds), iterations=1)
+        _record(benchmark, workload, "sgemm", "float32", float("nan"))
+
     def fann(self, benchmark, workload, rounds=None):
         """FANN 2.2 (bench/peer_fann_t1.c), incremental training from fastbp's initial
         weights; skipped unless FANN's headers and library are installed."""

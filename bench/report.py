@@ -29,8 +29,10 @@ def table(entries):
             rate = samples_per_s(entry)
             ratio = f"{rate / reference_rate:.2f}×" if reference_rate else "–"
             info = entry["extra_info"]
+            loss = info.get("final_loss", float("nan"))  # NaN: an entry that trains nothing (sgemm)
+            loss_text = f"{loss:>12.6g}" if loss == loss else f"{'–':>12}"
             lines.append(f"{group:<6} {entry['name']:<22} {info.get('dtype', '?'):<8} {rate:>12,.0f} "
-                         f"{ratio:>12} {info.get('final_loss', float('nan')):>12.6g}")
+                         f"{ratio:>12} {loss_text}")
         notes = {entry["extra_info"]["note"] for entry in members if entry["extra_info"].get("note")}
         lines += [f"{group:<6} note: {note}" for note in sorted(notes)]
     return lines
