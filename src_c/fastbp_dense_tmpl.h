@@ -529,9 +529,11 @@ FBP_CLONES ptrdiff_t FN(fbp_train_per_example_mse)(
      * ran 7 % slower). */
     T *W_of[FBP_MAX_FUSED_LAYERS], *b_of[FBP_MAX_FUSED_LAYERS];
     double total = 0.0;
-    if (FBP_HAVE_TINY && fbp_fits_tiny(sizes, n_layers))
+#if FBP_HAVE_TINY
+    if (fbp_fits_tiny(sizes, n_layers))
         return FN(train_per_example_tiny)(sizes, activations, w_offset, b_offset, n_layers,
                                           params, X, Y, order, start, count, lr, loss_sum);
+#endif
     /* Carve the workspace: one activation buffer per layer, then two deltas. */
     acts[0] = NULL;
     for (l = 1; l <= n_layers; ++l) {

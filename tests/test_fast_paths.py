@@ -201,6 +201,8 @@ PER_EXAMPLE_CASES = [  # squared-error networks of small layers: the fused loop'
 
 
 def test_per_example_cases_cover_both_fused_loops():
+    if _kernels.per_example_loop([1, 1]) == "general":
+        pytest.skip("built without the loop for tiny networks (it needs GCC or Clang)")
     loops = [_kernels.per_example_loop(sizes) for sizes, _, _ in PER_EXAMPLE_CASES]
     assert loops[:6] == ["tiny"] * 6 and loops[6:] == ["general"] * 4
     assert _kernels.per_example_loop([2] * 18) == "general"  # 17 layers: past the fused loops
