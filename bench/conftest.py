@@ -391,10 +391,11 @@ class Measure:
     def sgemm(self, benchmark, workload, rounds=None):
         """The ceiling of a workload of large layers: one run's matrix products alone, as
         single-precision GEMM calls into scipy's BLAS (the library fastbp's large layers call;
-        threads limited as for every entry), with the shapes of each batch's forward, weight-gradient and
-        input-gradient products. Its samples/s are what training would reach if it were
-        nothing but those products; fastbp's over it is the fraction of sgemm speed reached.
-        The operands are F-ordered views of row-major arrays (no copies in the wrapper)."""
+        threads limited as for every entry), with the shapes of each batch's forward,
+        weight-gradient and input-gradient products. Its samples/s are what training would
+        reach if it were nothing but those products; fastbp's over it is the fraction of sgemm
+        speed reached. The operands are F-ordered views of row-major arrays (no copies in the
+        wrapper)."""
         from scipy.linalg.blas import sgemm
 
         rng = np.random.default_rng(0)

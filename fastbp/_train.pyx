@@ -55,10 +55,11 @@ DEFAULT_BLAS_MIN_WORK = 1024
 
 # A BLAS layer's forward product takes its input transposed (feature-major, one transpose per
 # chunk) when chunk × n_in × n_out is at most this and n_out at least TRANSPOSE_MIN_OUT.
-# Measured with scipy's OpenBLAS (Zen 4 and 5, float and double): for products of up to 10⁶
-# multiply-adds, its small-matrix kernels compute X·Wᵀ twice as fast from Xᵀ ('T','T') as
-# from X ('T','N'), e.g. M1's 32×64 by 64×128 in 2.9 µs instead of 5.6 µs; above, the two
-# are within a few percent. Narrow outputs gain too little to pay for the transpose.
+# Measured with scipy's OpenBLAS 0.3.30 (an AVX-512 Xeon; SkylakeX and Haswell kernels; float
+# and double): for products of up to 10⁶ multiply-adds, its small-matrix kernels compute X·Wᵀ
+# twice as fast from Xᵀ ('T','T') as from X ('T','N'), e.g. M1's 32×64 by 64×128 in 2.9 µs
+# instead of 5.6 µs; above, the two are within a few percent. Narrow outputs gain too little
+# to pay for the transpose (32×128 by 128×10: 0.5 µs instead of 0.6).
 DEFAULT_TRANSPOSE_MAX_WORK = 1_000_000
 cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
 
