@@ -349,9 +349,16 @@ cdef void drop_out(Workspace* ws, Py_ssize_t l, Py_ssize_t n, floating* a) noexc
 cdef void gather_rows(const floating* src, Py_ssize_t width, const Py_ssize_t* rows,
                       Py_ssize_t count, floating* dst) noexcept nogil:
     """dst[j] := src[rows[j]] for j < count (rows of `width` elements)"""
-    cdef Py_ssize_t j
+    cdef Py_ssize_t j, k
+    cdef const floating* row
+    cdef floating* out
     for j in range(count):
-        memcpy(dst + j * width, src + rows[j] * width, width * sizeof(floating))
+        # A loop the compiler vectorises, not a memcpy call per row: rows of a few values
+        # (targets, the tutorials' inputs) cost a call each (shuffled M1: +5 %).
+        row = src + rows[j] * width
+        out = dst + j * width
+        for k in range(width):
+            out[k] = row[k]
 
 
 cdef const floating* forward_chunk(Architecture arch, const floating* params,
