@@ -377,15 +377,16 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
         if ws.pre[l + 1] != NULL:  # gelu: keep z for the derivative, then activate a copy
             a_out = <floating*>ws.pre[l + 1]
             activation = IDENTITY
-        if ws.transposed[l]:
-            transpose(a_in, rows, n_in, <floating*>ws.inputs_t)
-            gemm(True, True, <int>rows, <int>n_out, <int>n_in, <floating>1,
-                 <floating*>ws.inputs_t, <int>rows, params + arch.w_offset[l], <int>n_in,
-                 <floating>0, a_out, <int>n_out)
-            bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
-        elif ws.blas[l]:
-            gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in, <int>n_in,
-                 params + arch.w_offset[l], <int>n_in, <floating>0, a_out, <int>n_out)
+        if ws.blas[l]:
+            if ws.transposed[l]:  # Z = (Aᵀ)ᵀ·Wᵀ
+                transpose(a_in, rows, n_in, <floating*>ws.inputs_t)
+                gemm(True, True, <int>rows, <int>n_out, <int>n_in, <floating>1,
+                     <floating*>ws.inputs_t, <int>rows, params + arch.w_offset[l], <int>n_in,
+                     <floating>0, a_out, <int>n_out)
+            else:  # Z = A·Wᵀ
+                gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in,
+                     <int>n_in, params + arch.w_offset[l], <int>n_in, <floating>0, a_out,
+                     <int>n_out)
             bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
         else:
             dense_forward(a_in, rows, n_in, params + arch.w_offset[l], params + arch.b_offset[l],
@@ -539,7 +540,7 @@ cdef double train_batch(Architecture arch, floating* params, floating* grads,
     if not isfinite(total):
         return total
     for l in range(arch.n_layers - 1, -1, -1):
-        A = inputs if l == 0 else <floating*>ws.acts[l]
+        A = layer_input(ws, l, inputs)
         if count == 1 and not ws.blas[l] and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
             dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], lr,

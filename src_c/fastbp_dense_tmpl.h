@@ -1,7 +1,8 @@
 /* Body of the dense kernels, included by fastbp_dense.c once per type with T (the element
  * type), SUF (the name suffix), SIGMOID_ROW (σ in place over n values), FBP_TANH_FN,
- * FBP_EXP_FN, FBP_EXPM1_FN, FBP_LOG1P_FN and FBP_ERF_FN defined (and undefined at its end). No two pointer arguments of a kernel overlap (restrict): the trainer passes
- * distinct buffers. */
+ * FBP_EXP_FN, FBP_EXPM1_FN, FBP_LOG1P_FN, FBP_ERF_FN, FBP_TINY_INT (an integer of T's size)
+ * and optionally TRANSPOSE_TILE8 defined (all undefined at its end). No two pointer arguments
+ * of a kernel overlap (restrict): the trainer passes distinct buffers. */
 
 #define FBP_NAME2(name, suf) name##suf
 #define FBP_NAME(name, suf) FBP_NAME2(name, suf)
