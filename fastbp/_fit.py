@@ -66,6 +66,7 @@ class EpochRunner:
     def run(self, order, lr, updates_left, seconds_left):
         """One epoch: (status, loss_sum, weight_sum, updates_done)."""
         net = self.net
+        self.options.step = net._optimizer_step  # the network's count is the one kept
         self.options.max_updates = -1 if updates_left is None else updates_left
         self.options.max_seconds = math.inf if seconds_left is None else seconds_left
         if self.options.has_dropout:

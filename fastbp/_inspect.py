@@ -20,7 +20,7 @@ import numpy as np
 
 from fastbp import _optim, _validate, optim
 from fastbp.network import FIXED_OUTPUTS, REGRESSION_LOSSES, Network, _same_optimizer
-from fastbp.reference import ACTIVATIONS, HUBER_DELTA, sigmoid, softmax
+from fastbp.reference import ACTIVATIONS, HUBER_DELTA, output_losses, sigmoid, softmax
 
 __all__ = ["trace", "Trace", "LayerTrace", "check_gradients", "GradientCheck",
            "GradientCheckError", "KinkWarning", "summary",
@@ -381,7 +381,7 @@ def trace(net, x, y, lr=None, optimizer=None):
 
     grads = [(delta[l].T @ a_in[l] / n, delta[l].sum(axis=0) / n)  # means of δ ⊗ a and δ
              for l in range(L)]
-    updates = _updates(net, config, lr, state, t, weights, biases, grads)
+    updates = _updates(net, config, lr, state, t, weights, grads)
     layers = [LayerTrace(l, names[l], l == L - 1, W=weights[l], b=biases[l], a_in=a_in[l],
                          z=z[l], a_out=a_out[l], dL_da=dL_da[l], fprime=fprime[l],
                          delta=delta[l], grad_W=grads[l][0], grad_b=grads[l][1],
@@ -408,33 +408,26 @@ def _output_loss(loss_name, output, Z, Yhat, Y):
     """(sample losses, ∂L/∂Ŷ, σ'(z) or None, δ) at the output, per example as in
     fastbp.reference."""
     if loss_name in REGRESSION_LOSSES:
+        sample_losses = output_losses(loss_name, Yhat, Y)
         R = Yhat - Y
         if loss_name == "mse":
-            sample_losses = 0.5 * np.sum(R ** 2, axis=1)
             dL_dyhat = R
         elif loss_name == "mae":
-            sample_losses = np.sum(np.abs(R), axis=1)
             dL_dyhat = np.sign(R)  # 0 at R = 0, as the kernel takes it
-        else:  # huber: ½r² within HUBER_DELTA, linear beyond
-            absolute = np.abs(R)
-            sample_losses = np.sum(np.where(absolute <= HUBER_DELTA, 0.5 * R ** 2,
-                                            HUBER_DELTA * (absolute - 0.5 * HUBER_DELTA)), axis=1)
+        else:  # huber: the slope is clipped to ±HUBER_DELTA beyond it
             dL_dyhat = np.clip(R, -HUBER_DELTA, HUBER_DELTA)
         out_fprime = ACTIVATIONS[output][1](Z)
         return sample_losses, dL_dyhat, out_fprime, dL_dyhat * out_fprime
+    sample_losses = output_losses(loss_name, Z, Y)
     if loss_name == "poisson":  # Ŷ = e^z: L = Ŷ − Y·log Ŷ = e^z − Y·z
-        sample_losses = np.sum(Yhat - Y * Z, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):  # Ŷ may underflow to 0
             dL_dyhat = 1.0 - Y / Yhat
         return sample_losses, dL_dyhat, Yhat, Yhat - Y  # σ'(z) = e^z = Ŷ; δ without the division
     if loss_name == "cross_entropy":
-        m = Z.max(axis=1, keepdims=True)
-        sample_losses = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1)) - np.sum(Y * Z, axis=1)
         with np.errstate(divide="ignore"):  # Ŷ may underflow to 0: ∂L/∂Ŷ is then infinite
             dL_dyhat = np.where(Y != 0, -Y / Yhat, 0.0)
         return sample_losses, dL_dyhat, None, Yhat - Y  # the softmax Jacobian is not diagonal
     # binary cross entropy on sigmoid outputs: softplus(z) − y·z
-    sample_losses = np.sum(np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z))) - Y * Z, axis=1)
     with np.errstate(divide="ignore"):
         dL_dyhat = np.where(Y == 1, -1.0 / Yhat, 1.0 / sigmoid(-Z))  # (Ŷ − Y) / (Ŷ(1 − Ŷ))
     out_fprime = Yhat * sigmoid(-Z)  # σ'(z) = σ(z)·(1 − σ(z))
@@ -458,15 +451,14 @@ def _step_plan(net, optimizer, lr):
     return config, lr, state, t
 
 
-def _updates(net, config, lr, state, t, weights, biases, grads):
+def _updates(net, config, lr, state, t, weights, grads):
     """[(ΔW, Δb)] per layer: what the optimizer's step adds (state is a scratch copy)."""
     if config.code == _optim.Optimizer.SGD:  # plain gradient descent, in the tutorials' form
         return [(-lr * gW, -lr * gb) for gW, gb in grads]
     slices = net._arch.weight_slices()  # the flat layout the optimizer state shares
-    params = np.empty(net.n_params)
+    params = net._params.astype(np.float64)
     flat_grads = np.empty(net.n_params)
-    for (w, b, end), W, bias, (gW, gb) in zip(slices, weights, biases, grads):
-        params[w:b], params[b:end] = W.reshape(-1), bias
+    for (w, b, end), (gW, gb) in zip(slices, grads):
         flat_grads[w:b], flat_grads[b:end] = gW.reshape(-1), gb
     stepped = params.copy()
     _optim.step(config.code, stepped, flat_grads, lr, config.hyper(), state, t)

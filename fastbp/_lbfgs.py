@@ -18,7 +18,7 @@ def run(net, X, Y, weights, settings, config):
     except ImportError:
         raise ImportError("optimizer 'lbfgs' needs scipy: pip install scipy") from None
     chunk = min(X.shape[0], net.CHUNK_ROWS)
-    work = np.empty(net._arch.workspace_size(chunk), dtype=net.dtype)
+    work = net._workspace(chunk)
     grads = np.empty_like(net._params)
     weight_mask = np.zeros(net._params.size, dtype=np.float64)
     for w_start, b_start, _ in net._arch.weight_slices():

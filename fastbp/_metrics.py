@@ -2,10 +2,6 @@
 import numpy as np
 
 
-def metric_name(loss_name):
-    return "accuracy" if loss_name in ("cross_entropy", "binary_cross_entropy") else "r2"
-
-
 def score(loss_name, predicted, Y):
     """accuracy (cross_entropy: argmax; binary_cross_entropy: p > ½ per output) or R²
     (uniform average over outputs) of `predicted` against the target matrix Y."""

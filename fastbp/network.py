@@ -298,15 +298,11 @@ class Network:
         return np.ascontiguousarray(weights / weights.max(), dtype=self._dtype)
 
     def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False):
-        """Validated, converted (and scaled) X, Y and sample weights; the network unchanged."""
-        scalers = (self._input_scaler, self._target_scaler)
-        try:
-            X = self._inputs(X, learn_scaling)
-            Y = self._targets(y, X.shape[0], learn_scaling)
-            weights = self._weights_of_samples(sample_weight, class_weight, Y, X.shape[0])
-        except BaseException:
-            self._input_scaler, self._target_scaler = scalers  # unchanged on error
-            raise
+        """Validated, converted (and scaled) X, Y and sample weights. With `learn_scaling`, the
+        scalers of a first fit are learnt here: the caller (fit) restores them on error."""
+        X = self._inputs(X, learn_scaling)
+        Y = self._targets(y, X.shape[0], learn_scaling)
+        weights = self._weights_of_samples(sample_weight, class_weight, Y, X.shape[0])
         return X, Y, weights
 
     # ----- computing ----------------------------------------------------------------------

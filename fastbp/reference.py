@@ -57,6 +57,27 @@ def one_hot(labels, n_classes):
     return Y
 
 
+def output_losses(loss_name, out, Y):
+    """The loss of each sample from the output layer's values `out`: the prediction ŷ for the
+    regression losses, z (before softmax, σ or e^z) for the others."""
+    if loss_name == "mse":
+        return 0.5 * np.sum((out - Y) ** 2, axis=1)
+    if loss_name == "mae":
+        return np.sum(np.abs(out - Y), axis=1)
+    if loss_name == "huber":  # ½r² near zero, linear beyond HUBER_DELTA
+        r = np.abs(out - Y)
+        return np.sum(np.where(r <= HUBER_DELTA, 0.5 * r * r, HUBER_DELTA * (r - 0.5 * HUBER_DELTA)), axis=1)
+    if loss_name == "poisson":  # ŷ = e^z, loss = ŷ − y·log ŷ
+        return np.sum(np.exp(out) - Y * out, axis=1)
+    if loss_name == "cross_entropy":
+        m = out.max(axis=1, keepdims=True)
+        log_sum_exp = m[:, 0] + np.log(np.exp(out - m).sum(axis=1))
+        return log_sum_exp - np.sum(Y * out, axis=1)
+    # binary cross entropy: −y·log σ(z) − (1−y)·log(1−σ(z)) = softplus(z) − y·z
+    softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
+    return np.sum(softplus - Y * out, axis=1)
+
+
 class ReferenceNetwork:
     """A multilayer perceptron in float64 numpy.
 
@@ -118,24 +139,7 @@ class ReferenceNetwork:
 
     def sample_losses(self, X, y):
         """The loss of each sample."""
-        Y = self.targets(y)
-        out = self.forward(X)[0][-1]
-        if self.loss_name == "mse":
-            return 0.5 * np.sum((out - Y) ** 2, axis=1)
-        if self.loss_name == "mae":
-            return np.sum(np.abs(out - Y), axis=1)
-        if self.loss_name == "huber":  # ½r² near zero, linear beyond HUBER_DELTA
-            r = np.abs(out - Y)
-            return np.sum(np.where(r <= HUBER_DELTA, 0.5 * r * r, HUBER_DELTA * (r - 0.5 * HUBER_DELTA)), axis=1)
-        if self.loss_name == "poisson":  # ŷ = e^z, loss = ŷ − y·log ŷ
-            return np.sum(np.exp(out) - Y * out, axis=1)
-        if self.loss_name == "cross_entropy":
-            m = out.max(axis=1, keepdims=True)
-            log_sum_exp = m[:, 0] + np.log(np.exp(out - m).sum(axis=1))
-            return log_sum_exp - np.sum(Y * out, axis=1)
-        # binary cross entropy: −y·log σ(z) − (1−y)·log(1−σ(z)) = softplus(z) − y·z
-        softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
-        return np.sum(softplus - Y * out, axis=1)
+        return output_losses(self.loss_name, self.forward(X)[0][-1], self.targets(y))
 
     def loss(self, X, y, sample_weight=None):
         """The (weighted) mean of the sample losses."""
