@@ -164,6 +164,11 @@ class Workload:
         return self.X.shape[0]
 
     @property
+    def batches_per_epoch(self):
+        """Batches of one epoch, the last one possibly partial."""
+        return -(-self.n_samples // self.batch_size)
+
+    @property
     def samples_trained(self):
         """Samples visited by one training run: the numerator of samples/s."""
         return self.epochs * self.n_samples
@@ -342,16 +347,11 @@ class Measure:
         peers.warm_up(train, start.weights, start.biases, workload.X32, workload.y32,
                       workload.batch_size)
 
-        def fit(weights, biases):
-            train(weights, biases, workload.X32, workload.y32, workload.epochs,
-                  workload.batch_size, workload.lr)
-            return weights, biases
-
-        weights, biases = benchmark.pedantic(
-            fit, setup=lambda: (peers.copies(start.weights, start.biases), {}),
-            rounds=self._rounds(workload, rounds), iterations=1)
-        self._check_peer(benchmark, workload, "numba", weights, biases,
-                         numba_version=numba.__version__)
+        self._time_in_place(
+            benchmark, workload, rounds, peers.copies(start.weights, start.biases),
+            lambda weights, biases: train(weights, biases, workload.X32, workload.y32,
+                                          workload.epochs, workload.batch_size, workload.lr),
+            "numba", numba_version=numba.__version__)
 
     def jax(self, benchmark, workload, rounds=None):
         """JAX: bench/peers_jax.py's jit + lax.scan trainer for the workload, from fastbp's
@@ -377,16 +377,11 @@ class Measure:
             pytest.skip("no working C compiler for the fused C loop")
         start = workload.network()
 
-        def fit(weights, biases):
-            peers.train_fused(lib, weights, biases, workload.X32, workload.y32, workload.epochs,
-                              workload.lr)
-            return weights, biases
-
-        weights, biases = benchmark.pedantic(
-            fit, setup=lambda: (peers.copies(start.weights, start.biases), {}),
-            rounds=self._rounds(workload, rounds), iterations=1)
-        self._check_peer(benchmark, workload, "fused C loop", weights, biases,
-                         compiler=f"{peers.compiler()} {' '.join(peers.FLAGS)}")
+        self._time_in_place(
+            benchmark, workload, rounds, peers.copies(start.weights, start.biases),
+            lambda weights, biases: peers.train_fused(lib, weights, biases, workload.X32,
+                                                      workload.y32, workload.epochs, workload.lr),
+            "fused C loop", compiler=f"{peers.compiler()} {' '.join(peers.FLAGS)}")
 
     def sgemm(self, benchmark, workload, rounds=None):
         """The ceiling of a workload of large layers: one run's matrix products alone, as
@@ -406,7 +401,7 @@ class Measure:
         # The results land in preallocated F-ordered buffers (overwrite_c): no allocation.
         outputs = [np.empty_like(a).T for a in acts]
         grads = [np.empty_like(W).T for W in weights]
-        n_batches = workload.epochs * -(-workload.n_samples // rows)
+        n_batches = workload.epochs * workload.batches_per_epoch
 
         def products():
             for _ in range(n_batches):
@@ -445,6 +440,18 @@ class Measure:
         for net in networks[:-1]:
             net.parameters(*peers.copies(start.weights, start.biases))  # frees it
         self._check_peer(benchmark, workload, "FANN", weights, biases, fann="2.2 (floatfann)")
+
+    def _time_in_place(self, benchmark, workload, rounds, start, train, implementation, **more):
+        """Time `train(weights, biases)`, which trains its arguments in place, each round on
+        fresh copies of `start` (made untimed), then check the last round's result."""
+        def fit(weights, biases):
+            train(weights, biases)
+            return weights, biases
+
+        weights, biases = benchmark.pedantic(
+            fit, setup=lambda: (([W.copy() for W in start[0]], [b.copy() for b in start[1]]), {}),
+            rounds=self._rounds(workload, rounds), iterations=1)
+        self._check_peer(benchmark, workload, implementation, weights, biases, **more)
 
     @staticmethod
     def _check_peer(benchmark, workload, implementation, weights, biases, **more):

@@ -80,7 +80,9 @@ class Trainer:
 
     def run(self):
         """Train from the initial weights; the trained (weights, biases) as numpy arrays."""
-        trained = (self._compiled or self._train)(self.params)
+        if self._compiled is None:
+            self.compile()
+        trained = self._compiled(self.params)
         jax.block_until_ready(trained)
         return [np.asarray(W) for W, _ in trained], [np.asarray(b) for _, b in trained]
 
