@@ -62,7 +62,8 @@ def extension(name, sources=()):
 setup(
     ext_modules=cythonize(
         [
-            extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c"]),
+            extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c",
+                                  "src_c/fastbp_gemm.c"]),
             extension("_blas"),
             extension("_train"),
             extension("_optim"),

@@ -128,9 +128,13 @@ def thread_control():
     return _thread_control
 
 
+cdef int blas_threads() noexcept nogil:
+    return _get_threads() if _get_threads != NULL else 0
+
+
 def get_threads():
     """The BLAS's current thread count, or 0 when it cannot be read."""
-    return _get_threads() if _get_threads != NULL else 0
+    return blas_threads()
 
 
 # OpenBLAS has one thread count per process: blocks running at the same time in several

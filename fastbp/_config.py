@@ -37,6 +37,7 @@ def show_config(print_=True):
                     "per layer and chunk (forward products up to "
                     f"{_train.DEFAULT_TRANSPOSE_MAX_WORK:,} from the transposed input)"),
         "simd": _kernels.simd_level(),
+        "own_gemm": _own_gemm(),
         "blas": _blas.blas_info(),
         "threads": _threads(),
     }
@@ -45,6 +46,16 @@ def show_config(print_=True):
         for key, value in config.items():
             print(f"{key:<{width}}  {value}")
     return config
+
+
+def _own_gemm():
+    """Whether the largest float32 layers run on fastbp's own matrix kernel here."""
+    from fastbp import _train
+
+    if not _train.own_gemm_available():
+        return "off: this CPU has no AVX-512 (BLAS computes every large layer)"
+    return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk, "
+            "when BLAS would run on one thread: fastbp's AVX-512 kernel")
 
 
 def _threads():

@@ -98,6 +98,14 @@ cdef void activate(floating* Z, Py_ssize_t n, int activation) noexcept nogil
 cdef void activation_backward(floating* dA, const floating* A, Py_ssize_t n,
                               int activation) noexcept nogil
 
+# fastbp's own float32 matrix product for large layers (src_c/fastbp_gemm.c).
+cdef extern from "fastbp_gemm.h" nogil:
+    int fbp_sgemm_fast()
+    void fbp_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                   Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb,
+                   float beta, float* C, Py_ssize_t ldc)
+    void fbp_stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols, float* AT)
+
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
                            const floating* weight__r, floating* dZ__ro) noexcept nogil
@@ -134,3 +142,12 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
                    floating lr) noexcept nogil
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil
+
+cdef void sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb, float beta,
+                float* C, Py_ssize_t ldc) noexcept nogil
+
+cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
+                     float* AT) noexcept nogil
+
+cdef bint sgemm_fast() noexcept nogil

@@ -259,6 +259,25 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
         fbp_sgd_step_d(params, grads, n, lr)
 
 
+cdef void sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb, float beta,
+                float* C, Py_ssize_t ldc) noexcept nogil:
+    """C := alpha·A·B + beta·C (float32; A's element (i, p) at A[i·a_rs + p·a_cs]; see
+    src_c/fastbp_gemm.h)"""
+    fbp_sgemm(m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc)
+
+
+cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
+                     float* AT) noexcept nogil:
+    """AT := Aᵀ (float32, rows × cols; sgemm's companion: 16 × 16 blocks with AVX-512)"""
+    fbp_stranspose(A, rows, cols, AT)
+
+
+cdef bint sgemm_fast() noexcept nogil:
+    """sgemm runs its AVX-512 kernel on this CPU (else plain loops)."""
+    return fbp_sgemm_fast()
+
+
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     """∀k: x[k] is finite"""
     if floating is float:
@@ -288,6 +307,35 @@ def transposed(floating[:, ::1] A):
     if A.shape[0] and A.shape[1]:
         transpose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
     return AT
+
+
+def sgemm_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
+                  float[:, :] C):
+    """C := alpha·A·B + beta·C through the large layers' own float32 kernel (for tests). A may
+    be any strided view (a transposed one included); B and C need unit column strides."""
+    if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
+        raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
+    cdef Py_ssize_t item = sizeof(float)
+    if (B.shape[1] > 1 and B.strides[1] != item) or (C.shape[1] > 1 and C.strides[1] != item):
+        raise ValueError("B and C need unit column strides")
+    if C.shape[0] and C.shape[1]:
+        sgemm(C.shape[0], C.shape[1], A.shape[1], alpha, &A[0, 0] if A.shape[1] else NULL,
+              A.strides[0] // item, A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
+              B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
+
+
+def stransposed(const float[:, ::1] A):
+    """Aᵀ as sgemm's companion transpose computes it (for tests)."""
+    AT = np.empty((A.shape[1], A.shape[0]), np.float32)
+    cdef float[:, ::1] AT_view = AT
+    if A.shape[0] and A.shape[1]:
+        stranspose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
+    return AT
+
+
+def sgemm_runs_avx512():
+    """Whether the large layers' own float32 kernel runs its AVX-512 code on this CPU."""
+    return bool(sgemm_fast())
 
 
 def sigmoid_f(float[::1] values):

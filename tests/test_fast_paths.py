@@ -4,12 +4,14 @@ each held to the plain-numpy reference on the same networks, on both sides of th
 `Architecture.blas_min_work` (per network) moves the crossover: 0 sends every layer to BLAS, a huge value
 keeps every layer on the compiled loops, the default picks per layer by size.
 `Architecture.transpose_max_work` = 0 keeps BLAS layers' inputs in their own orientation.
+`Architecture.own_gemm_min_work` = 0 sends every float32 BLAS layer to fastbp's own matrix
+kernel (on CPUs with AVX-512, with BLAS on one thread).
 """
 import numpy as np
 import pytest
 
 import fastbp
-from fastbp import _kernels, _train
+from fastbp import _blas, _kernels, _train
 from fastbp.reference import ReferenceNetwork
 
 ALL_BLAS, NO_BLAS = 0, 1 << 62
@@ -40,7 +42,8 @@ def reference_params(ref):
 
 class KernelPath:
     """Builds networks whose layers all go to BLAS (small products with their input transposed,
-    as by default, or never: "blas_untransposed"), all to the compiled loops, or follow the
+    as by default, or never: "blas_untransposed"; or, for float32 where it runs, to fastbp's own
+    matrix kernel: "own_gemm", on one thread), all to the compiled loops, or follow the
     default crossover."""
 
     def __init__(self, name):
@@ -52,10 +55,13 @@ class KernelPath:
             net._arch.blas_min_work = NO_BLAS if self.name == "loops" else ALL_BLAS
         if self.name == "blas_untransposed":
             net._arch.transpose_max_work = 0
+        if self.name == "own_gemm":
+            net._arch.own_gemm_min_work = 0
+            net.n_threads = 1
         return net
 
 
-@pytest.fixture(params=["blas", "blas_untransposed", "loops", "crossover"])
+@pytest.fixture(params=["blas", "blas_untransposed", "own_gemm", "loops", "crossover"])
 def kernel_path(request):
     return KernelPath(request.param)
 
@@ -109,8 +115,12 @@ def test_the_paths_are_the_ones_forced(kernel_path):
     paths = {chunk: _train.layer_paths(net._arch, chunk) for chunk in (1, 64)}
     transposed = _train.transposed_inputs(kernel_path.network([19, 37, 2], seed=0)._arch, 7)
     # 7·19·37 multiply-adds go to BLAS by default too; 37 outputs >= 32, 2 < 32
-    assert transposed == [kernel_path.name in ("blas", "crossover"), False]
-    if kernel_path.name.startswith("blas"):
+    assert transposed == [kernel_path.name in ("blas", "crossover", "own_gemm"), False]
+    own = kernel_path.name == "own_gemm" and _train.own_gemm_available()
+    with _blas.limit_threads(net.n_threads):
+        assert _train.own_gemm_layers(net._arch, 64, np.float32) == [own, own]
+        assert _train.own_gemm_layers(net._arch, 64, np.float64) == [False, False]
+    if kernel_path.name in ("blas", "blas_untransposed", "own_gemm"):
         assert paths == {1: ["blas", "blas"], 64: ["blas", "blas"]}
     elif kernel_path.name == "loops":
         assert paths == {1: ["loops", "loops"], 64: ["loops", "loops"]}
@@ -170,6 +180,126 @@ def test_the_transposing_kernel(dtype, shape):
     """Whole 8 × 8 tiles and the edges past them."""
     A = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
     np.testing.assert_array_equal(_kernels.transposed(A), A.T)
+
+
+# ----- fastbp's own float32 matrix kernel -----------------------------------------------------
+
+needs_avx512 = pytest.mark.skipif(not _train.own_gemm_available(),
+                                  reason="fastbp's own matrix kernel needs AVX-512")
+
+GEMM_SHAPES = [  # m, n, k: whole 6 × 64 tiles, and every kind of edge past them
+    (1, 1, 1), (6, 64, 8), (7, 19, 37), (13, 70, 300), (12, 128, 256), (5, 48, 513),
+    (64, 784, 64), (256, 64, 784), (3, 17, 2), (40, 33, 1), (4, 5, 0),
+]
+
+
+def sgemm_tolerance(k):
+    """float32 sums of k products of values below 1 in size: a few ulp per term at most."""
+    return 4 * np.finfo(np.float32).eps * max(k, 1)
+
+
+@pytest.mark.parametrize("transposed_a", [False, True])
+@pytest.mark.parametrize("m,n,k", GEMM_SHAPES)
+def test_own_sgemm_equals_the_float64_product(m, n, k, transposed_a):
+    """C := alpha·A·B + beta·C, A given as it is or as the transpose of a stored matrix."""
+    rng = np.random.default_rng(m * 1000 + n + k)
+    A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    B = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    C = rng.uniform(-1, 1, (m, n)).astype(np.float32)
+    expected = -0.75 * A.astype(np.float64) @ B + 1.5 * C
+    operand = np.ascontiguousarray(A.T).T if transposed_a else A
+    _kernels.sgemm_product(-0.75, operand, B, 1.5, C)
+    np.testing.assert_allclose(C, expected, rtol=0, atol=sgemm_tolerance(k))
+
+
+@pytest.mark.parametrize("m,n,k", [(7, 19, 37), (64, 784, 64)])
+def test_own_sgemm_does_not_read_c_when_beta_is_zero(m, n, k):
+    """C may hold anything (a fresh buffer): with beta = 0, NaN in C must not leak out."""
+    rng = np.random.default_rng(2)
+    A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    B = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    C = np.full((m, n), np.nan, np.float32)
+    _kernels.sgemm_product(1.0, A, B, 0.0, C)
+    np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=0, atol=sgemm_tolerance(k))
+
+
+@pytest.mark.parametrize("m,n,k", [(7, 21, 9), (13, 70, 300)])
+def test_own_sgemm_writes_nothing_outside_c(m, n, k):
+    """Edge tiles are stored under masks: within a larger buffer (row stride > n), the
+    elements around C's block keep their values; B too may be a block of a wider array."""
+    rng = np.random.default_rng(3)
+    A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    wide_B = rng.uniform(-1, 1, (k, n + 5)).astype(np.float32)
+    B = wide_B[:, 2:n + 2]
+    buffer = np.full((m + 2, n + 40), 7.0, np.float32)
+    C = buffer[1:m + 1, 3:n + 3]
+    _kernels.sgemm_product(1.0, A, B, 0.0, C)
+    np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=0, atol=sgemm_tolerance(k))
+    outside = np.ones(buffer.shape, bool)
+    outside[1:m + 1, 3:n + 3] = False
+    assert (buffer[outside] == 7.0).all()
+    with pytest.raises(ValueError):
+        _kernels.sgemm_product(1.0, A, B[:-1], 0.0, C)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (7, 19), (64, 784), (45, 17), (3, 40),
+                                   (33, 16), (16, 33)])
+def test_the_own_kernels_transpose(shape):
+    """16 × 16 blocks in registers, and masked blocks at the edges."""
+    A = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.testing.assert_array_equal(_kernels.stransposed(A), A.T)
+
+
+def test_own_gemm_takes_large_float32_layers_on_one_thread():
+    """M2's first two layers at batch 64 (12.8·10⁶ and 2.1·10⁶ multiply-adds), not its third
+    (82·10³), nor M1's (0.26·10⁶), nor layers of more than 2¹⁹ weights; never for float64,
+    nor when BLAS runs on two threads."""
+    arch = fastbp.Network([784, 256, 128, 10], loss="cross_entropy", seed=0)._arch
+    assert arch.own_gemm_min_work == _train.DEFAULT_OWN_GEMM_MIN_WORK
+    own = _train.own_gemm_available()
+    m1 = fastbp.Network([64, 128, 10], loss="cross_entropy", seed=0)._arch
+    with _blas.limit_threads(1):
+        assert _train.own_gemm_layers(arch, 64, np.float32) == [own, own, False]
+        assert _train.own_gemm_layers(arch, 64, np.float64) == [False] * 3
+        assert _train.own_gemm_layers(m1, 32, np.float32) == [False, False]
+    if _blas.thread_control() is not None:
+        with _blas.limit_threads(2):
+            assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
+    wide = fastbp.Network([1100, 480, 3], seed=0)._arch  # 528,000 weights: more than 2¹⁹
+    with _blas.limit_threads(1):
+        assert _train.own_gemm_layers(wide, 64, np.float32) == [False, False]
+    arch.own_gemm_min_work = 1 << 62
+    with _blas.limit_threads(1):
+        assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
+    with pytest.raises(ValueError):
+        arch.own_gemm_min_work = -1
+
+
+@needs_avx512
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("sizes", [
+    [300, 70, 5],     # 64·300·70 = 1.3·10⁶ multiply-adds: the default sends the first layer
+    [500, 1000, 20],  # 500,000 weights (at most 2¹⁹), then 20,000 (1.3·10⁶ multiply-adds)
+])
+def test_own_gemm_by_default_tracks_the_reference(sizes, shuffle, problem, rel_err):
+    """float32 training through it stays with the float64 reference from the same weights
+    (shuffled: the gradients at the weights reached, since the reference does not shuffle)."""
+    net = fastbp.Network(sizes, activation="relu", loss="cross_entropy", dtype="float32",
+                         seed=4, n_threads=1)
+    with _blas.limit_threads(1):
+        assert _train.own_gemm_layers(net._arch, 64, np.float32)[0]
+    ref = ReferenceNetwork.like(net)
+    X, y = problem("cross_entropy", sizes[0], sizes[-1], 200, seed=6)
+    net.fit(X, y, epochs=2, batch_size=64, lr=0.05, shuffle=shuffle)
+    if shuffle:
+        ref = ReferenceNetwork.like(net)
+        for (dW, db), (rW, rb) in zip(net.gradients(X, y), ref.gradients(X, y)):
+            assert rel_err(dW, rW) < 1e-4 and rel_err(db, rb) < 1e-4
+        assert net.loss(X, y) == pytest.approx(ref.loss(X, y), rel=1e-4)
+        return
+    ref.fit(X, y, epochs=2, batch_size=64, lr=0.05)
+    for ours, theirs in zip(params_of(net), reference_params(ref)):
+        assert rel_err(ours, theirs) < 1e-4
 
 
 def test_blas_min_work_is_per_network_and_rejects_negatives():
@@ -393,6 +523,7 @@ def test_show_config_reports_kernels_and_blas():
     assert config["simd"] == _kernels.simd_level()
     assert "dispatch" in config["simd"] or "portable" in config["simd"]
     assert "BLAS" in config["kernels"]
+    assert ("AVX-512 kernel" in config["own_gemm"]) == _train.own_gemm_available()
 
 
 # ----- the finiteness check of the data -------------------------------------------------------
