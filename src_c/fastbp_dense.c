@@ -276,6 +276,7 @@ FBP_INLINE void fbp_transpose_tile8_f(const float *restrict A, ptrdiff_t lda,
 #define FBP_LOG1P_FN log1pf
 #define FBP_ERF_FN erff
 #define FBP_TINY_INT int32_t
+#define FBP_UINT uint32_t
 #include "fastbp_dense_tmpl.h"
 
 #define T double
@@ -287,6 +288,7 @@ FBP_INLINE void fbp_transpose_tile8_f(const float *restrict A, ptrdiff_t lda,
 #define FBP_LOG1P_FN log1p
 #define FBP_ERF_FN erf
 #define FBP_TINY_INT int64_t
+#define FBP_UINT uint64_t
 #include "fastbp_dense_tmpl.h"
 
 const char *fbp_simd_level(void)

@@ -1,7 +1,7 @@
 /* Body of the dense kernels, included by fastbp_dense.c once per type with T (the element
  * type), SUF (the name suffix), SIGMOID_ROW (σ in place over n values), FBP_TANH_FN,
- * FBP_EXP_FN, FBP_EXPM1_FN, FBP_LOG1P_FN, FBP_ERF_FN, FBP_TINY_INT (an integer of T's size)
- * and optionally TRANSPOSE_TILE8 defined (all undefined at its end). No two pointer arguments
+ * FBP_EXP_FN, FBP_EXPM1_FN, FBP_LOG1P_FN, FBP_ERF_FN, FBP_TINY_INT (an integer of T's size),
+ * FBP_UINT (an unsigned integer of T's size) and optionally TRANSPOSE_TILE8 defined (all undefined at its end). No two pointer arguments
  * of a kernel overlap (restrict): the trainer passes distinct buffers. */
 
 #define FBP_NAME2(name, suf) name##suf
@@ -592,22 +592,37 @@ FBP_CLONES void FN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrd
         for (o = 0; o < n_out; ++o) db[o] += dZ[r * n_out + o];
 }
 
-/* Whether every x[k] is finite. x − x is 0 for a finite x and NaN for ±inf and NaN: summed
- * in FBP_LANES independent lanes (which vectorises without reassociation) and looked at once
- * per block of 4,096, it runs at memory speed (M2's 188 MB of float32 data in 30 ms here),
- * where a test and a branch per value took about 90 ms, a seventh of M2's fit (perf). */
+/* Whether every x[k] is finite: the exponent bits of a finite value are not all ones, so the
+ * largest bit pattern with the sign cleared stays below those bits' mask. Taken as an integer
+ * maximum in FBP_LANES lanes (compare, no branch, no floating-point arithmetic) and looked at
+ * once per block of 4,096, which runs at the speed of memory: M2's 188 MB of float32 data in
+ * 12 ms here. (Summing x − x per lane, as before, took 30 ms: GCC vectorised that loop into
+ * gathers; a branch per value took 90 ms.) */
 FBP_CLONES int FN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
 {
+    typedef FBP_UINT bits_t;
+    const bits_t magnitude = (bits_t)-1 >> 1, exponent = sizeof(T) == 4 ? (bits_t)0x7f800000u
+                                                                      : (bits_t)0x7ff0000000000000ull;
     ptrdiff_t i = 0, end;
     int j;
     while (i < n) {
-        T acc[FBP_LANES] = {0};
+        bits_t top[FBP_LANES] = {0};
         end = i + 4096 < n ? i + 4096 : n;
         for (; i + FBP_LANES <= end; i += FBP_LANES)
-            for (j = 0; j < FBP_LANES; ++j) acc[j] += x[i + j] - x[i + j];
-        for (; i < end; ++i) acc[0] += x[i] - x[i];
+            for (j = 0; j < FBP_LANES; ++j) {
+                bits_t b;
+                memcpy(&b, x + i + j, sizeof b);
+                b &= magnitude;
+                top[j] = top[j] > b ? top[j] : b;
+            }
+        for (; i < end; ++i) {
+            bits_t b;
+            memcpy(&b, x + i, sizeof b);
+            b &= magnitude;
+            top[0] = top[0] > b ? top[0] : b;
+        }
         for (j = 0; j < FBP_LANES; ++j)
-            if (acc[j] != acc[j]) return 0;
+            if (top[j] >= exponent) return 0;
     }
     return 1;
 }
@@ -659,4 +674,5 @@ FBP_CLONES void FN(fbp_sgd_step)(T *restrict params, const T *restrict grads, pt
 #undef FBP_LOG1P_FN
 #undef FBP_ERF_FN
 #undef FBP_TINY_INT
+#undef FBP_UINT
 #undef TRANSPOSE_TILE8
