@@ -65,8 +65,9 @@ DEFAULT_BLAS_MIN_WORK = 1024
 DEFAULT_TRANSPOSE_MAX_WORK = 1_000_000
 cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
 
-# A float32 BLAS layer whose products exceed this many multiply-adds per chunk, and whose
-# weights fit in OWN_GEMM_MAX_WEIGHTS, goes to fastbp's own kernel (src_c/fastbp_gemm.c) when
+# A float32 BLAS layer whose products exceed this many multiply-adds per chunk of at most
+# OWN_GEMM_MAX_ROWS rows, and whose weights fit in OWN_GEMM_MAX_WEIGHTS, goes to fastbp's own
+# kernel (src_c/fastbp_gemm.c) when
 # the CPU has AVX-512 and BLAS would run on one thread (the kernel is single-threaded; two
 # OpenBLAS threads beat it). Measured against scipy's OpenBLAS 0.3.30 on an AVX-512 Xeon:
 # M2's 64×784·784×256 forward product 1.4–1.5× as fast (from 210 to 145 µs), its second
@@ -77,6 +78,10 @@ DEFAULT_OWN_GEMM_MIN_WORK = 1_000_000
 # the kernel, which reads W in place where OpenBLAS packs it, loses (L1's epoch 11 % slower;
 # its weight update 117 against 153 GFLOP/s).
 cdef Py_ssize_t OWN_GEMM_MAX_WEIGHTS = 1 << 19
+# M2's epoch at batch 32, 64, 128, 256: 1.23, 1.17, 1.04, 0.92× OpenBLAS's speed. Past 128 rows
+# the transposes grow out of L2 and W is read once per 64 rows, where OpenBLAS packs it once
+# (predict and full-batch passes, 256 rows a chunk, stay with OpenBLAS: 10 % faster).
+cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 128
 
 # Status codes of train_epoch.
 cpdef enum Status:
@@ -169,7 +174,8 @@ cdef class Architecture:
     @property
     def own_gemm_min_work(self):
         """From how many multiply-adds per layer per chunk a float32 BLAS layer of at most 2¹⁹
-        weights takes fastbp's own matrix kernel where it runs (see DEFAULT_OWN_GEMM_MIN_WORK).
+        weights, in chunks of at most 128 rows, takes fastbp's own matrix kernel where it runs
+        (see DEFAULT_OWN_GEMM_MIN_WORK).
         0: every such layer, a huge value: none (the tests hold both to the reference this
         way)."""
         return self._own_gemm_min_work
@@ -271,7 +277,7 @@ cdef bint own_gemm_size(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexc
     """Layer l is the size for fbp_sgemm (used if float32, AVX-512 and one BLAS thread)."""
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
     return (uses_blas(arch, l, chunk) and chunk * n_in * n_out > arch._own_gemm_min_work
-            and n_in * n_out <= OWN_GEMM_MAX_WEIGHTS)
+            and n_in * n_out <= OWN_GEMM_MAX_WEIGHTS and chunk <= OWN_GEMM_MAX_ROWS)
 
 
 cdef bint own_gemm_runs() noexcept:

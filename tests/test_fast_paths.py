@@ -252,8 +252,8 @@ def test_the_own_kernels_transpose(shape):
 
 def test_own_gemm_takes_large_float32_layers_on_one_thread():
     """M2's first two layers at batch 64 (12.8·10⁶ and 2.1·10⁶ multiply-adds), not its third
-    (82·10³), nor M1's (0.26·10⁶), nor layers of more than 2¹⁹ weights; never for float64,
-    nor when BLAS runs on two threads."""
+    (82·10³), nor M1's (0.26·10⁶), nor layers of more than 2¹⁹ weights, nor chunks of more
+    than 128 rows; never for float64, nor when BLAS runs on two threads."""
     arch = fastbp.Network([784, 256, 128, 10], loss="cross_entropy", seed=0)._arch
     assert arch.own_gemm_min_work == _train.DEFAULT_OWN_GEMM_MIN_WORK
     own = _train.own_gemm_available()
@@ -268,6 +268,8 @@ def test_own_gemm_takes_large_float32_layers_on_one_thread():
     wide = fastbp.Network([1100, 480, 3], seed=0)._arch  # 528,000 weights: more than 2¹⁹
     with _blas.limit_threads(1):
         assert _train.own_gemm_layers(wide, 64, np.float32) == [False, False]
+        assert _train.own_gemm_layers(arch, 128, np.float32) == [own, own, False]
+        assert _train.own_gemm_layers(arch, 129, np.float32) == [False] * 3  # more rows
     arch.own_gemm_min_work = 1 << 62
     with _blas.limit_threads(1):
         assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
@@ -300,6 +302,31 @@ def test_own_gemm_by_default_tracks_the_reference(sizes, shuffle, problem, rel_e
     ref.fit(X, y, epochs=2, batch_size=64, lr=0.05)
     for ours, theirs in zip(params_of(net), reference_params(ref)):
         assert rel_err(ours, theirs) < 1e-4
+
+
+@needs_avx512
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_err):
+    """Optimizers other than plain SGD accumulate the gradient (layer_gradient), as do
+    `gradients` and `loss` on up to 128 rows: the same through fbp_sgemm as through OpenBLAS."""
+    X, y = problem("cross_entropy", 300, 5, 120, seed=8)
+    results = []
+    for min_work in (_train.DEFAULT_OWN_GEMM_MIN_WORK, 1 << 62):
+        net = fastbp.Network([300, 70, 5], activation="tanh", loss="cross_entropy",
+                             dtype="float32", seed=2, n_threads=1)
+        net._arch.own_gemm_min_work = min_work
+        with _blas.limit_threads(1):
+            for rows in (60, 120):  # 60·300·70 = 1.26·10⁶ multiply-adds
+                own = _train.own_gemm_layers(net._arch, rows, np.float32)
+                assert own[0] == (min_work < 1 << 62)
+        net.fit(X, y, epochs=2, batch_size=60, lr=0.01, optimizer=optimizer, shuffle=False)
+        results.append((params_of(net), net.gradients(X, y), net.loss(X, y)))
+    (params, grads, loss), (params_b, grads_b, loss_b) = results
+    for ours, theirs in zip(params, params_b):  # (Adam's step magnifies the last bits)
+        assert rel_err(ours, theirs) < 1e-4
+    for (dW, db), (rW, rb) in zip(grads, grads_b):
+        assert rel_err(dW, rW) < 1e-5 and rel_err(db, rb) < 1e-5
+    assert loss == pytest.approx(loss_b, rel=1e-5)
 
 
 def test_blas_min_work_is_per_network_and_rejects_negatives():
