@@ -144,6 +144,7 @@ cdef class Architecture:
     cdef Py_ssize_t _transpose_max_work
     cdef Py_ssize_t _own_gemm_min_work
     cdef public bint fuse_per_example
+    cdef public bint transpose_first_layer
 
     @property
     def blas_min_work(self):
@@ -192,6 +193,10 @@ cdef class Architecture:
         fuse_per_example (True): per-example plain SGD with the squared error on small layers
         runs as one compiled loop over the samples; False steps through the layers call by
         call (the same arithmetic: the tests hold one to the other).
+
+        transpose_first_layer (True): an epoch of plain SGD whose first layer takes fastbp's
+        own matrix kernel trains that layer's W transposed (first_layer_transposed); False
+        keeps it in place, with transposes around each product (the same arithmetic).
         """
         if len(sizes) < 2 or len(activation_codes) != len(sizes) - 1:
             raise ValueError("need len(sizes) >= 2 and one activation code per layer")
@@ -201,6 +206,7 @@ cdef class Architecture:
         self._transpose_max_work = DEFAULT_TRANSPOSE_MAX_WORK
         self._own_gemm_min_work = DEFAULT_OWN_GEMM_MIN_WORK
         self.fuse_per_example = True
+        self.transpose_first_layer = True
         self.sizes = np.asarray(sizes, dtype=np.intp).copy()
         self.activation = np.asarray(activation_codes, dtype=np.intc).copy()
         self.w_offset = np.empty(self.n_layers, dtype=np.intp)
@@ -254,6 +260,7 @@ cdef struct Workspace:
     bint* own        # own[l]: layer l's products go through fbp_sgemm (never for double)
     void* inputs_t   # chunk × n_in: that transposed input
     void* outputs_t  # chunk × n_out: an own-kernel layer's transposed output, then delta
+    void* weights_t  # layer 0's Wᵀ while an epoch of plain SGD trains it so (else NULL)
     const double* dropout  # dropout rate per activation buffer, or NULL: no dropout
     fbp_rng rng
 
@@ -360,6 +367,7 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     work += chunk * widest_transposed(arch, chunk, False)
     ws.outputs_t = work
     work += chunk * widest_transposed(arch, chunk, True)
+    ws.weights_t = NULL
     for l in range(n_buffers):
         ws.pre[l] = ws.mask[l] = ws.dropped[l] = NULL
     for l in range(1, arch.n_layers):
@@ -382,6 +390,8 @@ cdef void workspace_free(Workspace* ws) noexcept:
     free(ws.blas)
     free(ws.transposed)
     free(ws.own)
+    free(ws.weights_t)
+    ws.weights_t = NULL
     ws.acts = ws.pre = ws.mask = ws.dropped = NULL
     ws.blas = ws.transposed = ws.own = NULL
 
@@ -479,7 +489,11 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
             activation = IDENTITY
         if ws.own[l]:
             if floating is float:
-                own_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
+                if l == 0 and ws.weights_t != NULL:  # Z = A·Wᵀ, Wᵀ read row by row
+                    sgemm(rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out, 0,
+                          a_out, n_out)
+                else:
+                    own_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
             bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
         elif ws.blas[l]:
             if ws.transposed[l]:  # Z = (Aᵀ)ᵀ·Wᵀ
@@ -608,7 +622,12 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
         # The product lands on W directly (beta = 1): no gradient buffer to clear and read.
         if ws.own[l]:
             if floating is float:
-                own_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
+                if l == 0 and ws.weights_t != NULL:  # Wᵀ −= lr·Aᵀ·dZ
+                    sgemm(n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1,
+                          <float*>ws.weights_t, n_out)
+                else:
+                    own_weight_product(dZ, A, rows, n_in, n_out, -lr, ws,
+                                       params + arch.w_offset[l])
         else:
             gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
                  A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)
@@ -774,6 +793,23 @@ cdef void regularise_and_clip(Architecture arch, const floating* params, floatin
                 grads[k] *= <floating>factor
 
 
+cdef int first_layer_transposed(Architecture arch, Workspace* ws, const float* params) except -1:
+    """Train layer 0's W as Wᵀ for this epoch (ws.weights_t; train_epoch puts it back).
+
+    With its weights transposed, the first layer's forward product and plain-SGD step read
+    every operand in the layouts fbp_sgemm wants, A·Wᵀ from Wᵀ's rows and Wᵀ −= lr·Aᵀ·dZ from
+    A's rows: no transposes per batch, where W itself costs three (the input batch, Zᵀ and
+    dZ; M2: 8 % of its epoch). The first layer has no input delta, the one product that
+    would want W. Two transposes of W per epoch instead.
+    """
+    cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[1]
+    ws.weights_t = malloc(n_in * n_out * sizeof(float))
+    if ws.weights_t == NULL:
+        raise MemoryError()
+    stranspose(params + arch.w_offset[0], n_out, n_in, <float*>ws.weights_t)
+    return 0
+
+
 def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                 floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, double lr,
@@ -834,6 +870,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     fbp_rng_seed(&ws.rng, options.dropout_seed)
     per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
     try:
+        if floating is float:
+            if (fused_sgd and not per_example and batch_size <= chunk and ws.own[0]
+                    and arch.transpose_first_layer):
+                first_layer_transposed(arch, &ws, &params[0])
         with nogil:
             last_check = fbp_monotonic_seconds()
             deadline = last_check + options.max_seconds
@@ -891,6 +931,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                                 status = STATUS_INTERRUPTED
                         if status == STATUS_INTERRUPTED:
                             break
+            if ws.weights_t != NULL:  # back in place, whatever stopped the epoch
+                if floating is float:
+                    stranspose(<float*>ws.weights_t, arch.sizes[0], arch.sizes[1],
+                               &params[arch.w_offset[0]])
             if status != STATUS_DIVERGED and not all_finite(&params[0], params.shape[0]):
                 status = STATUS_DIVERGED
     finally:

@@ -305,6 +305,27 @@ def test_own_gemm_by_default_tracks_the_reference(sizes, shuffle, problem, rel_e
 
 
 @needs_avx512
+@pytest.mark.parametrize("batch_size", [64, 50])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_first_layer_trained_transposed_gives_the_same_weights(shuffle, batch_size, problem):
+    """Plain SGD trains the first layer's W as Wᵀ through fbp_sgemm for the epoch: the same
+    products in the same order as with W in place, so the same weights bit for bit, put back
+    in place at the end of each epoch, a partial last batch included (200 = 3·64 + 8)."""
+    X, y = problem("cross_entropy", 300, 5, 200, seed=9)
+    trained = []
+    for transposed in (True, False):
+        net = fastbp.Network([300, 70, 5], activation="relu", loss="cross_entropy",
+                             dtype="float32", seed=3, n_threads=1)
+        net._arch.transpose_first_layer = transposed
+        net.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05, shuffle=shuffle)
+        trained.append((params_of(net), net.history.loss))
+    (params, losses), (params_b, losses_b) = trained
+    for ours, theirs in zip(params, params_b):
+        np.testing.assert_array_equal(ours, theirs)
+    assert losses == losses_b
+
+
+@needs_avx512
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_err):
     """Optimizers other than plain SGD accumulate the gradient (layer_gradient), as do
