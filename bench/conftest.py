@@ -121,6 +121,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["cpu_model"] = cpu_model()
     machine_info["blas"] = blas_kernel()
     machine_info["blas_libraries"] = blas_libraries()  # fastbp's may be scipy's, not numpy's
+    machine_info["fastbp_own_gemm"] = fastbp.show_config(print_=False)["own_gemm"]
     machine_info["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "")
     machine_info["smoke"] = SMOKE
     machine_info["threads"] = THREADS
