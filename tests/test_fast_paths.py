@@ -350,6 +350,32 @@ def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_e
     assert loss == pytest.approx(loss_b, rel=1e-5)
 
 
+@needs_avx512
+@pytest.mark.parametrize("activation,network_options,fit_options", [
+    ("relu", {"dropout": 0.2}, {}),
+    ("gelu", {}, {"alpha": 1e-3, "clip_norm": 0.5}),
+    ("tanh", {}, {"sample_weight": "random"}),
+])
+def test_own_gemm_with_dropout_penalty_and_weights_equals_openblas(
+        activation, network_options, fit_options, problem, rel_err):
+    """The paths around the products: dropped-out inputs and masked deltas, gelu's kept
+    pre-activations, the L2 term and clipping, weighted samples."""
+    X, y = problem("cross_entropy", 300, 5, 128, seed=10)
+    if fit_options.get("sample_weight") == "random":
+        fit_options = {"sample_weight": np.random.default_rng(1).uniform(0.5, 2.0, len(X))}
+    trained = []
+    for min_work in (_train.DEFAULT_OWN_GEMM_MIN_WORK, 1 << 62):
+        net = fastbp.Network([300, 70, 5], activation=activation, loss="cross_entropy",
+                             dtype="float32", seed=6, n_threads=1, **network_options)
+        net._arch.own_gemm_min_work = min_work
+        with _blas.limit_threads(1):
+            assert _train.own_gemm_layers(net._arch, 64, np.float32)[0] == (not trained)
+        net.fit(X, y, epochs=2, batch_size=64, lr=0.05, shuffle=False, **fit_options)
+        trained.append(params_of(net))
+    for ours, theirs in zip(*trained):
+        assert rel_err(ours, theirs) < 1e-5
+
+
 def test_blas_min_work_is_per_network_and_rejects_negatives():
     net = fastbp.Network([40, 30, 2], seed=0)
     other = fastbp.Network([40, 30, 2], seed=0)
