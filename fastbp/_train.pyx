@@ -547,7 +547,7 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
     if ws.own[l]:
         if floating is float:
             sgemm(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
-                      dA, n_in)
+                  dA, n_in)
     elif ws.blas[l]:
         gemm(False, False, <int>rows, <int>n_in, <int>n_out, <floating>1, dZ, <int>n_out,
              params + arch.w_offset[l], <int>n_in, <floating>0, dA, <int>n_in)
