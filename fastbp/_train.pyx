@@ -67,12 +67,11 @@ cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
 
 # A float32 BLAS layer whose products exceed this many multiply-adds per chunk of at most
 # OWN_GEMM_MAX_ROWS rows, and whose weights fit in OWN_GEMM_MAX_WEIGHTS, goes to fastbp's own
-# kernel (src_c/fastbp_gemm.c) when
-# the CPU has AVX-512 and BLAS would run on one thread (the kernel is single-threaded; two
-# OpenBLAS threads beat it). Measured against scipy's OpenBLAS 0.3.30 on an AVX-512 Xeon:
+# kernel (src_c/fastbp_gemm.c) when the CPU has AVX-512 and BLAS would run on one thread (the
+# kernel is single-threaded). Measured against scipy's OpenBLAS 0.3.30 on an AVX-512 Xeon:
 # M2's 64×784·784×256 forward product 1.4–1.5× as fast (from 210 to 145 µs), its second
-# layer's products 1.3–1.4×, M2's whole epoch 1.1–1.13× (transposes included); M1's products of
-# 0.26·10⁶ stay with OpenBLAS's small-matrix kernels, 10–15 % faster there.
+# layer's products 1.3–1.4×, M2's whole epoch 1.1–1.2× (transposes included); M1's products of
+# 0.26·10⁶ stay with OpenBLAS's small-matrix kernels, 10 % faster there.
 DEFAULT_OWN_GEMM_MIN_WORK = 1_000_000
 # 2 MB of float32 weights, an L2 cache of the CPUs measured: with larger W (L1's 2048 × 2048),
 # the kernel, which reads W in place where OpenBLAS packs it, loses (L1's epoch 11 % slower;
@@ -176,9 +175,8 @@ cdef class Architecture:
     def own_gemm_min_work(self):
         """From how many multiply-adds per layer per chunk a float32 BLAS layer of at most 2¹⁹
         weights, in chunks of at most 128 rows, takes fastbp's own matrix kernel where it runs
-        (see DEFAULT_OWN_GEMM_MIN_WORK).
-        0: every such layer, a huge value: none (the tests hold both to the reference this
-        way)."""
+        (see DEFAULT_OWN_GEMM_MIN_WORK). 0: every such layer, a huge value: none (the tests
+        hold both to the reference this way)."""
         return self._own_gemm_min_work
 
     @own_gemm_min_work.setter
@@ -450,7 +448,8 @@ cdef void gather_rows(const floating* src, Py_ssize_t width, const Py_ssize_t* r
 # fbp_sgemm reads its B operand row by row and broadcasts A's elements one at a time. So the
 # forward product is computed transposed, Zᵀ = W·Aᵀ, between two transposes (a few µs against
 # M2's 145 µs product), and the weight gradient from a transposed copy of dZ, whose column
-# reads would otherwise touch a cache line per element.
+# reads would otherwise touch a cache line per element. The first layer under plain SGD needs
+# neither: its W is trained transposed for the epoch (first_layer_transposed).
 
 cdef void own_forward(const float* A, Py_ssize_t rows, Py_ssize_t n_in, const float* W,
                       Py_ssize_t n_out, Workspace* ws, float* Z) noexcept nogil:
