@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastbp import _metrics, _train
+from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
 from fastbp.history import History, StopTraining
 
@@ -58,9 +59,9 @@ class EpochRunner:
         self.net, self.X, self.Y, self.sample_weight = net, X, Y, sample_weight
         self.batch_size = batch_size
         self.chunk = min(batch_size, net.CHUNK_ROWS)
-        self.work = np.empty(net._arch.workspace_size(self.chunk, options.has_dropout),
-                             dtype=net.dtype)
-        self.grads = np.empty_like(net._params)
+        self.work = aligned_empty(net._arch.workspace_size(self.chunk, options.has_dropout),
+                                  net.dtype)
+        self.grads = aligned_empty(net._params.size, net.dtype)
         self.options = options
 
     def run(self, order, lr, updates_left, seconds_left):

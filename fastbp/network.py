@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 from fastbp import _blas, _fit, _init, _train, _validate, optim, schedules
+from fastbp._buffers import aligned_empty, aligned_zeros
 from fastbp._fit import TrainingDiverged  # noqa: F401  (public through fastbp)
 from fastbp._kernels import ACTIVATION_CODES, LOSS_CODES
 from fastbp._scaling import Scaler
@@ -144,7 +145,7 @@ class Network:
         output_code = ACTIVATION_CODES[self._output] if self._loss_name in REGRESSION_LOSSES else ACTIVATION_CODES["identity"]
         codes = [ACTIVATION_CODES[name] for name in self._activations] + [output_code]
         self._arch = _train.Architecture(self._sizes, codes, LOSS_CODES[self._loss_name])
-        self._params = np.zeros(self._arch.n_params, dtype=self._dtype)
+        self._params = aligned_zeros(self._arch.n_params, self._dtype)
         slices = self._arch.weight_slices()
         self._weights = tuple(
             self._params[w:b].reshape(n_out, n_in)
@@ -310,7 +311,7 @@ class Network:
 
     # ----- computing ----------------------------------------------------------------------
     def _workspace(self, chunk):
-        return np.empty(self._arch.workspace_size(chunk), dtype=self._dtype)
+        return aligned_empty(self._arch.workspace_size(chunk), self._dtype)
 
     def _raw_predict(self, X):
         """Output activations for prepared X, in the network's own (scaled) units."""
@@ -335,7 +336,7 @@ class Network:
 
     def _loss_and_gradient(self, X, Y, weights, want_gradient):
         chunk = min(X.shape[0], self.CHUNK_ROWS)
-        grads = np.empty_like(self._params) if want_gradient else None
+        grads = aligned_empty(self._params.size, self._dtype) if want_gradient else None
         with _blas.limit_threads(self._n_threads):
             total, weight_sum = _train.loss_and_gradient(self._arch, self._params, grads,
                                                          self._workspace(chunk), X, Y, chunk,

@@ -32,6 +32,7 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from fastbp import _optim
+from fastbp._buffers import aligned_empty
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "IRPropMinus", "LBFGS",
            "resolve", "from_dict"]
@@ -132,7 +133,7 @@ class _StepConfig(_Config):
 
     def new_state(self, n_params, dtype):
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
-        state = np.empty(self.state_size * n_params, dtype=dtype)
+        state = aligned_empty(self.state_size * n_params, dtype)
         _optim.init_state(self.code, self.hyper(), state)
         return state
 
