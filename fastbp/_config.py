@@ -55,7 +55,7 @@ def _own_gemm():
     if not _train.own_gemm_available():
         return "off: this CPU has no AVX-512 (BLAS computes every large layer)"
     return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk "
-            "(of at most 2^19 weights, chunks of at most 128 rows), when BLAS would run on one "
+            "(of at most 2^19 weights, chunks of at most 256 rows), when BLAS would run on one "
             "thread: fastbp's AVX-512 kernel")
 
 

@@ -75,12 +75,11 @@ cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
 DEFAULT_OWN_GEMM_MIN_WORK = 1_000_000
 # 2 MB of float32 weights, an L2 cache of the CPUs measured: with larger W (L1's 2048 × 2048),
 # the kernel, which reads W in place where OpenBLAS packs it, loses (L1's epoch 11 % slower;
-# its weight update 117 against 153 GFLOP/s).
+# its weight update 117 against 153 GFLOP/s; with aligned buffers still 9 % slower).
 cdef Py_ssize_t OWN_GEMM_MAX_WEIGHTS = 1 << 19
-# M2's epoch at batch 32, 64, 128, 256: 1.23, 1.17, 1.04, 0.92× OpenBLAS's speed. Past 128 rows
-# the transposes grow out of L2 and W is read once per 64 rows, where OpenBLAS packs it once
-# (predict and full-batch passes, 256 rows a chunk, stay with OpenBLAS: 10 % faster).
-cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 128
+# M2's epoch at batch 32, 64, 128, 256: 1.4, 1.23, 1.13, 1.05× OpenBLAS's speed (predict and
+# full-batch passes over 20,000 rows, 256 a chunk: 1.02–1.06×). Larger chunks are not measured.
+cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 256
 
 # Every workspace buffer starts on a 64-byte boundary (the workspace itself does: see
 # fastbp._buffers), so that the kernels' vector loads and stores never straddle two cache lines
@@ -185,7 +184,7 @@ cdef class Architecture:
     @property
     def own_gemm_min_work(self):
         """From how many multiply-adds per layer per chunk a float32 BLAS layer of at most 2¹⁹
-        weights, in chunks of at most 128 rows, takes fastbp's own matrix kernel where it runs
+        weights, in chunks of at most 256 rows, takes fastbp's own matrix kernel where it runs
         (see DEFAULT_OWN_GEMM_MIN_WORK). 0: every such layer, a huge value: none (the tests
         hold both to the reference this way)."""
         return self._own_gemm_min_work

@@ -96,7 +96,7 @@ class Network:
         restored after); fastbp's own kernels for small layers always run on one thread, so a
         network whose layers are all small computes the same whatever n_threads is. With
         n_threads=1 on a CPU with AVX-512, large float32 layers (up to 2¹⁹ weights, batches of
-        up to 128 rows) take fastbp's own single-threaded matrix kernel instead of BLAS.
+        up to 256 rows) take fastbp's own single-threaded matrix kernel instead of BLAS.
         BLAS-backed layers are deterministic for a fixed n_threads, but may round differently
         for another.
         A property of the machine, not of the model: not saved with it (``load`` and

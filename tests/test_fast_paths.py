@@ -253,7 +253,7 @@ def test_the_own_kernels_transpose(shape):
 def test_own_gemm_takes_large_float32_layers_on_one_thread():
     """M2's first two layers at batch 64 (12.8·10⁶ and 2.1·10⁶ multiply-adds), not its third
     (82·10³), nor M1's (0.26·10⁶), nor layers of more than 2¹⁹ weights, nor chunks of more
-    than 128 rows; never for float64, nor when BLAS runs on two threads."""
+    than 256 rows; never for float64, nor when BLAS runs on two threads."""
     arch = fastbp.Network([784, 256, 128, 10], loss="cross_entropy", seed=0)._arch
     assert arch.own_gemm_min_work == _train.DEFAULT_OWN_GEMM_MIN_WORK
     own = _train.own_gemm_available()
@@ -268,8 +268,8 @@ def test_own_gemm_takes_large_float32_layers_on_one_thread():
     wide = fastbp.Network([1100, 480, 3], seed=0)._arch  # 528,000 weights: more than 2¹⁹
     with _blas.limit_threads(1):
         assert _train.own_gemm_layers(wide, 64, np.float32) == [False, False]
-        assert _train.own_gemm_layers(arch, 128, np.float32) == [own, own, False]
-        assert _train.own_gemm_layers(arch, 129, np.float32) == [False] * 3  # more rows
+        assert _train.own_gemm_layers(arch, 256, np.float32) == [own, own, False]
+        assert _train.own_gemm_layers(arch, 257, np.float32) == [False] * 3  # more rows
     arch.own_gemm_min_work = 1 << 62
     with _blas.limit_threads(1):
         assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
@@ -329,7 +329,7 @@ def test_first_layer_trained_transposed_gives_the_same_weights(shuffle, batch_si
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_err):
     """Optimizers other than plain SGD accumulate the gradient (layer_gradient), as do
-    `gradients` and `loss` on up to 128 rows: the same through fbp_sgemm as through OpenBLAS."""
+    `gradients` and `loss` on up to 256 rows: the same through fbp_sgemm as through OpenBLAS."""
     X, y = problem("cross_entropy", 300, 5, 120, seed=8)
     results = []
     for min_work in (_train.DEFAULT_OWN_GEMM_MIN_WORK, 1 << 62):
