@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from fastbp import _fit, _train
+from fastbp._buffers import aligned_empty
 
 
 def run(net, X, Y, weights, settings, config):
@@ -19,7 +20,7 @@ def run(net, X, Y, weights, settings, config):
         raise ImportError("optimizer 'lbfgs' needs scipy: pip install scipy") from None
     chunk = min(X.shape[0], net.CHUNK_ROWS)
     work = net._workspace(chunk)
-    grads = np.empty_like(net._params)
+    grads = aligned_empty(net._params.size, net.dtype)
     weight_mask = np.zeros(net._params.size, dtype=np.float64)
     for w_start, b_start, _ in net._arch.weight_slices():
         weight_mask[w_start:b_start] = 1.0
