@@ -326,6 +326,31 @@ def test_first_layer_trained_transposed_gives_the_same_weights(shuffle, batch_si
 
 
 @needs_avx512
+@pytest.mark.parametrize("stop", ["max_updates", "diverged"])
+def test_first_layer_trained_transposed_is_put_back_when_an_epoch_stops_early(stop, problem):
+    """An epoch cut short (an update budget in the middle of it; a batch that diverges) still
+    leaves W in place: the same as training it in place, bit for bit."""
+    X, y = problem("cross_entropy", 300, 5, 200, seed=11)
+    if stop == "diverged":
+        X = X.copy()
+        X[150, 3] = 1e30  # finite, but its batch's loss overflows float32
+    outcomes = []
+    for transposed in (True, False):
+        net = fastbp.Network([300, 70, 5], activation="relu", loss="cross_entropy",
+                             dtype="float32", seed=3, n_threads=1)
+        net._arch.transpose_first_layer = transposed
+        if stop == "max_updates":
+            net.fit(X, y, epochs=3, batch_size=64, lr=0.05, shuffle=False, max_updates=5)
+            assert net.history.stopped_because == "max_updates" and net.history.epochs == 2
+        else:
+            with pytest.raises(fastbp.TrainingDiverged):
+                net.fit(X, y, epochs=1, batch_size=64, lr=0.05, shuffle=False)
+        outcomes.append(params_of(net))
+    for ours, theirs in zip(*outcomes):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@needs_avx512
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_err):
     """Optimizers other than plain SGD accumulate the gradient (layer_gradient), as do
