@@ -333,11 +333,6 @@ def stransposed(const float[:, ::1] A):
     return AT
 
 
-def sgemm_runs_avx512():
-    """Whether the large layers' own float32 kernel runs its AVX-512 code on this CPU."""
-    return bool(sgemm_fast())
-
-
 def sigmoid_f(float[::1] values):
     """σ in place over float32 values with the kernels' own vectorised e^x (for tests)."""
     if values.shape[0]:

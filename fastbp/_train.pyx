@@ -497,13 +497,12 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
         if ws.pre[l + 1] != NULL:  # gelu: keep z for the derivative, then activate a copy
             a_out = <floating*>ws.pre[l + 1]
             activation = IDENTITY
-        if ws.own[l]:
-            if floating is float:
-                if l == 0 and ws.weights_t != NULL:  # Z = A·Wᵀ, Wᵀ read row by row
-                    sgemm(rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out, 0,
-                          a_out, n_out)
-                else:
-                    own_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
+        if floating is float and ws.own[l]:  # (never set for double: BLAS below)
+            if l == 0 and ws.weights_t != NULL:  # Z = A·Wᵀ, Wᵀ read row by row
+                sgemm(rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out, 0,
+                      a_out, n_out)
+            else:
+                own_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
             bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
         elif ws.blas[l]:
             if ws.transposed[l]:  # Z = (Aᵀ)ᵀ·Wᵀ
@@ -535,9 +534,8 @@ cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const f
     """layer l: dW += dZᵀ·A, db += Σ_r dZ"""
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
     if ws.blas[l]:
-        if ws.own[l]:
-            if floating is float:
-                own_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
+        if floating is float and ws.own[l]:
+            own_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
         else:
             gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
                  A, <int>n_in, <floating>1, grads + arch.w_offset[l], <int>n_in)
@@ -554,10 +552,8 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
     cdef Py_ssize_t k
     cdef const floating* mask
-    if ws.own[l]:
-        if floating is float:
-            sgemm(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
-                  dA, n_in)
+    if floating is float and ws.own[l]:
+        sgemm(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0, dA, n_in)
     elif ws.blas[l]:
         gemm(False, False, <int>rows, <int>n_in, <int>n_out, <floating>1, dZ, <int>n_out,
              params + arch.w_offset[l], <int>n_in, <floating>0, dA, <int>n_in)
@@ -630,14 +626,12 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
     cdef floating* b_grad = grads + arch.b_offset[l]
     if ws.blas[l]:
         # The product lands on W directly (beta = 1): no gradient buffer to clear and read.
-        if ws.own[l]:
-            if floating is float:
-                if l == 0 and ws.weights_t != NULL:  # Wᵀ −= lr·Aᵀ·dZ
-                    sgemm(n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1,
-                          <float*>ws.weights_t, n_out)
-                else:
-                    own_weight_product(dZ, A, rows, n_in, n_out, -lr, ws,
-                                       params + arch.w_offset[l])
+        if floating is float and ws.own[l]:
+            if l == 0 and ws.weights_t != NULL:  # Wᵀ −= lr·Aᵀ·dZ
+                sgemm(n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1, <float*>ws.weights_t,
+                      n_out)
+            else:
+                own_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
         else:
             gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
                  A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)
@@ -942,8 +936,8 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                                 status = STATUS_INTERRUPTED
                         if status == STATUS_INTERRUPTED:
                             break
-            if ws.weights_t != NULL:  # back in place, whatever stopped the epoch
-                if floating is float:
+            if floating is float:  # (weights_t is only ever set for float)
+                if ws.weights_t != NULL:  # back in place, whatever stopped the epoch
                     stranspose(<float*>ws.weights_t, arch.sizes[0], arch.sizes[1],
                                &params[arch.w_offset[0]])
             if status != STATUS_DIVERGED and not all_finite(&params[0], params.shape[0]):
