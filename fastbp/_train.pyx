@@ -92,6 +92,13 @@ cdef inline Py_ssize_t in_lines(Py_ssize_t n) noexcept nogil:
     """n elements rounded up to whole lines of LINE_ELEMENTS."""
     return (n + LINE_ELEMENTS - 1) // LINE_ELEMENTS * LINE_ELEMENTS
 
+cdef Py_ssize_t multiply_adds(str name, Py_ssize_t value) except -1:
+    """`value` for one of Architecture's thresholds, which count multiply-adds: at least 0."""
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return value
+
+
 # Status codes of train_epoch.
 cpdef enum Status:
     STATUS_OK = 0
@@ -164,9 +171,7 @@ cdef class Architecture:
 
     @blas_min_work.setter
     def blas_min_work(self, Py_ssize_t value):
-        if value < 0:
-            raise ValueError("blas_min_work must be >= 0")
-        self._blas_min_work = value
+        self._blas_min_work = multiply_adds("blas_min_work", value)
 
     @property
     def transpose_max_work(self):
@@ -177,9 +182,7 @@ cdef class Architecture:
 
     @transpose_max_work.setter
     def transpose_max_work(self, Py_ssize_t value):
-        if value < 0:
-            raise ValueError("transpose_max_work must be >= 0")
-        self._transpose_max_work = value
+        self._transpose_max_work = multiply_adds("transpose_max_work", value)
 
     @property
     def own_gemm_min_work(self):
@@ -191,9 +194,7 @@ cdef class Architecture:
 
     @own_gemm_min_work.setter
     def own_gemm_min_work(self, Py_ssize_t value):
-        if value < 0:
-            raise ValueError("own_gemm_min_work must be >= 0")
-        self._own_gemm_min_work = value
+        self._own_gemm_min_work = multiply_adds("own_gemm_min_work", value)
 
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
