@@ -300,12 +300,18 @@ def per_example_loop(sizes):
     return "tiny" if fbp_fits_tiny(&view[0], view.shape[0] - 1) else "general"
 
 
-def transposed(floating[:, ::1] A):
-    """Aᵀ as the BLAS layers' transposing kernel computes it (for tests)."""
+def transposed(floating[:, ::1] A, bint own=False):
+    """Aᵀ as the BLAS layers' transposing kernel computes it, or with `own` (float32 only) the
+    one beside fastbp's own matrix kernel (for tests)."""
+    if own and floating is double:
+        raise ValueError("the own kernel's transpose takes float32")
     AT = np.empty((A.shape[1], A.shape[0]), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] AT_view = AT
     if A.shape[0] and A.shape[1]:
-        transpose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
+        if floating is float and own:
+            stranspose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
+        else:
+            transpose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
     return AT
 
 
@@ -322,15 +328,6 @@ def sgemm_product(float alpha, const float[:, :] A, const float[:, :] B, float b
         sgemm(C.shape[0], C.shape[1], A.shape[1], alpha, &A[0, 0] if A.shape[1] else NULL,
               A.strides[0] // item, A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
               B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
-
-
-def stransposed(const float[:, ::1] A):
-    """Aᵀ as sgemm's companion transpose computes it (for tests)."""
-    AT = np.empty((A.shape[1], A.shape[0]), np.float32)
-    cdef float[:, ::1] AT_view = AT
-    if A.shape[0] and A.shape[1]:
-        stranspose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
-    return AT
 
 
 def sigmoid_f(float[::1] values):

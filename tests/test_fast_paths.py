@@ -247,7 +247,7 @@ def test_own_sgemm_writes_nothing_outside_c(m, n, k):
 def test_the_own_kernels_transpose(shape):
     """16 × 16 blocks in registers, and masked blocks at the edges."""
     A = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
-    np.testing.assert_array_equal(_kernels.stransposed(A), A.T)
+    np.testing.assert_array_equal(_kernels.transposed(A, own=True), A.T)
 
 
 def test_own_gemm_takes_large_float32_layers_on_one_thread():
