@@ -63,7 +63,7 @@ setup(
     ext_modules=cythonize(
         [
             extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c",
-                                  "src_c/fastbp_gemm.c"]),
+                                  "src_c/fastbp_gemm.c", "src_c/fastbp_xent16.c"]),
             extension("_blas"),
             extension("_train"),
             extension("_optim"),

@@ -98,6 +98,11 @@ cdef void activate(floating* Z, Py_ssize_t n, int activation) noexcept nogil
 cdef void activation_backward(floating* dA, const floating* A, Py_ssize_t n,
                               int activation) noexcept nogil
 
+# The softmax cross-entropy of rows of at most 16 logits, 16 rows at a time (AVX-512).
+cdef extern from "fastbp_xent16.h" nogil:
+    int fbp_xent16_fits(Py_ssize_t n)
+    void fbp_log16_array_f(float* z, Py_ssize_t n)
+
 # fastbp's own float32 matrix product for large layers (src_c/fastbp_gemm.c).
 cdef extern from "fastbp_gemm.h" nogil:
     int fbp_sgemm_fast()

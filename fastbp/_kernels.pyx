@@ -342,6 +342,19 @@ def tanh_f(float[::1] values):
         fbp_tanh_array_f(&values[0], values.shape[0])
 
 
+def log_f(float[::1] values):
+    """log in place over float32 values, as the softmax cross-entropy of rows of at most 16
+    logits computes it on an AVX-512 CPU (libm's logf elsewhere; for tests)."""
+    if values.shape[0]:
+        fbp_log16_array_f(&values[0], values.shape[0])
+
+
+def softmax_cross_entropy_by_blocks(Py_ssize_t n_out):
+    """Whether the float32 softmax cross-entropy of rows of `n_out` logits takes its 16-row
+    AVX-512 kernel here (fastbp_xent16.c)."""
+    return bool(fbp_xent16_fits(n_out))
+
+
 def softmax_f(float[:, ::1] values):
     """Row-wise softmax in place over float32 values, as predict computes it (for tests)."""
     if values.shape[0] and values.shape[1]:

@@ -66,7 +66,8 @@ void fbp_sigmoid_f(float *z, ptrdiff_t n);
 /* tanh elementwise in float, in place, vectorisable (own e^x, a few ulp); NaN stays NaN. */
 void fbp_tanh_array_f(float *z, ptrdiff_t n);
 
-/* Softmax cross-entropy over `rows` rows of n logits, in float with fastbp's own e^x:
+/* Softmax cross-entropy over `rows` rows of n logits, in float with fastbp's own e^x (rows of
+ * at most 16 logits on an AVX-512 CPU: fbp_softmax_xent16_f, in fastbp_xent16.c):
  * dZ_r := scale·w_r·(softmax(Z_r) − Y_r); returns Σ_r w_r·(log Σ_k e^Z_rk − Σ_k Y_rk·Z_rk)
  * summed in double (w_r = 1 when w is NULL; non-finite when any logit is). */
 double fbp_softmax_xent_f(const float *Z, const float *Y, ptrdiff_t rows, ptrdiff_t n,

@@ -1,12 +1,7 @@
 /* fastbp's own single-precision matrix product: see fastbp_gemm.h. */
 #include "fastbp_gemm.h"
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define FBP_GEMM_AVX512 1
-#include <immintrin.h>
-#else
-#define FBP_GEMM_AVX512 0
-#endif
+#include "fastbp_avx512.h"
 
 /* Plain loops: for CPUs without AVX-512 (the trainer does not choose fbp_sgemm there; the
  * tests and anyone else calling it still get the right answer). */
@@ -33,9 +28,7 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
         for (j = 0; j < cols; ++j) AT[j * rows + i] = A[i * cols + j];
 }
 
-#if FBP_GEMM_AVX512
-
-#define FBP_AVX512 __attribute__((target("avx512f")))
+#if FBP_HAVE_AVX512
 
 /* Tile shape: 6 rows × 4 vectors of 16 floats = 24 accumulators, plus 4 registers of B and one
  * broadcast of A, of AVX-512's 32: each step of p does 24 FMAs for 10 loads. */
@@ -149,33 +142,6 @@ static FBP_AVX512 void sgemm_avx512(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float
     }
 }
 
-/* r[v] := column v of the 16 × 16 block whose rows are r[0..15]: unpack pairs of rows, then
- * shuffle within 128-bit lanes, then move lanes across the register twice. */
-static inline __attribute__((always_inline)) FBP_AVX512 void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    int i, c;
-    for (i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (i = 0; i < 4; ++i) {
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (i = 0; i < 2; ++i)
-        for (c = 0; c < 4; ++c) {
-            t[8 * i + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0x88);
-            t[8 * i + 4 + c] = _mm512_shuffle_f32x4(r[8 * i + c], r[8 * i + 4 + c], 0xdd);
-        }
-    for (c = 0; c < 8; ++c) {
-        r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);
-        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xdd);
-    }
-}
-
 /* Blocks of 16 × 16 in registers; blocks at the edges are loaded and stored under masks (the
  * rows past the matrix are zeros that are never stored). */
 static FBP_AVX512 void transpose_avx512(const float *A, ptrdiff_t rows, ptrdiff_t cols,
@@ -194,37 +160,29 @@ static FBP_AVX512 void transpose_avx512(const float *A, ptrdiff_t rows, ptrdiff_
             float *at = AT + col * rows + row;
             if (n_rows == 16 && n_cols == 16) {
                 for (i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(a + i * cols);
-                transpose16(r);
+                fbp_transpose16(r);
                 for (i = 0; i < 16; ++i) _mm512_storeu_ps(at + i * rows, r[i]);
             } else {
                 for (i = 0; i < 16; ++i)
                     r[i] = i < n_rows ? _mm512_maskz_loadu_ps(col_mask, a + i * cols)
                                       : _mm512_setzero_ps();
-                transpose16(r);
+                fbp_transpose16(r);
                 for (i = 0; i < n_cols; ++i) _mm512_mask_storeu_ps(at + i * rows, row_mask, r[i]);
             }
         }
     }
 }
 
-int fbp_sgemm_fast(void)
-{
-    __builtin_cpu_init(); /* (idempotent; needed when called from a constructor) */
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-}
-
-#else
-
-int fbp_sgemm_fast(void) { return 0; }
-
 #endif
+
+int fbp_sgemm_fast(void) { return fbp_cpu_has_avx512(); }
 
 void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
                ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb, float beta,
                float *C, ptrdiff_t ldc)
 {
     if (m <= 0 || n <= 0) return;
-#if FBP_GEMM_AVX512
+#if FBP_HAVE_AVX512
     if (fbp_sgemm_fast() && k > 0) {
         sgemm_avx512(m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc);
         return;
@@ -235,7 +193,7 @@ void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *
 
 void fbp_stranspose(const float *A, ptrdiff_t rows, ptrdiff_t cols, float *AT)
 {
-#if FBP_GEMM_AVX512
+#if FBP_HAVE_AVX512
     if (fbp_sgemm_fast()) {
         transpose_avx512(A, rows, cols, AT);
         return;

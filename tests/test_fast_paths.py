@@ -580,30 +580,59 @@ def reference_softmax_cross_entropy(Z, Y, scale, weights):
     return (w * loss).sum(), scale * w[:, None] * (P - Y)
 
 
-@pytest.mark.parametrize("n_out", [1, 2, 10, 17, 40])
+@pytest.mark.parametrize("n_out", [1, 2, 10, 16, 17, 40])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_float32_softmax_cross_entropy_matches_float64(n_out, weighted):
+@pytest.mark.parametrize("rows", [1, 4, 5, 16, 20, 37])
+def test_float32_softmax_cross_entropy_matches_float64(n_out, weighted, rows):
     """The float32 kernel (fastbp's own e^x, rows shifted by their max) against float64,
-    including logits far from zero where an unshifted e^x would overflow."""
+    including logits far from zero where an unshifted e^x would overflow. Up to 16 logits a
+    row, an AVX-512 CPU takes blocks of 16 rows (a last one of 5 or more rows too) in
+    registers and the rest row by row: row counts that take each path and both."""
     rng = np.random.default_rng(n_out)
-    Z = (rng.normal(scale=4, size=(37, n_out)) + rng.choice([0, 80, -80], size=(37, 1))
+    Z = (rng.normal(scale=4, size=(rows, n_out)) + rng.choice([0, 80, -80], size=(rows, 1))
          ).astype(np.float32)
-    Y = np.eye(n_out, dtype=np.float32)[rng.integers(0, n_out, 37)]
+    Y = np.eye(n_out, dtype=np.float32)[rng.integers(0, n_out, rows)]
     Y[0] = 1.0 / n_out  # a soft target
-    weights = rng.uniform(0, 2, 37).astype(np.float32) if weighted else None
+    weights = rng.uniform(0, 2, rows).astype(np.float32) if weighted else None
     total, dZ = _kernels.softmax_cross_entropy_f(Z, Y, 0.25, weights)
     exact_total, exact_dZ = reference_softmax_cross_entropy(Z, Y, 0.25, weights)
     assert abs(total - exact_total) <= 1e-5 * max(1.0, abs(exact_total))
     np.testing.assert_allclose(dZ, exact_dZ, rtol=0, atol=1e-6)
 
 
-def test_float32_softmax_cross_entropy_reports_non_finite_logits():
-    Y = np.array([[1, 0, 0]] * 4, dtype=np.float32)
+@pytest.mark.parametrize("rows", [4, 16, 21])
+@pytest.mark.parametrize("first", [False, True])
+def test_float32_softmax_cross_entropy_reports_non_finite_logits(rows, first):
+    """A NaN or ±inf logit, first in its row or not, makes the loss non-finite (by rows and
+    by blocks of rows)."""
+    Y = np.array([[1, 0, 0]] * rows, dtype=np.float32)
     for bad in (np.nan, np.inf, -np.inf):
-        Z = np.zeros((4, 3), np.float32)
-        Z[2, 1] = bad
+        Z = np.zeros((rows, 3), np.float32)
+        Z[2, 0 if first else 1] = bad
         total, _ = _kernels.softmax_cross_entropy_f(Z, Y, 1.0)
         assert not np.isfinite(total)
+
+
+def test_softmax_cross_entropy_blocks_on_avx512():
+    """The 16-row kernel is there for rows of 1 to 16 logits exactly when the CPU has
+    AVX-512 (the same check as fastbp's own matrix kernel)."""
+    assert _kernels.softmax_cross_entropy_by_blocks(10) == _train.own_gemm_available()
+    assert _kernels.softmax_cross_entropy_by_blocks(16) == _train.own_gemm_available()
+    assert not _kernels.softmax_cross_entropy_by_blocks(17)
+
+
+def test_vectorised_log_is_within_an_ulp_of_numpy():
+    """The log of the 16-row softmax (of Σ e^(z − max), in [1, n]), over all positive normal
+    floats; NaN stays NaN."""
+    x = np.concatenate([np.linspace(1, 40, 400_001), np.linspace(0.5, 2, 100_001),
+                        np.geomspace(np.finfo(np.float32).tiny, np.finfo(np.float32).max,
+                                     100_001)]).astype(np.float32)
+    ours = x.copy()
+    _kernels.log_f(ours)
+    assert ulps_apart(ours, np.log(x.astype(np.float64))).max() <= 1
+    edge = np.array([np.nan, 1.0, 2.0], np.float32)
+    _kernels.log_f(edge)
+    assert np.isnan(edge[0]) and edge[1] == 0 and edge[2] == np.float32(np.log(2.0))
 
 
 def test_float32_softmax_matches_float64():
