@@ -55,8 +55,10 @@ def _own_gemm():
     if not _train.own_gemm_available():
         return "off: this CPU has no AVX-512 (BLAS computes every large layer)"
     return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk "
-            "(of at most 2^19 weights, chunks of at most 256 rows), when BLAS would run on one "
-            "thread: fastbp's AVX-512 kernel")
+            "(of at most 2^19 weights, chunks of at most 256 rows), and a first layer trained "
+            f"by plain SGD above {_train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK:,} if its "
+            "outputs are a multiple of 64, when BLAS would run on one thread: fastbp's AVX-512 "
+            "kernel")
 
 
 def _threads():

@@ -80,6 +80,15 @@ cdef Py_ssize_t OWN_GEMM_MAX_WEIGHTS = 1 << 19
 # M2's epoch at batch 32, 64, 128, 256: 1.4, 1.23, 1.13, 1.05× OpenBLAS's speed (predict and
 # full-batch passes over 20,000 rows, 256 a chunk: 1.02–1.06×). Larger chunks are not measured.
 cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 256
+# The first layer trained transposed (first_layer_transposed: plain SGD) has no transposes
+# around the kernel, which then pays on far smaller products, provided its outputs fill whole
+# tiles of 64 columns. Measured against OpenBLAS over whole epochs (the layers after it on
+# OpenBLAS): M1's 64→128 at batch 32 (0.26·10⁶ multiply-adds) 1.04–1.06×; 64→64 and 32→128
+# at 32, 128→128 at 16: 1.08–1.14×; 16→64 at 32 (33·10³): 1.08×; 64→128 at batch 2–8:
+# 1.4–2×. Outputs that do not fill their last tile lose: 100 at batch 32 0.91–0.96×, 32
+# at 32 0.97×.
+DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK = 1 << 14
+cdef Py_ssize_t TILE_COLUMNS = 64  # the width of fbp_sgemm's tiles (src_c/fastbp_gemm.c)
 
 # Every workspace buffer starts on a 64-byte boundary (the workspace itself does: see
 # fastbp._buffers), so that the kernels' vector loads and stores never straddle two cache lines
@@ -159,6 +168,7 @@ cdef class Architecture:
     cdef Py_ssize_t _blas_min_work
     cdef Py_ssize_t _transpose_max_work
     cdef Py_ssize_t _own_gemm_min_work
+    cdef Py_ssize_t _own_gemm_first_layer_min_work
     cdef public bint fuse_per_example
     cdef public bint transpose_first_layer
 
@@ -196,6 +206,19 @@ cdef class Architecture:
     def own_gemm_min_work(self, Py_ssize_t value):
         self._own_gemm_min_work = multiply_adds("own_gemm_min_work", value)
 
+    @property
+    def own_gemm_first_layer_min_work(self):
+        """The same for the first layer when an epoch of plain SGD trains it transposed
+        (transpose_first_layer), if its outputs are a multiple of 64 (see
+        DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK); it takes the kernel from whichever of the two
+        thresholds is met. A huge value: from own_gemm_min_work only."""
+        return self._own_gemm_first_layer_min_work
+
+    @own_gemm_first_layer_min_work.setter
+    def own_gemm_first_layer_min_work(self, Py_ssize_t value):
+        self._own_gemm_first_layer_min_work = multiply_adds("own_gemm_first_layer_min_work",
+                                                            value)
+
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
 
@@ -214,6 +237,7 @@ cdef class Architecture:
         self._blas_min_work = DEFAULT_BLAS_MIN_WORK
         self._transpose_max_work = DEFAULT_TRANSPOSE_MAX_WORK
         self._own_gemm_min_work = DEFAULT_OWN_GEMM_MIN_WORK
+        self._own_gemm_first_layer_min_work = DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK
         self.fuse_per_example = True
         self.transpose_first_layer = True
         self.sizes = np.asarray(sizes, dtype=np.intp).copy()
@@ -290,11 +314,18 @@ cdef bint transposes_input(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) no
             and chunk * n_in * n_out <= arch._transpose_max_work)
 
 
-cdef bint own_gemm_size(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexcept:
-    """Layer l is the size for fbp_sgemm (used if float32, AVX-512 and one BLAS thread)."""
+cdef bint own_gemm_size(Architecture arch, Py_ssize_t l, Py_ssize_t chunk,
+                        bint trained_transposed=False) noexcept:
+    """Layer l is the size for fbp_sgemm (used if float32, AVX-512 and one BLAS thread);
+    trained_transposed: layer 0 in an epoch that trains it transposed."""
     cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
-    return (uses_blas(arch, l, chunk) and chunk * n_in * n_out > arch._own_gemm_min_work
-            and n_in * n_out <= OWN_GEMM_MAX_WEIGHTS and chunk <= OWN_GEMM_MAX_ROWS)
+    cdef Py_ssize_t work = chunk * n_in * n_out
+    if not (uses_blas(arch, l, chunk) and n_in * n_out <= OWN_GEMM_MAX_WEIGHTS
+            and chunk <= OWN_GEMM_MAX_ROWS):
+        return False
+    return work > arch._own_gemm_min_work or (
+        trained_transposed and l == 0 and n_out % TILE_COLUMNS == 0
+        and work > arch._own_gemm_first_layer_min_work)
 
 
 cdef bint own_gemm_runs() noexcept:
@@ -325,11 +356,14 @@ def layer_paths(Architecture arch, Py_ssize_t chunk):
     return ["blas" if uses_blas(arch, l, chunk) else "loops" for l in range(arch.n_layers)]
 
 
-def own_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype):
+def own_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype, bint plain_sgd=False):
     """Per layer, whether its products go through fastbp's own kernel (fbp_sgemm) at `chunk`
-    rows of `dtype`, on this CPU and with the BLAS thread count now in force."""
+    rows of `dtype`, on this CPU and with the BLAS thread count now in force; plain_sgd: in
+    an epoch of plain SGD in batches of at most `chunk` rows (which may train the first layer
+    transposed, see DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK)."""
     use = np.dtype(dtype) == np.float32 and own_gemm_runs()
-    return [bool(use and own_gemm_size(arch, l, chunk)) for l in range(arch.n_layers)]
+    first = plain_sgd and arch.transpose_first_layer
+    return [bool(use and own_gemm_size(arch, l, chunk, first)) for l in range(arch.n_layers)]
 
 
 def own_gemm_available():
@@ -877,8 +911,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
     try:
         if floating is float:
-            if (fused_sgd and not per_example and batch_size <= chunk and ws.own[0]
-                    and arch.transpose_first_layer):
+            if (fused_sgd and not per_example and batch_size <= chunk
+                    and arch.transpose_first_layer and own_gemm_runs()
+                    and own_gemm_size(arch, 0, chunk, True)):
+                ws.own[0] = True  # (no transposed buffers needed: see first_layer_transposed)
                 first_layer_transposed(arch, &ws, &params[0])
         with nogil:
             last_check = fbp_monotonic_seconds()

@@ -40,16 +40,16 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
  * while the tiles of all of A's rows go through it; C is read and written once per block. */
 #define BLOCK_DEPTH 256
 
-/* The tile kernel, one per number of vectors NV (1–4): C[0:rows, 0:16·NV] := alpha·A·B +
- * beta·C over `depth` steps of p. Rows past `rows` repeat the last one (computed, not stored);
- * `last` masks the columns of the last vector. Written out with one variable per accumulator,
+/* The tile kernel, one per number of vectors NV (1–4) and of rows R (6, or 4 for whole
+ * tiles): C[0:rows, 0:16·NV] := alpha·A·B + beta·C over `depth` steps of p. Rows past `rows`
+ * repeat the last one (computed, not stored); `last` masks the columns of the last vector. Written out with one variable per accumulator,
  * which GCC keeps in registers (an array of them it spilled to the stack). */
 #define DECLARE_ROW(r)                                                                       \
     __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0,              \
            c##r##3 = c##r##0;                                                                \
     const float *a##r = A + (r < rows ? r : rows - 1) * a_rs;
 #define FMA_ROW(r)                                                                           \
-    {                                                                                        \
+    if (r < R) {                                                                             \
         __m512 x = _mm512_set1_ps(*a##r);                                                    \
         a##r += a_cs;                                                                        \
         c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                                           \
@@ -72,13 +72,13 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
 #define LOAD_B(v)                                                                            \
     (NV == v + 1 && !FULL ? _mm512_maskz_loadu_ps(last, B + 16 * v) : _mm512_loadu_ps(B + 16 * v))
 
-#define DEFINE_TILE(NAME, N, WHOLE)                                                          \
+#define DEFINE_TILE(NAME, N, WHOLE, ROWS)                                                    \
     static FBP_AVX512 __attribute__((noinline)) void NAME(                                   \
         int rows, __mmask16 last, ptrdiff_t depth, float alpha, const float *A,              \
         ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb, float beta, float *C, \
         ptrdiff_t ldc)                                                                       \
     {                                                                                        \
-        enum { NV = N, FULL = WHOLE };                                                       \
+        enum { NV = N, FULL = WHOLE, R = ROWS };                                                    \
         ptrdiff_t p;                                                                         \
         int r, v;                                                                            \
         __m512 alphas = _mm512_set1_ps(alpha), betas = _mm512_set1_ps(beta);                 \
@@ -101,11 +101,15 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
         STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)        \
     }
 
-DEFINE_TILE(tile1, 1, 0)
-DEFINE_TILE(tile2, 2, 0)
-DEFINE_TILE(tile3, 3, 0)
-DEFINE_TILE(tile4, 4, 0)
-DEFINE_TILE(tile4_whole, 4, 1) /* all 64 columns: no masks in the loop */
+DEFINE_TILE(tile1, 1, 0, TILE_ROWS)
+DEFINE_TILE(tile2, 2, 0, TILE_ROWS)
+DEFINE_TILE(tile3, 3, 0, TILE_ROWS)
+DEFINE_TILE(tile4, 4, 0, TILE_ROWS)
+DEFINE_TILE(tile4_whole, 4, 1, TILE_ROWS) /* all 64 columns: no masks in the loop */
+/* 4 rows of 64 columns (16 accumulators, still enough to hide the FMAs' latency): the last 4
+ * or 8 rows go in one or two of these instead of a tile of 6 computing 2 rows for nothing
+ * (a batch of 32 rows: 36 computed). */
+DEFINE_TILE(tile4_whole_4rows, 4, 1, 4)
 
 static FBP_AVX512 void sgemm_avx512(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                                     const float *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
@@ -113,6 +117,7 @@ static FBP_AVX512 void sgemm_avx512(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float
                                     ptrdiff_t ldc)
 {
     ptrdiff_t col, start, row;
+    int rows;
     for (col = 0; col < n; col += TILE_COLS) {
         ptrdiff_t cols = n - col < TILE_COLS ? n - col : TILE_COLS;
         int vectors = (int)((cols + 15) / 16);
@@ -122,13 +127,16 @@ static FBP_AVX512 void sgemm_avx512(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float
             ptrdiff_t depth = k - start < BLOCK_DEPTH ? k - start : BLOCK_DEPTH;
             float block_beta = start == 0 ? beta : 1.0f;
             const float *b = B + start * ldb + col;
-            for (row = 0; row < m; row += TILE_ROWS) {
-                int rows = (int)(m - row < TILE_ROWS ? m - row : TILE_ROWS);
+            for (row = 0; row < m; row += rows) {
+                rows = (int)(m - row < TILE_ROWS ? m - row : TILE_ROWS);
                 const float *a = A + row * a_rs + start * a_cs;
                 float *c = C + row * ldc + col;
                 switch (vectors) {
                 case 4:
-                    if (cols == TILE_COLS)
+                    if (cols == TILE_COLS && (m - row == 4 || m - row == 8)) {
+                        rows = 4;
+                        tile4_whole_4rows(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);
+                    } else if (cols == TILE_COLS)
                         tile4_whole(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);
                     else
                         tile4(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);

@@ -5,7 +5,8 @@ each held to the plain-numpy reference on the same networks, on both sides of th
 keeps every layer on the compiled loops, the default picks per layer by size.
 `Architecture.transpose_max_work` = 0 keeps BLAS layers' inputs in their own orientation.
 `Architecture.own_gemm_min_work` = 0 sends every float32 BLAS layer to fastbp's own matrix
-kernel (on CPUs with AVX-512, with BLAS on one thread).
+kernel (on CPUs with AVX-512, with BLAS on one thread); `own_gemm_first_layer_min_work` does
+the same for a first layer trained transposed by plain SGD.
 """
 import numpy as np
 import pytest
@@ -190,6 +191,8 @@ needs_avx512 = pytest.mark.skipif(not _train.own_gemm_available(),
 GEMM_SHAPES = [  # m, n, k: whole 6 × 64 tiles, and every kind of edge past them
     (1, 1, 1), (6, 64, 8), (7, 19, 37), (13, 70, 300), (12, 128, 256), (5, 48, 513),
     (64, 784, 64), (256, 64, 784), (3, 17, 2), (40, 33, 1), (4, 5, 0),
+    # the last 4 or 8 rows of whole columns in tiles of 4 rows
+    (4, 64, 10), (32, 128, 64), (14, 192, 300),
 ]
 
 
@@ -275,6 +278,57 @@ def test_own_gemm_takes_large_float32_layers_on_one_thread():
         assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
     with pytest.raises(ValueError):
         arch.own_gemm_min_work = -1
+
+
+def test_own_gemm_takes_small_first_layers_trained_transposed():
+    """Under plain SGD (which trains the first layer transposed) a first layer above 2¹⁴
+    multiply-adds per chunk whose outputs are a multiple of 64 takes the kernel: M1's 64→128
+    at batch 32 (0.26·10⁶), not its second layer; nor 100 outputs, nor 2¹⁴ multiply-adds or
+    fewer, nor with transpose_first_layer off or the threshold raised."""
+    def first_layers(sizes, chunk, plain_sgd=True, **settings):
+        arch = fastbp.Network(sizes, loss="cross_entropy", seed=0)._arch
+        for name, value in settings.items():
+            setattr(arch, name, value)
+        with _blas.limit_threads(1):
+            return _train.own_gemm_layers(arch, chunk, np.float32, plain_sgd=plain_sgd)
+
+    own = _train.own_gemm_available()
+    assert first_layers([64, 128, 10], 32) == [own, False]
+    assert first_layers([64, 128, 10], 32, plain_sgd=False) == [False, False]
+    assert first_layers([64, 128, 10], 32, transpose_first_layer=False) == [False, False]
+    assert first_layers([64, 128, 10], 32, own_gemm_first_layer_min_work=1 << 62) == [False] * 2
+    assert first_layers([100, 100, 10], 32) == [False, False]
+    assert first_layers([16, 64, 10], 16) == [False, False]  # 16·16·64 = 2¹⁴
+    assert first_layers([16, 64, 10], 17) == [own, False]
+    assert first_layers([64, 128, 10], 257) == [False, False]  # more rows than the kernel's
+    assert (fastbp.Network([4, 64, 2], seed=0)._arch.own_gemm_first_layer_min_work
+            == _train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK)
+    with pytest.raises(ValueError):
+        fastbp.Network([4, 64, 2], seed=0)._arch.own_gemm_first_layer_min_work = -1
+
+
+@needs_avx512
+@pytest.mark.parametrize("batch_size", [32, 7])
+def test_small_first_layer_trained_transposed_tracks_openblas_and_the_reference(
+        batch_size, problem, rel_err):
+    """M1's shape under plain SGD, its first layer through the kernel (trained transposed)
+    and through OpenBLAS: the same weights within float32 rounding, and the reference's."""
+    X, y = problem("cross_entropy", 64, 10, 150, seed=12)
+    trained = []
+    for first_min_work in (_train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK, 1 << 62):
+        net = fastbp.Network([64, 128, 10], activation="relu", loss="cross_entropy",
+                             dtype="float32", seed=5, n_threads=1)
+        net._arch.own_gemm_first_layer_min_work = first_min_work
+        with _blas.limit_threads(1):
+            own = _train.own_gemm_layers(net._arch, batch_size, np.float32, plain_sgd=True)
+        assert own == [first_min_work < 1 << 62, False]
+        ref = ReferenceNetwork.like(net)
+        net.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05, shuffle=False)
+        trained.append(params_of(net))
+    ref.fit(X, y, epochs=2, batch_size=batch_size, lr=0.05)
+    for ours, openblas, theirs in zip(*trained, reference_params(ref)):
+        assert rel_err(ours, openblas) < 1e-5
+        assert rel_err(ours, theirs) < 1e-4
 
 
 @needs_avx512
