@@ -80,6 +80,14 @@ cdef Py_ssize_t OWN_GEMM_MAX_WEIGHTS = 1 << 19
 # M2's epoch at batch 32, 64, 128, 256: 1.4, 1.23, 1.13, 1.05× OpenBLAS's speed (predict and
 # full-batch passes over 20,000 rows, 256 a chunk: 1.02–1.06×). Larger chunks are not measured.
 cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 256
+# A float32 BLAS layer (not on fastbp's kernel) of at least this many weights computes its
+# input delta transposed, dAᵀ = Wᵀ·dZᵀ, then transposes it back (one chunk × n_in transpose):
+# scipy's OpenBLAS 0.3.30 computes dA = dZ·W ('N','N') well below its speed on the other two
+# products of such layers. Measured on an AVX-512 Xeon, products alone, dA then dAᵀ: L1's
+# 256 × 2048 by 2048 × 2048 101 → 118 GFLOP/s (L1's epoch 1.05×), 32 rows 46 → 62, 128 × 4096
+# by 4096 × 1024 89 → 92; below, nothing to gain or a loss (256 × 1024 by 1024 × 1024: 142 →
+# 137, before the transpose).
+cdef Py_ssize_t DELTA_TRANSPOSED_MIN_WEIGHTS = 1 << 22
 # The first layer trained transposed (first_layer_transposed: plain SGD) has no transposes
 # around the kernel, which then pays on far smaller products, provided its outputs fill whole
 # tiles of 64 columns. Measured against OpenBLAS over whole epochs (the layers after it on
@@ -291,7 +299,8 @@ cdef struct Workspace:
     bint* blas       # blas[l]: layer l's products go through BLAS
     bint* transposed  # transposed[l]: layer l's forward product reads its input transposed
     bint* own        # own[l]: layer l's products go through fbp_sgemm (never for double)
-    void* inputs_t   # chunk × n_in: that transposed input
+    bint* delta_transposed  # delta_transposed[l]: float32 layer l computes dAᵀ = Wᵀ·dZᵀ
+    void* inputs_t   # chunk × n_in: that transposed input, or a transposed input delta
     void* outputs_t  # chunk × n_out: an own-kernel layer's transposed output, then delta
     void* weights_t  # layer 0's Wᵀ while an epoch of plain SGD trains it so (else NULL):
     void* weights_t_block  # ... at the first 64-byte boundary of this allocation
@@ -333,15 +342,23 @@ cdef bint own_gemm_runs() noexcept:
     return sgemm_fast() and blas_threads() == 1
 
 
+cdef bint transposes_delta(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexcept:
+    """Layer l (> 0), if float32 and on BLAS, computes its input delta transposed, then
+    transposes it (DELTA_TRANSPOSED_MIN_WEIGHTS)."""
+    return (l > 0 and uses_blas(arch, l, chunk)
+            and arch.sizes[l] * arch.sizes[l + 1] >= DELTA_TRANSPOSED_MIN_WEIGHTS)
+
+
 cdef Py_ssize_t widest_transposed(Architecture arch, Py_ssize_t chunk, bint outputs) noexcept:
     """Room per row for a transposed layer input (outputs False: layers that transpose their
-    input for BLAS or might take fbp_sgemm) or output (True: those that might take fbp_sgemm,
+    input for BLAS, might take fbp_sgemm or compute their input delta transposed) or output (True: those that might take fbp_sgemm,
     which computes Zᵀ and takes dZᵀ for the weight gradient)."""
     cdef Py_ssize_t l, widest = 0
     for l in range(arch.n_layers):
         if outputs and own_gemm_size(arch, l, chunk):
             widest = max(widest, arch.sizes[l + 1])
-        elif not outputs and (transposes_input(arch, l, chunk) or own_gemm_size(arch, l, chunk)):
+        elif not outputs and (transposes_input(arch, l, chunk) or own_gemm_size(arch, l, chunk)
+                              or transposes_delta(arch, l, chunk)):
             widest = max(widest, arch.sizes[l])
     return widest
 
@@ -366,6 +383,14 @@ def own_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype, bint plain_sgd=F
     return [bool(use and own_gemm_size(arch, l, chunk, first)) for l in range(arch.n_layers)]
 
 
+def transposed_delta_layers(Architecture arch, Py_ssize_t chunk, dtype):
+    """Per layer, whether its input delta is computed transposed (dAᵀ = Wᵀ·dZᵀ) at `chunk`
+    rows of `dtype` (DELTA_TRANSPOSED_MIN_WEIGHTS), on this CPU and BLAS thread count."""
+    own = own_gemm_layers(arch, chunk, dtype)
+    return [bool(np.dtype(dtype) == np.float32 and transposes_delta(arch, l, chunk)
+                 and not own[l]) for l in range(arch.n_layers)]
+
+
 def own_gemm_available():
     """Whether fastbp's own float32 matrix kernel runs on this CPU (AVX-512F)."""
     return bool(sgemm_fast())
@@ -386,14 +411,18 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     ws.blas = <bint*>malloc(arch.n_layers * sizeof(bint))
     ws.transposed = <bint*>malloc(arch.n_layers * sizeof(bint))
     ws.own = <bint*>malloc(arch.n_layers * sizeof(bint))
+    ws.delta_transposed = <bint*>malloc(arch.n_layers * sizeof(bint))
     if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
-            or ws.blas == NULL or ws.transposed == NULL or ws.own == NULL):
+            or ws.blas == NULL or ws.transposed == NULL or ws.own == NULL
+            or ws.delta_transposed == NULL):
         workspace_free(ws)
         raise MemoryError()
     for l in range(arch.n_layers):
         ws.blas[l] = uses_blas(arch, l, chunk)
         ws.own[l] = own and own_gemm_size(arch, l, chunk)
         ws.transposed[l] = transposes_input(arch, l, chunk) and not ws.own[l]
+        ws.delta_transposed[l] = (floating is float and transposes_delta(arch, l, chunk)
+                                  and not ws.own[l])
     for l in range(arch.n_layers + 1):
         ws.acts[l] = work
         work += in_lines(chunk * arch.sizes[l])
@@ -434,10 +463,11 @@ cdef void workspace_free(Workspace* ws) noexcept:
     free(ws.blas)
     free(ws.transposed)
     free(ws.own)
+    free(ws.delta_transposed)
     free(ws.weights_t_block)
     ws.weights_t = ws.weights_t_block = NULL
     ws.acts = ws.pre = ws.mask = ws.dropped = NULL
-    ws.blas = ws.transposed = ws.own = NULL
+    ws.blas = ws.transposed = ws.own = ws.delta_transposed = NULL
 
 
 cdef inline bint dropping(Workspace* ws, Py_ssize_t l) noexcept nogil:
@@ -589,6 +619,11 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
     cdef const floating* mask
     if floating is float and ws.own[l]:
         sgemm(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0, dA, n_in)
+    elif floating is float and ws.delta_transposed[l]:  # dAᵀ = Wᵀ·dZᵀ, then dA
+        gemm(True, True, <int>n_in, <int>rows, <int>n_out, <floating>1,
+             params + arch.w_offset[l], <int>n_in, dZ, <int>n_out, <floating>0,
+             <floating*>ws.inputs_t, <int>rows)
+        stranspose(<float*>ws.inputs_t, n_in, rows, dA)
     elif ws.blas[l]:
         gemm(False, False, <int>rows, <int>n_in, <int>n_out, <floating>1, dZ, <int>n_out,
              params + arch.w_offset[l], <int>n_in, <floating>0, dA, <int>n_in)

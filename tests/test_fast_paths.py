@@ -455,6 +455,28 @@ def test_own_gemm_with_dropout_penalty_and_weights_equals_openblas(
         assert rel_err(ours, theirs) < 1e-5
 
 
+@pytest.mark.parametrize("batch_size", [8, 3])
+def test_large_float32_layers_compute_the_input_delta_transposed(batch_size, problem, rel_err):
+    """A float32 BLAS layer of 2²² weights or more computes dAᵀ = Wᵀ·dZᵀ and transposes it
+    back: training (a partial last batch included) and gradients stay with the reference;
+    float64 and smaller layers compute dA = dZ·W."""
+    sizes = [6, 2048, 2048, 3]
+    net = fastbp.Network(sizes, activation="tanh", loss="cross_entropy", dtype="float32",
+                         seed=7, n_threads=1)
+    assert _train.transposed_delta_layers(net._arch, 8, np.float32) == [False, True, False]
+    assert _train.transposed_delta_layers(net._arch, 8, np.float64) == [False] * 3
+    smaller = fastbp.Network([6, 2048, 2047, 3], seed=0)._arch  # 2²² − 2048 weights
+    assert _train.transposed_delta_layers(smaller, 8, np.float32) == [False] * 3
+    X, y = problem("cross_entropy", sizes[0], sizes[-1], 22, seed=13)
+    ref = ReferenceNetwork.like(net)
+    net.fit(X, y, epochs=1, batch_size=batch_size, lr=0.05, shuffle=False)
+    ref.fit(X, y, epochs=1, batch_size=batch_size, lr=0.05)
+    for ours, theirs in zip(params_of(net), reference_params(ref)):
+        assert rel_err(ours, theirs) < 1e-4
+    for (dW, db), (rW, rb) in zip(net.gradients(X, y), ReferenceNetwork.like(net).gradients(X, y)):
+        assert rel_err(dW, rW) < 1e-4 and rel_err(db, rb) < 1e-4
+
+
 def test_blas_min_work_is_per_network_and_rejects_negatives():
     net = fastbp.Network([40, 30, 2], seed=0)
     other = fastbp.Network([40, 30, 2], seed=0)
