@@ -122,6 +122,13 @@ FBP_CLONES void FN(fbp_bias_activate)(T *restrict Z, ptrdiff_t rows, ptrdiff_t n
     ptrdiff_t r, o;
     for (r = 0; r < rows; ++r) {
         T *restrict z = Z + r * n_out;
+        if (activation == FBP_RELU) { /* one pass over the row, not two (M1: 2 % of an epoch) */
+            for (o = 0; o < n_out; ++o) {
+                const T v = z[o] + b[o];
+                z[o] = v < 0 ? (T)0 : v; /* as activate_inline: NaN passes through */
+            }
+            continue;
+        }
         for (o = 0; o < n_out; ++o) z[o] += b[o];
         FN(activate_inline)(z, n_out, activation);
     }
