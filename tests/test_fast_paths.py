@@ -226,7 +226,7 @@ def test_own_sgemm_does_not_read_c_when_beta_is_zero(m, n, k):
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=0, atol=sgemm_tolerance(k))
 
 
-@pytest.mark.parametrize("m,n,k", [(7, 21, 9), (13, 70, 300)])
+@pytest.mark.parametrize("m,n,k", [(7, 21, 9), (13, 70, 300), (2, 128, 5), (8, 64, 3)])
 def test_own_sgemm_writes_nothing_outside_c(m, n, k):
     """Edge tiles are stored under masks: within a larger buffer (row stride > n), the
     elements around C's block keep their values; B too may be a block of a wider array."""
