@@ -351,8 +351,9 @@ cdef bint transposes_delta(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) no
 
 cdef Py_ssize_t widest_transposed(Architecture arch, Py_ssize_t chunk, bint outputs) noexcept:
     """Room per row for a transposed layer input (outputs False: layers that transpose their
-    input for BLAS, might take fbp_sgemm or compute their input delta transposed) or output (True: those that might take fbp_sgemm,
-    which computes Zᵀ and takes dZᵀ for the weight gradient)."""
+    input for BLAS, might take fbp_sgemm or compute their input delta transposed) or output
+    (True: those that might take fbp_sgemm, which computes Zᵀ and takes dZᵀ for the weight
+    gradient)."""
     cdef Py_ssize_t l, widest = 0
     for l in range(arch.n_layers):
         if outputs and own_gemm_size(arch, l, chunk):

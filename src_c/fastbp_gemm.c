@@ -42,8 +42,9 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
 
 /* The tile kernel, one per number of vectors NV (1–4) and of rows R (6, or 4 for whole
  * tiles): C[0:rows, 0:16·NV] := alpha·A·B + beta·C over `depth` steps of p. Rows past `rows`
- * repeat the last one (computed, not stored); `last` masks the columns of the last vector. Written out with one variable per accumulator,
- * which GCC keeps in registers (an array of them it spilled to the stack). */
+ * repeat the last one (computed, not stored); `last` masks the columns of the last vector.
+ * Written out with one variable per accumulator, which GCC keeps in registers (an array of
+ * them it spilled to the stack). */
 #define DECLARE_ROW(r)                                                                       \
     __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0,              \
            c##r##3 = c##r##0;                                                                \
@@ -77,7 +78,7 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
         ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb, float beta, float *C, \
         ptrdiff_t ldc)                                                                       \
     {                                                                                        \
-        enum { NV = N, FULL = WHOLE, R = ROWS };                                                    \
+        enum { NV = N, FULL = WHOLE, R = ROWS };                                             \
         ptrdiff_t p, offset;                                                                 \
         int r, v;                                                                            \
         __m512 alphas = _mm512_set1_ps(alpha), betas = _mm512_set1_ps(beta);                 \
@@ -134,20 +135,23 @@ static FBP_AVX512 void sgemm_avx512(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float
                 rows = (int)(m - row < TILE_ROWS ? m - row : TILE_ROWS);
                 const float *a = A + row * a_rs + start * a_cs;
                 float *c = C + row * ldc + col;
+#define TILE(NAME) NAME(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc)
                 switch (vectors) {
                 case 4:
                     if (cols == TILE_COLS && (m - row == 4 || m - row == 8)) {
                         rows = 4;
-                        tile4_whole_4rows(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);
-                    } else if (cols == TILE_COLS)
-                        tile4_whole(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);
-                    else
-                        tile4(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc);
+                        TILE(tile4_whole_4rows);
+                    } else if (cols == TILE_COLS) {
+                        TILE(tile4_whole);
+                    } else {
+                        TILE(tile4);
+                    }
                     break;
-                case 3: tile3(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc); break;
-                case 2: tile2(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc); break;
-                default: tile1(rows, last, depth, alpha, a, a_rs, a_cs, b, ldb, block_beta, c, ldc); break;
+                case 3: TILE(tile3); break;
+                case 2: TILE(tile2); break;
+                default: TILE(tile1); break;
                 }
+#undef TILE
             }
         }
     }

@@ -6,7 +6,9 @@
  * of M1's epoch. Here a block of 16 rows is transposed in registers so that each logit
  * position is one vector across the 16 rows; then every step is one vector operation per
  * position, with fastbp's own vectorised e^x and log, and the deltas are transposed back.
- * fbp_softmax_xent_f (fastbp_dense.c) comes here when the CPU has AVX-512F and n <= 16.
+ * fbp_softmax_xent_f (fastbp_dense.c) comes here when the CPU has AVX-512F and n <= 16, for
+ * its blocks of 16 rows and a last block of 5 rows or more (a block costs what 5 rows cost
+ * one at a time).
  */
 #ifndef FASTBP_XENT16_H
 #define FASTBP_XENT16_H
