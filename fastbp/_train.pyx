@@ -96,6 +96,11 @@ cdef Py_ssize_t DELTA_TRANSPOSED_MIN_WEIGHTS = 1 << 22
 # 1.4–2×. Outputs that do not fill their last tile lose: 100 at batch 32 0.91–0.96×, 32
 # at 32 0.97×.
 DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK = 1 << 14
+# An epoch trains the first layer transposed only if it has this many batches or more: the two
+# transposes of W per epoch cost about what they save on a batch. Measured with 1, 2, 4, 8 or
+# 45 batches an epoch: M2's shape 0.85, 0.95, 1.00, 1.03× the in-place kernel; M1's 0.90,
+# 0.97, 1.00 and 1.06× OpenBLAS (at 45).
+cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
 cdef Py_ssize_t TILE_COLUMNS = 64  # the width of fbp_sgemm's tiles (src_c/fastbp_gemm.c)
 
 # Every workspace buffer starts on a 64-byte boundary (the workspace itself does: see
@@ -234,9 +239,10 @@ cdef class Architecture:
         runs as one compiled loop over the samples; False steps through the layers call by
         call (the same arithmetic: the tests hold one to the other).
 
-        transpose_first_layer (True): an epoch of plain SGD whose first layer takes fastbp's
-        own matrix kernel trains that layer's W transposed (first_layer_transposed); False
-        keeps it in place, with transposes around each product (the same arithmetic).
+        transpose_first_layer (True): an epoch of plain SGD (of at least
+        FIRST_LAYER_TRANSPOSED_MIN_BATCHES batches) whose first layer takes fastbp's own
+        matrix kernel trains that layer's W transposed (first_layer_transposed); False keeps
+        it in place, with transposes around each product (the same arithmetic).
         """
         if len(sizes) < 2 or len(activation_codes) != len(sizes) - 1:
             raise ValueError("need len(sizes) >= 2 and one activation code per layer")
@@ -377,8 +383,9 @@ def layer_paths(Architecture arch, Py_ssize_t chunk):
 def own_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype, bint plain_sgd=False):
     """Per layer, whether its products go through fastbp's own kernel (fbp_sgemm) at `chunk`
     rows of `dtype`, on this CPU and with the BLAS thread count now in force; plain_sgd: in
-    an epoch of plain SGD in batches of at most `chunk` rows (which may train the first layer
-    transposed, see DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK)."""
+    an epoch of plain SGD of at least FIRST_LAYER_TRANSPOSED_MIN_BATCHES batches of at most
+    `chunk` rows (which may train the first layer transposed, see
+    DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK)."""
     use = np.dtype(dtype) == np.float32 and own_gemm_runs()
     first = plain_sgd and arch.transpose_first_layer
     return [bool(use and own_gemm_size(arch, l, chunk, first)) for l in range(arch.n_layers)]
@@ -868,6 +875,23 @@ cdef void regularise_and_clip(Architecture arch, const floating* params, floatin
                 grads[k] *= <floating>factor
 
 
+cdef bint trains_first_layer_transposed(Architecture arch, Py_ssize_t n, Py_ssize_t batch_size,
+                                       Py_ssize_t chunk) noexcept:
+    """An epoch of plain SGD over n float32 rows in batches of batch_size trains the first
+    layer transposed (first_layer_transposed): it takes fastbp's kernel so, the batches fit a
+    chunk, and there are enough of them (FIRST_LAYER_TRANSPOSED_MIN_BATCHES)."""
+    return (arch.transpose_first_layer and batch_size <= chunk
+            and (n + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
+            and own_gemm_runs() and own_gemm_size(arch, 0, chunk, True))
+
+
+def first_layer_transposed_for(Architecture arch, Py_ssize_t n, Py_ssize_t batch_size,
+                               Py_ssize_t chunk):
+    """Whether an epoch of plain SGD over n float32 rows in batches of batch_size (chunk rows
+    a pass) trains the first layer transposed, on this CPU and BLAS thread count."""
+    return bool(trains_first_layer_transposed(arch, n, batch_size, chunk))
+
+
 cdef int first_layer_transposed(Architecture arch, Workspace* ws, const float* params) except -1:
     """Train layer 0's W as Wᵀ for this epoch (ws.weights_t; train_epoch puts it back).
 
@@ -947,9 +971,8 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
     try:
         if floating is float:
-            if (fused_sgd and not per_example and batch_size <= chunk
-                    and arch.transpose_first_layer and own_gemm_runs()
-                    and own_gemm_size(arch, 0, chunk, True)):
+            if (fused_sgd and not per_example
+                    and trains_first_layer_transposed(arch, n, batch_size, chunk)):
                 ws.own[0] = True  # (no transposed buffers needed: see first_layer_transposed)
                 first_layer_transposed(arch, &ws, &params[0])
         with nogil:

@@ -307,6 +307,22 @@ def test_own_gemm_takes_small_first_layers_trained_transposed():
         fastbp.Network([4, 64, 2], seed=0)._arch.own_gemm_first_layer_min_work = -1
 
 
+def test_first_layer_trained_transposed_only_in_epochs_of_four_batches_or_more():
+    """Two transposes of W an epoch pay from four batches on (M2's and M1's shapes); with
+    fewer, the first layer keeps W in place; never for batches larger than a chunk."""
+    own = _train.own_gemm_available()
+    m1 = fastbp.Network([64, 128, 10], loss="cross_entropy", seed=0)._arch
+    m2 = fastbp.Network([784, 256, 128, 10], loss="cross_entropy", seed=0)._arch
+    with _blas.limit_threads(1):
+        for arch, batch in ((m1, 32), (m2, 64)):
+            assert _train.first_layer_transposed_for(arch, 4 * batch, batch, batch) == own
+            assert _train.first_layer_transposed_for(arch, 3 * batch + 1, batch, batch) == own
+            assert not _train.first_layer_transposed_for(arch, 3 * batch, batch, batch)
+            assert not _train.first_layer_transposed_for(arch, 4 * batch, 2 * batch, batch)
+        m2.transpose_first_layer = False
+        assert not _train.first_layer_transposed_for(m2, 4096, 64, 64)
+
+
 @needs_avx512
 @pytest.mark.parametrize("batch_size", [32, 7])
 def test_small_first_layer_trained_transposed_tracks_openblas_and_the_reference(
