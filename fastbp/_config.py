@@ -57,8 +57,8 @@ def _own_gemm():
     return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk "
             "(of at most 2^19 weights, chunks of at most 256 rows), and a first layer trained "
             f"by plain SGD above {_train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK:,} if its "
-            "outputs are a multiple of 64, when BLAS would run on one thread: fastbp's AVX-512 "
-            "kernel")
+            "outputs are a multiple of 64 and an epoch has 4 batches or more, when BLAS would "
+            "run on one thread: fastbp's AVX-512 kernel")
 
 
 def _threads():
