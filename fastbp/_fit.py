@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastbp import _metrics, _train
+from fastbp import _metrics, _train, _validate
 from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
 from fastbp.history import History, StopTraining
@@ -28,6 +28,16 @@ class TrainingDiverged(ValueError):
         super().__init__(message)
         self.epoch = epoch
         self.history = history
+
+
+class NonFiniteTrainingInputs(_validate.NonFiniteInputs):
+    """NaN or infinity in the X of a fit call, found by its first epoch (see Network.fit):
+    `runner` tells which call, for Network.fit to undo that one (not an error a callback
+    raised)."""
+
+    def __init__(self, runner):
+        super().__init__(_validate.non_finite_message("X", runner.X))
+        self.runner = runner
 
 
 @dataclass
@@ -112,6 +122,13 @@ def run(net, runner, settings):
             seconds = time.perf_counter() - started
             updates += done
             net._optimizer_step += done
+            if runner.options.check_inputs:  # the first epoch: X checked as it was reached
+                if not _inputs_finite(runner, status):
+                    np.copyto(net._params, before_params)
+                    np.copyto(net._optimizer_state, before_state)
+                    net._optimizer_step -= done
+                    raise NonFiniteTrainingInputs(runner)
+                runner.options.check_inputs = False
             if status == _train.Status.STATUS_DIVERGED:
                 np.copyto(net._params, before_params)
                 np.copyto(net._optimizer_state, before_state)
@@ -168,10 +185,25 @@ def run(net, runner, settings):
         raise
     finally:
         progress.close()
+    if runner.options.check_inputs and not _train.is_finite(runner.X.reshape(-1)):
+        # (no epoch ran, e.g. the schedule's first rate was 0: nothing to put back)
+        raise NonFiniteTrainingInputs(runner)
     if best is not None:
         history.best_epoch = best.restore()
     net.history = history
     return history
+
+
+def _inputs_finite(runner, status):
+    """After a first epoch that checked each batch of X before training on it: whether X is
+    finite. An epoch that stopped early (a budget, divergence) did not reach every row: the
+    rest are checked here, so that a bad row is reported whatever stopped the epoch (not
+    after Ctrl-C, which stops the fit at once)."""
+    if status == _train.Status.STATUS_NONFINITE_INPUT:
+        return False
+    if status in (_train.Status.STATUS_OK, _train.Status.STATUS_INTERRUPTED):
+        return True
+    return _train.is_finite(runner.X.reshape(-1))
 
 
 def _budget_reason(status):

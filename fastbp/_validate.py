@@ -155,13 +155,23 @@ def numeric_array(what, values):
     return array
 
 
+class NonFiniteInputs(ValueError):
+    """X (or another array) holds NaN or infinity."""
+
+
 def require_finite(what, array):
     if not _train.is_finite(array.reshape(-1)):
-        raise ValueError(f"{what} contains NaN or infinity (in {array.dtype})")
+        raise NonFiniteInputs(non_finite_message(what, array))
 
 
-def inputs(X, n_features, dtype):
-    """X as a C-contiguous (n, n_features) array of `dtype`: no copy when it already is one."""
+def non_finite_message(what, array):
+    return f"{what} contains NaN or infinity (in {array.dtype})"
+
+
+def inputs(X, n_features, dtype, check_finite=True):
+    """X as a C-contiguous (n, n_features) array of `dtype`: no copy when it already is one.
+    check_finite=False leaves the NaN/infinity check to the caller (fit's first epoch checks
+    each batch as it reaches it)."""
     array = numeric_array("X", X)
     if array.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if array.ndim == 1 else ""
@@ -172,7 +182,8 @@ def inputs(X, n_features, dtype):
         raise ValueError(f"X has {array.shape[1]} features, the network expects {n_features}")
     with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported next
         array = np.ascontiguousarray(array, dtype=dtype)
-    require_finite("X", array)
+    if check_finite:
+        require_finite("X", array)
     return array
 
 

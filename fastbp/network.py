@@ -264,7 +264,9 @@ class Network:
                 f"loss={self._loss_name!r}, dtype={self._dtype.name!r}, seed={self._seed}{extras})")
 
     # ----- data -----------------------------------------------------------------------------
-    def _inputs(self, X, learn_scaling=False):
+    def _inputs(self, X, learn_scaling=False, check_finite=True):
+        """X validated and converted (and scaled). check_finite=False defers the NaN/infinity
+        check to fit's first epoch, except when scaling (its statistics need finite X)."""
         if self._scale_inputs and (self._input_scaler is not None or learn_scaling):
             X = _validate.inputs(X, self._sizes[0], np.float64)
             if self._input_scaler is None:
@@ -272,7 +274,7 @@ class Network:
             return self._input_scaler.transform(X, self._dtype)
         if self._scale_inputs:
             raise RuntimeError("this network scales its inputs but has not been fitted yet")
-        return _validate.inputs(X, self._sizes[0], self._dtype)
+        return _validate.inputs(X, self._sizes[0], self._dtype, check_finite)
 
     def _targets(self, y, n, learn_scaling=False):
         Y = _validate.targets(y, n, self._sizes[-1], self._loss_name,
@@ -301,10 +303,12 @@ class Network:
         # any magnitude survive the conversion to float32.
         return np.ascontiguousarray(weights / weights.max(), dtype=self._dtype)
 
-    def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False):
+    def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False,
+              check_inputs=True):
         """Validated, converted (and scaled) X, Y and sample weights. With `learn_scaling`, the
-        scalers of a first fit are learnt here: the caller (fit) restores them on error."""
-        X = self._inputs(X, learn_scaling)
+        scalers of a first fit are learnt here: the caller (fit) restores them on error.
+        check_inputs=False: see _inputs."""
+        X = self._inputs(X, learn_scaling, check_inputs)
         Y = self._targets(y, X.shape[0], learn_scaling)
         weights = self._weights_of_samples(sample_weight, class_weight, Y, X.shape[0])
         return X, Y, weights
@@ -452,6 +456,10 @@ class Network:
 
         Raises
         ------
+        ValueError, TypeError
+            Bad arguments or data; the network is left as it was. NaN or infinity in X is
+            found as the first epoch reaches each batch (no pass over X beforehand): the
+            batches before it are undone with the rest of the call.
         TrainingDiverged
             The loss or a parameter became non-finite; the weights are those from before
             the failing epoch.
@@ -489,10 +497,17 @@ class Network:
         if config.name == "lbfgs":
             _check_lbfgs_settings(settings, clip_norm, validation_data, self._dropout)
 
+        # X's NaN/infinity check: in the compiled first epoch, each batch's rows as it reaches
+        # them (the rows then come into the cache for the batch's first product), rather than
+        # a pass over X first: M2's one-epoch fit 1.5-2 % faster. L-BFGS and scaled inputs
+        # check first, as before.
+        defer_check = config.name != "lbfgs" and not self._scale_inputs
         with self._exclusive():
+            undo = self._undo_point()
             scalers = (self._input_scaler, self._target_scaler)
             try:
-                X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True)
+                X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True,
+                                           check_inputs=not defer_check)
                 if validation_data is not None:
                     settings.validation = self._validation(validation_data)
             except BaseException:
@@ -513,9 +528,29 @@ class Network:
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
                 step=self._optimizer_step)
+            options.check_inputs = defer_check
             runner = _fit.EpochRunner(self, X, Y, weights, batch, options)
             with _blas.limit_threads(self._n_threads):
-                return _fit.run(self, runner, settings)
+                try:
+                    return _fit.run(self, runner, settings)
+                except _fit.NonFiniteTrainingInputs as error:
+                    # Found in the first epoch: _fit.run has put the weights and the optimizer
+                    # state back; the rest is put back here, as if X had been checked first.
+                    if error.runner is runner:
+                        self._undo(undo)
+                    raise
+
+    def _undo_point(self):
+        """What a fit call changes besides the weights (see _undo)."""
+        return (self._optimizer, self._optimizer_state, self._optimizer_step,
+                self._input_scaler, self._target_scaler,
+                self._shuffle_rng.bit_generator.state, self._dropout_rng.bit_generator.state)
+
+    def _undo(self, point):
+        (self._optimizer, self._optimizer_state, self._optimizer_step,
+         self._input_scaler, self._target_scaler, shuffle_state, dropout_state) = point
+        self._shuffle_rng.bit_generator.state = shuffle_state
+        self._dropout_rng.bit_generator.state = dropout_state
 
     def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
                     alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):

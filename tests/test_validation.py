@@ -135,3 +135,160 @@ def test_divergence_raises_and_keeps_the_last_good_weights(net_state):
     assert isinstance(info.value, ValueError) and info.value.history.epochs == 0
     assert net_state(net)[0] == before[0]
     assert all(np.all(np.isfinite(W)) for W in net.weights)
+
+
+# ----- NaN or infinity in X found by the first epoch ---------------------------------------
+# fit checks X batch by batch as its first epoch reaches it (no pass over X first): a bad row
+# late in X is found after earlier batches have trained, and the fit call is undone.
+
+def fit_state(net):
+    """Everything a fit call may change, bit for bit."""
+    return (np.concatenate([np.ravel(a) for pair in zip(net.weights, net.biases)
+                            for a in pair]).tobytes(),
+            repr(net._shuffle_rng.bit_generator.state), repr(net._dropout_rng.bit_generator.state),
+            net._optimizer, net._optimizer_state.tobytes(), net._optimizer_step,
+            id(net.history), net.epochs_trained, net._input_scaler, net._target_scaler)
+
+
+FIRST_EPOCH_PATHS = {  # name: (network keywords, fit keywords)
+    "minibatch": ({}, {"batch_size": 8}),
+    "per_example": ({}, {"batch_size": 1}),
+    "full_batch": ({}, {"batch_size": None}),   # 600 rows: more than one chunk of 256
+    "adam": ({}, {"batch_size": 8, "optimizer": "adam"}),
+    "dropout": ({"dropout": 0.2}, {"batch_size": 8}),
+    "scaled_targets": ({"scale_targets": True}, {"batch_size": 8}),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("path", sorted(FIRST_EPOCH_PATHS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_bad_row_late_in_x_undoes_the_fit_call(path, shuffle, dtype, bad):
+    net_keywords, fit_keywords = FIRST_EPOCH_PATHS[path]
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 3))
+    y = np.sin(X.sum(axis=1))
+    net = fastbp.Network([3, 8, 1], dtype=dtype, seed=0, **net_keywords)
+    net.fit(X, y, epochs=1, lr=0.05, shuffle=True, **fit_keywords)  # state worth keeping
+    before = fit_state(net)
+    X_bad = X.copy()
+    X_bad[590, 1] = bad
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        net.fit(X_bad, y, epochs=3, lr=0.05, shuffle=shuffle, **fit_keywords)
+    assert fit_state(net) == before
+    net.fit(X, y, epochs=1, lr=0.05, **fit_keywords)  # and it still trains
+
+
+@pytest.mark.parametrize("keywords", [{"optimizer": "lbfgs"}, {"validation_split": 0.2},
+                                      {"sample_weight": np.linspace(0.5, 2, 200)}],
+                         ids=["lbfgs", "validation_split", "sample_weight"])
+def test_a_bad_row_is_reported_on_the_other_paths_too(keywords):
+    """L-BFGS checks X before it starts; the split-off training rows and weighted batches
+    are checked by the first epoch."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    y = X[:, 0]
+    net = fastbp.Network([3, 4, 1], seed=0, scale_targets=True)
+    net.fit(X, y, epochs=1, batch_size=10)
+    before = fit_state(net)
+    X[150, 2] = -np.inf
+    call = {"epochs": 2} if keywords.get("optimizer") == "lbfgs" else {"epochs": 2, "batch_size": 10}
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        net.fit(X, y, **call, **keywords)
+    assert fit_state(net) == before
+
+
+def test_a_bad_row_undoes_a_change_of_optimizer():
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    y = X[:, 0]
+    net = fastbp.Network([3, 4, 1], seed=0)
+    net.fit(X, y, epochs=1, batch_size=10, optimizer="momentum")
+    before = fit_state(net)
+    X[-1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.fit(X, y, epochs=1, batch_size=10, optimizer="adam")
+    assert fit_state(net) == before
+
+
+class ZeroRate(fastbp.schedules.Schedule):
+    def lr(self, epoch, base_lr):
+        return 0.0
+
+
+@pytest.mark.parametrize("stop", [{"max_updates": 1}, {"max_time": 1e-9},
+                                  {"schedule": ZeroRate()}, {"lr": 1e30}],
+                         ids=["max_updates", "max_time", "zero_rate", "diverging"])
+def test_a_bad_row_the_first_epoch_did_not_reach_is_still_reported(stop):
+    """A first epoch cut short by a budget, a schedule whose first rate is 0 or divergence
+    leaves rows unchecked: they are checked then, and the call is undone all the same."""
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    y = X[:, 0] * 100
+    net = fastbp.Network([3, 4, 1], seed=0)
+    before = fit_state(net)
+    X[-1, 2] = np.inf
+    call = {"epochs": 2, "batch_size": 4, "lr": 0.01}
+    call.update(stop)
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        net.fit(X, y, **call)
+    assert fit_state(net) == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", ["batches", "steps_of_one", "fused_per_example"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_train_epoch_checks_each_batch_before_training_on_it(dtype, path, shuffle):
+    """The compiled check: the batches before the one with the bad row are trained, that one
+    and those after it not (the fused per-example loop checks and trains blocks of 1,024
+    samples); without check_inputs the epoch trains on into the bad row and diverges."""
+    from fastbp import _fit, _train
+    rng = np.random.default_rng(1)
+    n, bad_row = 2500, 1500
+    X = rng.normal(size=(n, 3)).astype(dtype)
+    Y = rng.normal(size=(n, 1)).astype(dtype)
+    X[bad_row, 1] = np.nan
+    order = rng.permutation(n).astype(np.intp) if shuffle else None
+    position = int(np.flatnonzero(order == bad_row)[0]) if shuffle else bad_row
+    batch_size = 4 if path == "batches" else 1
+    unit = 1024 if path == "fused_per_example" else batch_size  # rows checked at a time
+    net = fastbp.Network([3, 5, 1], dtype=dtype, seed=0)
+    net._arch.fuse_per_example = path == "fused_per_example"
+    for check in (True, False):
+        trained = net.copy()
+        trained._arch.fuse_per_example = net._arch.fuse_per_example
+        options = _train.TrainOptions()
+        options.check_inputs = check
+        runner = _fit.EpochRunner(trained, X, Y, None, batch_size, options)
+        params_before = trained._params.copy()
+        status, _, weight_sum, updates = runner.run(order, 0.01, None, None)
+        if check:
+            assert status == _train.Status.STATUS_NONFINITE_INPUT
+            assert updates * batch_size == position // unit * unit
+            assert weight_sum == updates * batch_size
+            assert np.array_equal(trained._params, params_before) == (updates == 0)
+            assert np.all(np.isfinite(trained._params))
+        else:
+            assert status == _train.Status.STATUS_DIVERGED
+
+
+@pytest.mark.parametrize("bad_call", ["predict", "fit_another_network"])
+def test_a_callbacks_own_nan_error_does_not_undo_the_epochs_trained(bad_call):
+    """Only the fit call whose X is bad is undone: a NaN error raised in a callback (from
+    predict, or from fitting another network on bad data) leaves the epochs completed before
+    it, with their optimizer state and streams."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = X[:, 0]
+    net = fastbp.Network([3, 4, 1], seed=0)
+    before = fit_state(net)
+    X_bad = np.full((40, 3), np.nan)
+
+    def callback(epoch, figures):
+        if bad_call == "predict":
+            net.predict(X_bad)
+        else:
+            fastbp.Network([3, 2, 1], seed=1).fit(X_bad, y, epochs=1)
+
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        net.fit(X, y, epochs=3, batch_size=10, optimizer="adam", callbacks=[callback])
+    assert net.epochs_trained == 1 and net._optimizer_step == 4
+    after = fit_state(net)
+    assert after[0] != before[0] and after[1] != before[1]  # the weights and shuffle stream moved
