@@ -124,15 +124,11 @@ def run(net, runner, settings):
             net._optimizer_step += done
             if runner.options.check_inputs:  # the first epoch: X checked as it was reached
                 if not _inputs_finite(runner, status):
-                    np.copyto(net._params, before_params)
-                    np.copyto(net._optimizer_state, before_state)
-                    net._optimizer_step -= done
+                    _undo_epoch(net, before_params, before_state, done)
                     raise NonFiniteTrainingInputs(runner)
                 runner.options.check_inputs = False
             if status == _train.Status.STATUS_DIVERGED:
-                np.copyto(net._params, before_params)
-                np.copyto(net._optimizer_state, before_state)
-                net._optimizer_step -= done
+                _undo_epoch(net, before_params, before_state, done)
                 history.stopped_because = "diverged"
                 net.history = history
                 raise TrainingDiverged(
@@ -192,6 +188,13 @@ def run(net, runner, settings):
         history.best_epoch = best.restore()
     net.history = history
     return history
+
+
+def _undo_epoch(net, before_params, before_state, updates):
+    """Put back the weights and optimizer state from before an epoch that made `updates`."""
+    np.copyto(net._params, before_params)
+    np.copyto(net._optimizer_state, before_state)
+    net._optimizer_step -= updates
 
 
 def _inputs_finite(runner, status):

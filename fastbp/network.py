@@ -504,14 +504,13 @@ class Network:
         defer_check = config.name != "lbfgs" and not self._scale_inputs
         with self._exclusive():
             undo = self._undo_point()
-            scalers = (self._input_scaler, self._target_scaler)
             try:
                 X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True,
                                            check_inputs=not defer_check)
                 if validation_data is not None:
                     settings.validation = self._validation(validation_data)
             except BaseException:
-                self._input_scaler, self._target_scaler = scalers  # unchanged on error
+                self._undo(undo)  # the scalers a first fit learnt, unchanged on error
                 raise
             n = X.shape[0]
             batch = n if batch_size is None else min(batch_size, n)
