@@ -63,7 +63,8 @@ setup(
     ext_modules=cythonize(
         [
             extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c",
-                                  "src_c/fastbp_gemm.c", "src_c/fastbp_xent16.c"]),
+                                  "src_c/fastbp_gemm.c", "src_c/fastbp_gemm_packed.c",
+                                  "src_c/fastbp_xent16.c"]),
             extension("_blas"),
             extension("_train"),
             extension("_optim"),

@@ -57,8 +57,10 @@ def _own_gemm():
     return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk "
             "(of at most 2^19 weights, chunks of at most 256 rows), and a first layer trained "
             f"by plain SGD above {_train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK:,} if its "
-            "outputs are a multiple of 64 and an epoch has 4 batches or more, when BLAS would "
-            "run on one thread: fastbp's AVX-512 kernel")
+            "outputs are a multiple of 64 and an epoch has 4 batches or more: fastbp's "
+            "AVX-512 kernel; float32 layers of "
+            f"{_train.DEFAULT_PACKED_GEMM_MIN_WEIGHTS:,} weights or more: its packed kernel; "
+            "either when BLAS would run on one thread")
 
 
 def _threads():

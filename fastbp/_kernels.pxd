@@ -110,6 +110,11 @@ cdef extern from "fastbp_gemm.h" nogil:
                    Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb,
                    float beta, float* C, Py_ssize_t ldc)
     void fbp_stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols, float* AT)
+    size_t fbp_sgemm_packed_work()
+    void fbp_sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                          const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                          Py_ssize_t b_rs, Py_ssize_t b_cs, float beta, float* C,
+                          Py_ssize_t ldc, float* work)
 
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
@@ -154,5 +159,12 @@ cdef void sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const flo
 
 cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
                      float* AT) noexcept nogil
+
+cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                       Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t b_rs,
+                       Py_ssize_t b_cs, float beta, float* C, Py_ssize_t ldc,
+                       float* work) noexcept nogil
+
+cdef Py_ssize_t sgemm_packed_work() noexcept nogil
 
 cdef bint sgemm_fast() noexcept nogil

@@ -5,6 +5,7 @@ the batch, i = layer inputs, o = layer outputs.
 """
 from libc.math cimport exp, expf, fabs, isfinite
 import numpy as np
+from fastbp._buffers import aligned_empty
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -273,6 +274,20 @@ cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
     fbp_stranspose(A, rows, cols, AT)
 
 
+cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                       Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t b_rs,
+                       Py_ssize_t b_cs, float beta, float* C, Py_ssize_t ldc,
+                       float* work) noexcept nogil:
+    """C := alpha·A·B + beta·C (float32; A's and B's elements at any strides), packing blocks
+    of both into `work` (sgemm_packed_work() floats, 64-byte aligned; src_c/fastbp_gemm.h)"""
+    fbp_sgemm_packed(m, n, k, alpha, A, a_rs, a_cs, B, b_rs, b_cs, beta, C, ldc, work)
+
+
+cdef Py_ssize_t sgemm_packed_work() noexcept nogil:
+    """Floats of workspace that sgemm_packed needs."""
+    return <Py_ssize_t>fbp_sgemm_packed_work()
+
+
 cdef bint sgemm_fast() noexcept nogil:
     """sgemm runs its AVX-512 kernel on this CPU (else plain loops)."""
     return fbp_sgemm_fast()
@@ -328,6 +343,27 @@ def sgemm_product(float alpha, const float[:, :] A, const float[:, :] B, float b
         sgemm(C.shape[0], C.shape[1], A.shape[1], alpha, &A[0, 0] if A.shape[1] else NULL,
               A.strides[0] // item, A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
               B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
+
+
+def sgemm_packed_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
+                         float[:, :] C):
+    """C := alpha·A·B + beta·C through the packed float32 kernel of the largest layers (for
+    tests). A and B may be any strided views (transposed ones included); C needs a unit
+    column stride."""
+    if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
+        raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
+    cdef Py_ssize_t item = sizeof(float)
+    if C.shape[1] > 1 and C.strides[1] != item:
+        raise ValueError("C needs a unit column stride")
+    # The workspace as the trainer gives it: 64-byte aligned (fastbp._buffers).
+    work = aligned_empty(max(sgemm_packed_work(), 1), np.float32)
+    cdef float[::1] work_view = work
+    if C.shape[0] and C.shape[1]:
+        sgemm_packed(C.shape[0], C.shape[1], A.shape[1], alpha,
+                     &A[0, 0] if A.shape[1] else NULL, A.strides[0] // item,
+                     A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
+                     B.strides[0] // item, B.strides[1] // item, beta, &C[0, 0],
+                     C.strides[0] // item, &work_view[0])
 
 
 def sigmoid_f(float[::1] values):

@@ -12,9 +12,9 @@ delta buffers, and room to gather shuffled input and target rows.
 
 Large layers go through BLAS (fastbp._blas), small ones through fastbp's own compiled
 loops: a call into BLAS costs about a microsecond, which only pays off above a certain
-amount of work. The largest float32 layers take fastbp's own matrix kernel instead of BLAS
-where it runs (AVX-512, one thread). The choice is made per layer once per call, from the
-chunk size.
+amount of work. The larger float32 layers take fastbp's own matrix kernels instead of BLAS
+where they run (AVX-512, one thread): the in-place kernel up to 2¹⁹ weights, the packed one
+from 2²⁰. The choice is made per layer once per call, from the chunk size.
 """
 from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
 from cython cimport floating
@@ -31,7 +31,7 @@ from fastbp._kernels cimport (
     dense_forward, bias_activate, activate, activation_backward, loss_and_delta,
     output_probabilities, dense_backward_params, dense_backward_input, bias_backward,
     dense_step_one, sgd_step, train_per_example_mse, transpose, all_finite, GELU, IDENTITY,
-    MSE, sgemm, sgemm_fast, stranspose,
+    MSE, sgemm, sgemm_fast, sgemm_packed, sgemm_packed_work, stranspose,
     FBP_MAX_FUSED_LAYERS,
 )
 from fastbp._optim cimport optimizer_step, SGD
@@ -75,13 +75,15 @@ cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
 DEFAULT_OWN_GEMM_MIN_WORK = 1_000_000
 # 2 MB of float32 weights, an L2 cache of the CPUs measured: with larger W (L1's 2048 × 2048),
 # the kernel, which reads W in place where OpenBLAS packs it, loses (L1's epoch 11 % slower;
-# its weight update 117 against 153 GFLOP/s; with aligned buffers still 9 % slower).
+# its weight update 117 against 153 GFLOP/s; with aligned buffers still 9 % slower). Layers of
+# 2²⁰ weights or more take the packed kernel (DEFAULT_PACKED_GEMM_MIN_WEIGHTS).
 cdef Py_ssize_t OWN_GEMM_MAX_WEIGHTS = 1 << 19
 # M2's epoch at batch 32, 64, 128, 256: 1.4, 1.23, 1.13, 1.05× OpenBLAS's speed (predict and
 # full-batch passes over 20,000 rows, 256 a chunk: 1.02–1.06×). Larger chunks are not measured.
 cdef Py_ssize_t OWN_GEMM_MAX_ROWS = 256
-# A float32 BLAS layer (not on fastbp's kernel) of at least this many weights computes its
-# input delta transposed, dAᵀ = Wᵀ·dZᵀ, then transposes it back (one chunk × n_in transpose):
+# A float32 BLAS layer on BLAS (not on fastbp's kernels: BLAS on two threads or more, or a CPU
+# without AVX-512) of at least this many weights computes its input delta transposed,
+# dAᵀ = Wᵀ·dZᵀ, then transposes it back (one chunk × n_in transpose):
 # scipy's OpenBLAS 0.3.30 computes dA = dZ·W ('N','N') well below its speed on the other two
 # products of such layers. Measured on an AVX-512 Xeon, products alone, dA then dAᵀ: L1's
 # 256 × 2048 by 2048 × 2048 101 → 118 GFLOP/s (L1's epoch 1.05×), 32 rows 46 → 62, 128 × 4096
@@ -101,6 +103,20 @@ DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK = 1 << 14
 # 45 batches an epoch: M2's shape 0.85, 0.95, 1.00, 1.03× the in-place kernel; M1's 0.90,
 # 0.97, 1.00 and 1.06× OpenBLAS (at 45).
 cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
+# A float32 BLAS layer that is not on the kernel above and has at least this many weights
+# takes fastbp's packed kernel (src_c/fastbp_gemm_packed.c) under the same conditions (AVX-512,
+# one BLAS thread). Like OpenBLAS, it copies blocks of both operands into a buffer in the order
+# its tiles read them; unlike it, it packs a transposed operand as it copies (no transposes
+# around it) and prefetches each panel of B into L1 ahead of the tile. Measured over whole
+# epochs against scipy's OpenBLAS 0.3.30 on an AVX-512 Xeon: L1's 1024-2048-2048 at batch 256,
+# 64, 32, 16, 4, 1: 1.11, 1.17, 1.23, 1.36, 1.63, 1.48×; 1024-1024-1024 at 256, 32, 4: 1.07,
+# 1.20, 1.36×; 4096→1024 at 128 1.11×, 256→4096 at 64 1.02×. Below 2²⁰ weights it does not
+# pay everywhere: 784→1024 at 256 and 32 1.00 and 0.99× (1.10× at 4), 512→512 at batches of 2
+# 0.75×. Single-threaded: split over two threads by columns (each C element the same sum for
+# any thread count), L1's epoch ran level with OpenBLAS's two threads (7.06 k against 7.11 k
+# samples/s), and OpenBLAS's idle threads, spinning after its calls for the other layers,
+# took the second core from it (4.4 k).
+DEFAULT_PACKED_GEMM_MIN_WEIGHTS = 1 << 20
 cdef Py_ssize_t TILE_COLUMNS = 64  # the width of fbp_sgemm's tiles (src_c/fastbp_gemm.c)
 
 # Every workspace buffer starts on a 64-byte boundary (the workspace itself does: see
@@ -185,6 +201,7 @@ cdef class Architecture:
     cdef Py_ssize_t _transpose_max_work
     cdef Py_ssize_t _own_gemm_min_work
     cdef Py_ssize_t _own_gemm_first_layer_min_work
+    cdef Py_ssize_t _packed_gemm_min_weights
     cdef public bint fuse_per_example
     cdef public bint transpose_first_layer
 
@@ -235,6 +252,20 @@ cdef class Architecture:
         self._own_gemm_first_layer_min_work = multiply_adds("own_gemm_first_layer_min_work",
                                                             value)
 
+    @property
+    def packed_gemm_min_weights(self):
+        """From how many weights a float32 BLAS layer that does not take fastbp's own matrix
+        kernel takes its packed one where that runs (see DEFAULT_PACKED_GEMM_MIN_WEIGHTS).
+        0: every such layer, a huge value: none (the tests hold both to the reference this
+        way)."""
+        return self._packed_gemm_min_weights
+
+    @packed_gemm_min_weights.setter
+    def packed_gemm_min_weights(self, Py_ssize_t value):
+        if value < 0:
+            raise ValueError("packed_gemm_min_weights must be >= 0")
+        self._packed_gemm_min_weights = value
+
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
 
@@ -255,6 +286,7 @@ cdef class Architecture:
         self._transpose_max_work = DEFAULT_TRANSPOSE_MAX_WORK
         self._own_gemm_min_work = DEFAULT_OWN_GEMM_MIN_WORK
         self._own_gemm_first_layer_min_work = DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK
+        self._packed_gemm_min_weights = DEFAULT_PACKED_GEMM_MIN_WEIGHTS
         self.fuse_per_example = True
         self.transpose_first_layer = True
         self.sizes = np.asarray(sizes, dtype=np.intp).copy()
@@ -309,6 +341,9 @@ cdef struct Workspace:
     bint* transposed  # transposed[l]: layer l's forward product reads its input transposed
     bint* own        # own[l]: layer l's products go through fbp_sgemm (never for double)
     bint* delta_transposed  # delta_transposed[l]: float32 layer l computes dAᵀ = Wᵀ·dZᵀ
+    bint* packed     # packed[l]: layer l's products go through fbp_sgemm_packed (float32)
+    void* pack       # fbp_sgemm_packed's blocks (if any layer is packed), 64-byte aligned,
+    void* pack_block  # ... in this allocation
     void* inputs_t   # chunk × n_in: that transposed input, or a transposed input delta
     void* outputs_t  # chunk × n_out: an own-kernel layer's transposed output, then delta
     void* weights_t  # layer 0's Wᵀ while an epoch of plain SGD trains it so (else NULL):
@@ -344,6 +379,13 @@ cdef bint own_gemm_size(Architecture arch, Py_ssize_t l, Py_ssize_t chunk,
     return work > arch._own_gemm_min_work or (
         trained_transposed and l == 0 and n_out % TILE_COLUMNS == 0
         and work > arch._own_gemm_first_layer_min_work)
+
+
+cdef bint packed_gemm_size(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) noexcept:
+    """Layer l is the size for fbp_sgemm_packed (used if float32, AVX-512 and one BLAS
+    thread), at `chunk` rows a pass."""
+    return (uses_blas(arch, l, chunk) and not own_gemm_size(arch, l, chunk)
+            and arch.sizes[l] * arch.sizes[l + 1] >= arch._packed_gemm_min_weights)
 
 
 cdef bint own_gemm_runs() noexcept:
@@ -394,12 +436,20 @@ def own_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype, bint plain_sgd=F
     return [bool(use and own_gemm_size(arch, l, chunk, first)) for l in range(arch.n_layers)]
 
 
+def packed_gemm_layers(Architecture arch, Py_ssize_t chunk, dtype):
+    """Per layer, whether its products go through fastbp's packed kernel (fbp_sgemm_packed)
+    at `chunk` rows of `dtype`, on this CPU and with the BLAS thread count now in force."""
+    use = np.dtype(dtype) == np.float32 and own_gemm_runs()
+    return [bool(use and packed_gemm_size(arch, l, chunk)) for l in range(arch.n_layers)]
+
+
 def transposed_delta_layers(Architecture arch, Py_ssize_t chunk, dtype):
     """Per layer, whether its input delta is computed transposed (dAᵀ = Wᵀ·dZᵀ) at `chunk`
     rows of `dtype` (DELTA_TRANSPOSED_MIN_WEIGHTS), on this CPU and BLAS thread count."""
     own = own_gemm_layers(arch, chunk, dtype)
+    packed = packed_gemm_layers(arch, chunk, dtype)
     return [bool(np.dtype(dtype) == np.float32 and transposes_delta(arch, l, chunk)
-                 and not own[l]) for l in range(arch.n_layers)]
+                 and not own[l] and not packed[l]) for l in range(arch.n_layers)]
 
 
 def own_gemm_available():
@@ -423,17 +473,28 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     ws.transposed = <bint*>malloc(arch.n_layers * sizeof(bint))
     ws.own = <bint*>malloc(arch.n_layers * sizeof(bint))
     ws.delta_transposed = <bint*>malloc(arch.n_layers * sizeof(bint))
+    ws.packed = <bint*>malloc(arch.n_layers * sizeof(bint))
+    # (workspace_free frees these too: NULL until allocated)
+    ws.pack = ws.pack_block = ws.weights_t = ws.weights_t_block = NULL
     if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
             or ws.blas == NULL or ws.transposed == NULL or ws.own == NULL
-            or ws.delta_transposed == NULL):
+            or ws.delta_transposed == NULL or ws.packed == NULL):
         workspace_free(ws)
         raise MemoryError()
     for l in range(arch.n_layers):
         ws.blas[l] = uses_blas(arch, l, chunk)
         ws.own[l] = own and own_gemm_size(arch, l, chunk)
-        ws.transposed[l] = transposes_input(arch, l, chunk) and not ws.own[l]
+        ws.packed[l] = own and packed_gemm_size(arch, l, chunk)
+        ws.transposed[l] = (transposes_input(arch, l, chunk) and not ws.own[l]
+                            and not ws.packed[l])
         ws.delta_transposed[l] = (floating is float and transposes_delta(arch, l, chunk)
-                                  and not ws.own[l])
+                                  and not ws.own[l] and not ws.packed[l])
+        if ws.packed[l] and ws.pack_block == NULL:  # one buffer for every packed layer
+            ws.pack_block = malloc(sgemm_packed_work() * sizeof(float) + 64)
+            if ws.pack_block == NULL:
+                workspace_free(ws)
+                raise MemoryError()
+            ws.pack = <void*>((<size_t>ws.pack_block + 63) & ~(<size_t>63))
     for l in range(arch.n_layers + 1):
         ws.acts[l] = work
         work += in_lines(chunk * arch.sizes[l])
@@ -451,7 +512,6 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     work += in_lines(chunk * widest_transposed(arch, chunk, False))
     ws.outputs_t = work
     work += in_lines(chunk * widest_transposed(arch, chunk, True))
-    ws.weights_t = ws.weights_t_block = NULL
     for l in range(n_buffers):
         ws.pre[l] = ws.mask[l] = ws.dropped[l] = NULL
     for l in range(1, arch.n_layers):
@@ -475,10 +535,12 @@ cdef void workspace_free(Workspace* ws) noexcept:
     free(ws.transposed)
     free(ws.own)
     free(ws.delta_transposed)
+    free(ws.packed)
+    free(ws.pack_block)
     free(ws.weights_t_block)
-    ws.weights_t = ws.weights_t_block = NULL
+    ws.weights_t = ws.weights_t_block = ws.pack = ws.pack_block = NULL
     ws.acts = ws.pre = ws.mask = ws.dropped = NULL
-    ws.blas = ws.transposed = ws.own = ws.delta_transposed = NULL
+    ws.blas = ws.transposed = ws.own = ws.delta_transposed = ws.packed = NULL
 
 
 cdef inline bint dropping(Workspace* ws, Py_ssize_t l) noexcept nogil:
@@ -580,6 +642,10 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
             else:
                 own_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
             bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
+        elif floating is float and ws.packed[l]:  # Z = A·Wᵀ, Wᵀ packed from W's rows
+            sgemm_packed(rows, n_out, n_in, 1, a_in, n_in, 1, params + arch.w_offset[l], 1,
+                         n_in, 0, a_out, n_out, <float*>ws.pack)
+            bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
         elif ws.blas[l]:
             if ws.transposed[l]:  # Z = (Aᵀ)ᵀ·Wᵀ
                 transpose(a_in, rows, n_in, <floating*>ws.inputs_t)
@@ -612,6 +678,9 @@ cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const f
     if ws.blas[l]:
         if floating is float and ws.own[l]:
             own_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
+        elif floating is float and ws.packed[l]:
+            sgemm_packed(n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 1,
+                         grads + arch.w_offset[l], n_in, <float*>ws.pack)
         else:
             gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
                  A, <int>n_in, <floating>1, grads + arch.w_offset[l], <int>n_in)
@@ -630,6 +699,9 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
     cdef const floating* mask
     if floating is float and ws.own[l]:
         sgemm(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0, dA, n_in)
+    elif floating is float and ws.packed[l]:
+        sgemm_packed(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 1, 0,
+                     dA, n_in, <float*>ws.pack)
     elif floating is float and ws.delta_transposed[l]:  # dAᵀ = Wᵀ·dZᵀ, then dA
         gemm(True, True, <int>n_in, <int>rows, <int>n_out, <floating>1,
              params + arch.w_offset[l], <int>n_in, dZ, <int>n_out, <floating>0,
@@ -729,6 +801,9 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
                       n_out)
             else:
                 own_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
+        elif floating is float and ws.packed[l]:
+            sgemm_packed(n_out, n_in, rows, -lr, dZ, 1, n_out, A, n_in, 1, 1,
+                         params + arch.w_offset[l], n_in, <float*>ws.pack)
         else:
             gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
                  A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)

@@ -3,11 +3,11 @@
 
 #include "fastbp_avx512.h"
 
-/* Plain loops: for CPUs without AVX-512 (the trainer does not choose fbp_sgemm there; the
- * tests and anyone else calling it still get the right answer). */
-static void sgemm_plain(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
-                        ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb,
-                        float beta, float *C, ptrdiff_t ldc)
+/* Plain loops: for CPUs without AVX-512 (the trainer does not choose fastbp's kernels there;
+ * the tests and anyone else calling them still get the right answer) and for k = 0. */
+void fbp_sgemm_plain(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
+                     ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t b_rs,
+                     ptrdiff_t b_cs, float beta, float *C, ptrdiff_t ldc)
 {
     ptrdiff_t i, j, p;
     for (i = 0; i < m; ++i) {
@@ -15,8 +15,8 @@ static void sgemm_plain(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, cons
         for (j = 0; j < n; ++j) c[j] = beta == 0 ? 0 : beta * c[j];
         for (p = 0; p < k; ++p) {
             float a = alpha * A[i * a_rs + p * a_cs];
-            const float *b = B + p * ldb;
-            for (j = 0; j < n; ++j) c[j] += a * b[j];
+            const float *b = B + p * b_rs;
+            for (j = 0; j < n; ++j) c[j] += a * b[j * b_cs];
         }
     }
 }
@@ -203,7 +203,7 @@ void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *
         return;
     }
 #endif
-    sgemm_plain(m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc);
+    fbp_sgemm_plain(m, n, k, alpha, A, a_rs, a_cs, B, ldb, 1, beta, C, ldc);
 }
 
 void fbp_stranspose(const float *A, ptrdiff_t rows, ptrdiff_t cols, float *AT)

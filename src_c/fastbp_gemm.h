@@ -5,8 +5,9 @@
  * not apply and the general one packs both operands on every call. This kernel needs no packing:
  * tiles of 6 rows × 64 columns held in 24 vector registers, A broadcast element by element,
  * B read in place a row at a time (1.3–1.5× OpenBLAS on those shapes, 84–89 % of the FMA
- * peak on cached operands). For weight matrices larger than an L2 cache, OpenBLAS's packed
- * products win: the trainer sends only smaller layers here (fastbp/_train.pyx).
+ * peak on cached operands). For weight matrices larger than an L2 cache, packed products win:
+ * the trainer sends only smaller layers here, and the largest to fbp_sgemm_packed below
+ * (fastbp/_train.pyx).
  */
 #ifndef FASTBP_GEMM_H
 #define FASTBP_GEMM_H
@@ -24,6 +25,23 @@ int fbp_sgemm_fast(void);
 void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
                ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb, float beta,
                float *C, ptrdiff_t ldc);
+
+/* The same product with B too at any strides (element (p, j) at B[p·b_rs + j·b_cs]) for large
+ * matrices (src_c/fastbp_gemm_packed.c): blocks of A and of B are copied into `work` in the
+ * order the tiles read them (packed, as BLAS libraries do), so that rows far apart in memory
+ * (a 2048 × 2048 W: 8 kB apart) are read once per block instead of once per tile, and a
+ * transposed operand costs no separate transpose. Single-threaded. `work`:
+ * fbp_sgemm_packed_work() floats, 64-byte aligned (unused without AVX-512: plain loops). */
+size_t fbp_sgemm_packed_work(void);
+void fbp_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
+                      ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t b_rs,
+                      ptrdiff_t b_cs, float beta, float *C, ptrdiff_t ldc, float *work);
+
+/* The same product in plain loops, B at any strides: both kernels' fallback (no AVX-512, or
+ * k = 0), and a reference. */
+void fbp_sgemm_plain(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
+                     ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t b_rs,
+                     ptrdiff_t b_cs, float beta, float *C, ptrdiff_t ldc);
 
 /* AT := Aᵀ (A: rows × cols, row-major), float; with AVX-512 in blocks of 16 × 16 held in
  * registers (fbp_sgemm's operands are transposed around it: a 64 × 784 batch in a few µs). */

@@ -6,7 +6,8 @@ keeps every layer on the compiled loops, the default picks per layer by size.
 `Architecture.transpose_max_work` = 0 keeps BLAS layers' inputs in their own orientation.
 `Architecture.own_gemm_min_work` = 0 sends every float32 BLAS layer to fastbp's own matrix
 kernel (on CPUs with AVX-512, with BLAS on one thread); `own_gemm_first_layer_min_work` does
-the same for a first layer trained transposed by plain SGD.
+the same for a first layer trained transposed by plain SGD; `packed_gemm_min_weights` = 0
+sends every float32 BLAS layer that kernel does not take to its packed kernel.
 """
 import numpy as np
 import pytest
@@ -43,9 +44,10 @@ def reference_params(ref):
 
 class KernelPath:
     """Builds networks whose layers all go to BLAS (small products with their input transposed,
-    as by default, or never: "blas_untransposed"; or, for float32 where it runs, to fastbp's own
-    matrix kernel: "own_gemm", on one thread), all to the compiled loops, or follow the
-    default crossover."""
+    as by default, or never: "blas_untransposed"; or, for float32 where they run, to fastbp's
+    own matrix kernel: "own_gemm", or its packed kernel: "packed_gemm", on one thread; the
+    layers here are too small for either by default), all to the compiled loops, or follow
+    the default crossover."""
 
     def __init__(self, name):
         self.name = name
@@ -59,10 +61,14 @@ class KernelPath:
         if self.name == "own_gemm":
             net._arch.own_gemm_min_work = 0
             net.n_threads = 1
+        if self.name == "packed_gemm":
+            net._arch.packed_gemm_min_weights = 0
+            net.n_threads = 1
         return net
 
 
-@pytest.fixture(params=["blas", "blas_untransposed", "own_gemm", "loops", "crossover"])
+@pytest.fixture(params=["blas", "blas_untransposed", "own_gemm", "packed_gemm", "loops",
+                        "crossover"])
 def kernel_path(request):
     return KernelPath(request.param)
 
@@ -116,12 +122,17 @@ def test_the_paths_are_the_ones_forced(kernel_path):
     paths = {chunk: _train.layer_paths(net._arch, chunk) for chunk in (1, 64)}
     transposed = _train.transposed_inputs(kernel_path.network([19, 37, 2], seed=0)._arch, 7)
     # 7·19·37 multiply-adds go to BLAS by default too; 37 outputs >= 32, 2 < 32
-    assert transposed == [kernel_path.name in ("blas", "crossover", "own_gemm"), False]
+    assert transposed == [kernel_path.name in ("blas", "crossover", "own_gemm", "packed_gemm"),
+                          False]
     own = kernel_path.name == "own_gemm" and _train.own_gemm_available()
+    packed = kernel_path.name == "packed_gemm" and _train.own_gemm_available()
     with _blas.limit_threads(net.n_threads):
         assert _train.own_gemm_layers(net._arch, 64, np.float32) == [own, own]
         assert _train.own_gemm_layers(net._arch, 64, np.float64) == [False, False]
-    if kernel_path.name in ("blas", "blas_untransposed", "own_gemm"):
+        assert _train.packed_gemm_layers(net._arch, 64, np.float32) == [packed, packed]
+        assert _train.packed_gemm_layers(net._arch, 1, np.float32) == [packed, packed]
+        assert _train.packed_gemm_layers(net._arch, 64, np.float64) == [False, False]
+    if kernel_path.name in ("blas", "blas_untransposed", "own_gemm", "packed_gemm"):
         assert paths == {1: ["blas", "blas"], 64: ["blas", "blas"]}
     elif kernel_path.name == "loops":
         assert paths == {1: ["loops", "loops"], 64: ["loops", "loops"]}
@@ -201,48 +212,71 @@ def sgemm_tolerance(k):
     return 4 * np.finfo(np.float32).eps * max(k, 1)
 
 
-@pytest.mark.parametrize("transposed_a", [False, True])
-@pytest.mark.parametrize("m,n,k", GEMM_SHAPES)
-def test_own_sgemm_equals_the_float64_product(m, n, k, transposed_a):
-    """C := alpha·A·B + beta·C, A given as it is or as the transpose of a stored matrix."""
+# The packed kernel's blocks are 528 rows × 256 steps of A and 256 steps × 512 columns of B,
+# in panels of 6 rows and 64 columns; A's row-major blocks are transposed 16 × 16 at a time.
+PACKED_GEMM_SHAPES = [  # m, n, k: whole blocks, panels and transposed blocks, and edges of each
+    (1, 1, 1), (6, 64, 16), (7, 19, 37), (16, 512, 256), (17, 65, 257), (529, 70, 20),
+    (40, 513, 300), (5, 1030, 530), (600, 130, 17), (33, 16, 15), (3, 17, 0),
+]
+
+# The two float32 products, as the tests call them: the in-place kernel (B needs a unit column
+# stride) and the packed one (any strides).
+PRODUCTS = {"own": _kernels.sgemm_product, "packed": _kernels.sgemm_packed_product}
+
+
+@pytest.mark.parametrize("kernel,m,n,k,transposed_a,transposed_b", [
+    (kernel, *shape, transposed_a, transposed_b)
+    for kernel, shapes in (("own", GEMM_SHAPES), ("packed", PACKED_GEMM_SHAPES))
+    for shape in shapes for transposed_a in (False, True)
+    for transposed_b in ((False, True) if kernel == "packed" else (False,))])
+def test_sgemm_equals_the_float64_product(kernel, m, n, k, transposed_a, transposed_b):
+    """C := alpha·A·B + beta·C, each operand given as it is or as the transpose of a stored
+    matrix (the packed kernel's B too: a layer's W is B transposed in the forward product)."""
     rng = np.random.default_rng(m * 1000 + n + k)
     A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     B = rng.uniform(-1, 1, (k, n)).astype(np.float32)
     C = rng.uniform(-1, 1, (m, n)).astype(np.float32)
     expected = -0.75 * A.astype(np.float64) @ B + 1.5 * C
-    operand = np.ascontiguousarray(A.T).T if transposed_a else A
-    _kernels.sgemm_product(-0.75, operand, B, 1.5, C)
+    a = np.ascontiguousarray(A.T).T if transposed_a else A
+    b = np.ascontiguousarray(B.T).T if transposed_b else B
+    PRODUCTS[kernel](-0.75, a, b, 1.5, C)
     np.testing.assert_allclose(C, expected, rtol=0, atol=sgemm_tolerance(k))
 
 
-@pytest.mark.parametrize("m,n,k", [(7, 19, 37), (64, 784, 64)])
-def test_own_sgemm_does_not_read_c_when_beta_is_zero(m, n, k):
-    """C may hold anything (a fresh buffer): with beta = 0, NaN in C must not leak out."""
+@pytest.mark.parametrize("kernel", ["own", "packed"])
+@pytest.mark.parametrize("m,n,k", [(7, 19, 37), (64, 784, 64), (530, 520, 260)])
+def test_sgemm_does_not_read_c_when_beta_is_zero(kernel, m, n, k):
+    """C may hold anything (a fresh buffer): with beta = 0, NaN in C must not leak out (in
+    the packed kernel's first block of depth or later ones)."""
     rng = np.random.default_rng(2)
     A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     B = rng.uniform(-1, 1, (k, n)).astype(np.float32)
     C = np.full((m, n), np.nan, np.float32)
-    _kernels.sgemm_product(1.0, A, B, 0.0, C)
+    PRODUCTS[kernel](1.0, A, B, 0.0, C)
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=0, atol=sgemm_tolerance(k))
 
 
-@pytest.mark.parametrize("m,n,k", [(7, 21, 9), (13, 70, 300), (2, 128, 5), (8, 64, 3)])
-def test_own_sgemm_writes_nothing_outside_c(m, n, k):
-    """Edge tiles are stored under masks: within a larger buffer (row stride > n), the
-    elements around C's block keep their values; B too may be a block of a wider array."""
+@pytest.mark.parametrize("kernel", ["own", "packed"])
+@pytest.mark.parametrize("m,n,k", [(7, 21, 9), (13, 70, 300), (2, 128, 5), (8, 64, 3),
+                                   (535, 530, 3)])
+def test_sgemm_writes_nothing_outside_c(kernel, m, n, k):
+    """Edge tiles are stored under masks (and the packed kernel's zero padding never reaches
+    C): within a larger buffer (row stride > n), the elements around C's block keep their
+    values; A and B may be blocks of wider arrays, B's rows strided."""
     rng = np.random.default_rng(3)
-    A = rng.uniform(-1, 1, (m, k)).astype(np.float32)
-    wide_B = rng.uniform(-1, 1, (k, n + 5)).astype(np.float32)
-    B = wide_B[:, 2:n + 2]
+    A = rng.uniform(-1, 1, (m, k + 3)).astype(np.float32)[:, 1:k + 1]
+    B = rng.uniform(-1, 1, (2 * k, n + 5)).astype(np.float32)[::2, 2:n + 2]
     buffer = np.full((m + 2, n + 40), 7.0, np.float32)
     C = buffer[1:m + 1, 3:n + 3]
-    _kernels.sgemm_product(1.0, A, B, 0.0, C)
+    PRODUCTS[kernel](1.0, A, B, 0.0, C)
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=0, atol=sgemm_tolerance(k))
     outside = np.ones(buffer.shape, bool)
     outside[1:m + 1, 3:n + 3] = False
     assert (buffer[outside] == 7.0).all()
     with pytest.raises(ValueError):
-        _kernels.sgemm_product(1.0, A, B[:-1], 0.0, C)
+        PRODUCTS[kernel](1.0, A, B[:-1], 0.0, C)
+    with pytest.raises(ValueError):  # C needs a unit column stride
+        PRODUCTS[kernel](1.0, A, B, 0.0, np.zeros((m, 2 * n), np.float32)[:, ::2])
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (16, 16), (7, 19), (64, 784), (45, 17), (3, 40),
@@ -278,6 +312,70 @@ def test_own_gemm_takes_large_float32_layers_on_one_thread():
         assert _train.own_gemm_layers(arch, 64, np.float32) == [False] * 3
     with pytest.raises(ValueError):
         arch.own_gemm_min_work = -1
+
+
+def test_packed_gemm_takes_float32_layers_of_2_20_weights_on_one_thread():
+    """L1's first two layers (2²¹ and 2²² weights) at any chunk, not its 2048→10 (on the
+    in-place kernel) nor 1024→1023 (below 2²⁰ weights), nor a layer the in-place kernel
+    takes (M2's, even with the threshold at 0); never for float64,
+    nor when BLAS runs on two threads; the threshold is per network and not negative."""
+    arch = fastbp.Network([1024, 2048, 2048, 10], loss="cross_entropy", seed=0)._arch
+    assert arch.packed_gemm_min_weights == _train.DEFAULT_PACKED_GEMM_MIN_WEIGHTS == 1 << 20
+    packed = _train.own_gemm_available()
+    with _blas.limit_threads(1):
+        for chunk in (1, 7, 64, 256):
+            assert _train.packed_gemm_layers(arch, chunk, np.float32) == [packed, packed, False]
+        assert _train.packed_gemm_layers(arch, 256, np.float64) == [False] * 3
+        assert _train.own_gemm_layers(arch, 256, np.float32) == [False, False, packed]
+        at_edge = fastbp.Network([1024, 1024, 1023], seed=0)._arch  # 2²⁰ and 2²⁰ − 1024
+        assert _train.packed_gemm_layers(at_edge, 64, np.float32) == [packed, False]
+        m2 = fastbp.Network([784, 256, 128, 10], loss="cross_entropy", seed=0)._arch
+        m2.packed_gemm_min_weights = 0  # its first two layers stay on the in-place kernel
+        assert _train.packed_gemm_layers(m2, 64, np.float32) == [False, False, packed]
+        assert _train.own_gemm_layers(m2, 64, np.float32) == [packed, packed, False]
+    if _blas.thread_control() is not None:
+        with _blas.limit_threads(2):
+            assert _train.packed_gemm_layers(arch, 256, np.float32) == [False] * 3
+    other = fastbp.Network([1024, 2048, 2048, 10], loss="cross_entropy", seed=0)._arch
+    arch.packed_gemm_min_weights = 1 << 62
+    with _blas.limit_threads(1):
+        assert _train.packed_gemm_layers(arch, 256, np.float32) == [False] * 3
+        assert _train.packed_gemm_layers(other, 256, np.float32) == [packed, packed, False]
+    with pytest.raises(ValueError):
+        arch.packed_gemm_min_weights = -1
+
+
+@needs_avx512
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_packed_gemm_training_gradients_and_predict_equal_openblas(optimizer, problem, rel_err):
+    """Every product of a packed layer, the in-place update of plain SGD and the accumulated
+    gradient of the other optimizers (momentum here: Adam, which takes the same gradient,
+    turns the last bits of gradients near 0 into steps of ±lr), `gradients`, `loss` and
+    `predict` (chunks of 256 rows and a partial one): the same through the packed kernel as
+    through OpenBLAS, and plain SGD's with the reference."""
+    X, y = problem("cross_entropy", 40, 5, 300, seed=9)
+    results = []
+    for packed in (True, False):
+        net = fastbp.Network([40, 1100, 1000, 5], activation="tanh", loss="cross_entropy",
+                             dtype="float32", seed=2, n_threads=1)
+        if not packed:
+            net._arch.packed_gemm_min_weights = 1 << 62
+        with _blas.limit_threads(1):
+            assert _train.packed_gemm_layers(net._arch, 60, np.float32) == [False, packed, False]
+        ref = ReferenceNetwork.like(net)
+        net.fit(X, y, epochs=1, batch_size=60, lr=0.01, optimizer=optimizer, shuffle=False)
+        results.append((params_of(net), net.gradients(X, y), net.loss(X, y), net.predict(X)))
+    (params, grads, loss, predicted), (params_b, grads_b, loss_b, predicted_b) = results
+    for ours, theirs in zip(params, params_b):
+        assert rel_err(ours, theirs) < 1e-4
+    for (dW, db), (rW, rb) in zip(grads, grads_b):
+        assert rel_err(dW, rW) < 1e-5 and rel_err(db, rb) < 1e-5
+    assert loss == pytest.approx(loss_b, rel=1e-5)
+    assert rel_err(predicted, predicted_b) < 1e-5
+    if optimizer == "sgd":
+        ref.fit(X, y, epochs=1, batch_size=60, lr=0.01)
+        for ours, theirs in zip(params, reference_params(ref)):
+            assert rel_err(ours, theirs) < 1e-4
 
 
 def test_own_gemm_takes_small_first_layers_trained_transposed():
@@ -471,18 +569,28 @@ def test_own_gemm_with_dropout_penalty_and_weights_equals_openblas(
         assert rel_err(ours, theirs) < 1e-5
 
 
+@pytest.mark.parametrize("packed", [False, True])
 @pytest.mark.parametrize("batch_size", [8, 3])
-def test_large_float32_layers_compute_the_input_delta_transposed(batch_size, problem, rel_err):
-    """A float32 BLAS layer of 2²² weights or more computes dAᵀ = Wᵀ·dZᵀ and transposes it
-    back: training (a partial last batch included) and gradients stay with the reference;
-    float64 and smaller layers compute dA = dZ·W."""
+def test_large_float32_layers_on_openblas_or_packed(batch_size, packed, problem, rel_err):
+    """A float32 BLAS layer of 2²² weights or more that is not on the packed kernel computes
+    dAᵀ = Wᵀ·dZᵀ and transposes it back; on the packed kernel (the default where it runs,
+    from 2²⁰ weights) it computes dA = dZ·W from W packed. Either way training (a partial
+    last batch included) and gradients stay with the reference; float64 and smaller layers
+    compute dA = dZ·W through BLAS."""
     sizes = [6, 2048, 2048, 3]
     net = fastbp.Network(sizes, activation="tanh", loss="cross_entropy", dtype="float32",
                          seed=7, n_threads=1)
-    assert _train.transposed_delta_layers(net._arch, 8, np.float32) == [False, True, False]
-    assert _train.transposed_delta_layers(net._arch, 8, np.float64) == [False] * 3
-    smaller = fastbp.Network([6, 2048, 2047, 3], seed=0)._arch  # 2²² − 2048 weights
-    assert _train.transposed_delta_layers(smaller, 8, np.float32) == [False] * 3
+    on_packed = packed and _train.own_gemm_available()
+    if not packed:
+        net._arch.packed_gemm_min_weights = 1 << 62
+    with _blas.limit_threads(1):
+        assert _train.packed_gemm_layers(net._arch, 8, np.float32) == [False, on_packed, False]
+        assert _train.transposed_delta_layers(net._arch, 8, np.float32) == [
+            False, not on_packed, False]
+        assert _train.transposed_delta_layers(net._arch, 8, np.float64) == [False] * 3
+        smaller = fastbp.Network([6, 2048, 2047, 3], seed=0)._arch  # 2²² − 2048 weights
+        smaller.packed_gemm_min_weights = 1 << 62
+        assert _train.transposed_delta_layers(smaller, 8, np.float32) == [False] * 3
     X, y = problem("cross_entropy", sizes[0], sizes[-1], 22, seed=13)
     ref = ReferenceNetwork.like(net)
     net.fit(X, y, epochs=1, batch_size=batch_size, lr=0.05, shuffle=False)
