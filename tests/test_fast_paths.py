@@ -544,25 +544,32 @@ def test_own_gemm_accumulated_gradients_equal_openblas(optimizer, problem, rel_e
 
 
 @needs_avx512
+@pytest.mark.parametrize("kernel", ["own", "packed"])
 @pytest.mark.parametrize("activation,network_options,fit_options", [
     ("relu", {"dropout": 0.2}, {}),
     ("gelu", {}, {"alpha": 1e-3, "clip_norm": 0.5}),
     ("tanh", {}, {"sample_weight": "random"}),
 ])
-def test_own_gemm_with_dropout_penalty_and_weights_equals_openblas(
-        activation, network_options, fit_options, problem, rel_err):
+def test_own_kernels_with_dropout_penalty_and_weights_equal_openblas(
+        kernel, activation, network_options, fit_options, problem, rel_err):
     """The paths around the products: dropped-out inputs and masked deltas, gelu's kept
-    pre-activations, the L2 term and clipping, weighted samples."""
+    pre-activations, the L2 term and clipping, weighted samples; through the in-place kernel
+    (its default size rule) or the packed one (moved down to this layer's size)."""
     X, y = problem("cross_entropy", 300, 5, 128, seed=10)
     if fit_options.get("sample_weight") == "random":
         fit_options = {"sample_weight": np.random.default_rng(1).uniform(0.5, 2.0, len(X))}
     trained = []
-    for min_work in (_train.DEFAULT_OWN_GEMM_MIN_WORK, 1 << 62):
+    for on in (True, False):
         net = fastbp.Network([300, 70, 5], activation=activation, loss="cross_entropy",
                              dtype="float32", seed=6, n_threads=1, **network_options)
-        net._arch.own_gemm_min_work = min_work
+        if kernel == "packed" or not on:
+            net._arch.own_gemm_min_work = 1 << 62
+        if kernel == "packed" and on:
+            net._arch.packed_gemm_min_weights = 0
         with _blas.limit_threads(1):
-            assert _train.own_gemm_layers(net._arch, 64, np.float32)[0] == (not trained)
+            layers = (_train.own_gemm_layers if kernel == "own" else _train.packed_gemm_layers)(
+                net._arch, 64, np.float32)
+            assert layers[0] == on
         net.fit(X, y, epochs=2, batch_size=64, lr=0.05, shuffle=False, **fit_options)
         trained.append(params_of(net))
     for ours, theirs in zip(*trained):
