@@ -58,16 +58,26 @@ static FBP_AVX512 void pack_a(ptrdiff_t rows, ptrdiff_t depth, const float *A, p
         }
         return;
     }
-    /* Any other layout (A given transposed: a_rs = 1, each step's 6 values adjacent). */
+    if (a_rs == 1) {
+        /* A given transposed (a weight update's dZᵀ): each step's rows are adjacent, one
+         * masked copy of 6 lanes. (Row by row, the steps' 6 rows far apart were read 6
+         * times over, from L2.) */
+        for (i0 = 0; i0 < padded; i0 += PANEL_ROWS) {
+            float *panel = Ap + i0 * depth;
+            ptrdiff_t in_panel = rows - i0 < PANEL_ROWS ? rows - i0 : PANEL_ROWS;
+            __mmask16 lanes = (__mmask16)((1u << in_panel) - 1);
+            for (p = 0; p < depth; ++p)
+                _mm512_mask_storeu_ps(panel + p * PANEL_ROWS, 0x3F,
+                                      _mm512_maskz_loadu_ps(lanes, A + i0 + p * a_cs));
+        }
+        return;
+    }
+    /* Any other layout. */
     for (i0 = 0; i0 < padded; i0 += PANEL_ROWS) {
         float *panel = Ap + i0 * depth;
-        for (r = 0; r < PANEL_ROWS; ++r) {
-            const float *a = A + (i0 + r) * a_rs;
-            if (i0 + r < rows)
-                for (p = 0; p < depth; ++p) panel[p * PANEL_ROWS + r] = a[p * a_cs];
-            else
-                for (p = 0; p < depth; ++p) panel[p * PANEL_ROWS + r] = 0;
-        }
+        for (p = 0; p < depth; ++p)
+            for (r = 0; r < PANEL_ROWS; ++r)
+                panel[p * PANEL_ROWS + r] = i0 + r < rows ? A[(i0 + r) * a_rs + p * a_cs] : 0;
     }
 }
 
