@@ -3,16 +3,18 @@
 # of the same layout. Pointers and sizes in, no checks: Python validated everything first.
 from cython cimport floating
 
-# Optimizer codes; names in _optim.pyx (OPTIMIZER_CODES), configs in fastbp/optim.py.
-cpdef enum Optimizer:
-    SGD = 0
-    MOMENTUM = 1
-    NESTEROV = 2
-    ADAM = 3
-    ADAMW = 4
-    RMSPROP = 5
-    ADAGRAD = 6
-    IRPROP_MINUS = 7
+# The optimizer codes, defined once in src_c/fastbp_codes.h (the Python enum
+# fastbp._optim.Optimizer); names in _optim.pyx (OPTIMIZER_CODES), configs in fastbp/optim.py.
+cdef extern from "fastbp_codes.h":
+    cpdef enum Optimizer "fbp_optimizer":
+        SGD "FBP_SGD"
+        MOMENTUM "FBP_MOMENTUM"
+        NESTEROV "FBP_NESTEROV"
+        ADAM "FBP_ADAM"
+        ADAMW "FBP_ADAMW"
+        RMSPROP "FBP_RMSPROP"
+        ADAGRAD "FBP_ADAGRAD"
+        IRPROP_MINUS "FBP_IRPROP_MINUS"
 
 # hyper[] per code (its length is hyper_size(code)):
 #   SGD           (none)

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fastbp_codes.h"
 #include "fastbp_dense.h"
 #include "fastbp_math.h"
 #include "fastbp_xent16.h"
@@ -58,11 +59,6 @@ int fbp_fits_tiny(const ptrdiff_t *sizes, ptrdiff_t n_layers)
         if (sizes[l] > FBP_TINY) return 0;
     return 1;
 }
-
-enum {
-    FBP_IDENTITY = 0, FBP_SIGMOID = 1, FBP_TANH = 2, FBP_RELU = 3, FBP_LEAKY_RELU = 4,
-    FBP_ELU = 5, FBP_SOFTPLUS = 6, FBP_GELU = 7
-};
 
 FBP_INLINE float fbp_bits_to_float(int32_t bits)
 {

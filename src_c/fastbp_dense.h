@@ -4,8 +4,7 @@
  * FBP_LANES independent partial sums, which compilers vectorise without -ffast-math (no
  * reassociation is needed), and with GCC on x86-64 Linux each kernel is compiled for
  * x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA) and the baseline, picked at load time.
- * Activation codes are those of fastbp/_kernels.pxd (identity 0, sigmoid 1, tanh 2, relu 3,
- * leaky_relu 4).
+ * `activation` is an enum fbp_activation code (src_c/fastbp_codes.h).
  */
 #ifndef FASTBP_DENSE_H
 #define FASTBP_DENSE_H
