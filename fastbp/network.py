@@ -231,6 +231,11 @@ class Network:
     epochs_trained = property(lambda self: self._epochs_trained, doc="Epochs of training so far, over all fit calls.")
 
     @property
+    def architecture(self):
+        """The compiled layer layout and path planner (thresholds settable for tests and tuning)."""
+        return self._arch
+
+    @property
     def n_threads(self):
         """Threads of the BLAS-backed layers (fastbp's own kernels use one); see :class:`Network`."""
         return self._n_threads
