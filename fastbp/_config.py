@@ -38,6 +38,7 @@ def show_config(print_=True):
                     f"{_train.DEFAULT_TRANSPOSE_MAX_WORK:,} from the transposed input)"),
         "simd": _kernels.simd_level(),
         "own_gemm": _own_gemm(),
+        "plans": _plans(),
         "blas": _blas.blas_info(),
         "threads": _threads(),
     }
@@ -49,18 +50,38 @@ def show_config(print_=True):
 
 
 def _own_gemm():
-    """Whether the largest float32 layers run on fastbp's own matrix kernel here."""
-    from fastbp import _train
+    """Whether the largest float32 layers run on fastbp's own matrix kernels here."""
+    from fastbp import _kernels, _train
 
-    if not _train.own_gemm_available():
+    if not _kernels.avx512_kernels_run():
         return "off: this CPU has no AVX-512 (BLAS computes every large layer)"
-    return (f"float32 layers above {_train.DEFAULT_OWN_GEMM_MIN_WORK:,} multiply-adds per chunk "
-            "(of at most 2^19 weights, chunks of at most 256 rows), and a first layer trained "
-            f"by plain SGD above {_train.DEFAULT_OWN_GEMM_FIRST_LAYER_MIN_WORK:,} if its "
-            "outputs are a multiple of 64 and an epoch has 4 batches or more: fastbp's "
-            "AVX-512 kernel; float32 layers of "
-            f"{_train.DEFAULT_PACKED_GEMM_MIN_WEIGHTS:,} weights or more: its packed kernel; "
-            "either when BLAS would run on one thread")
+    return (f"float32 layers above {_train.DEFAULT_INPLACE_GEMM_MIN_WORK:,} multiply-adds per "
+            "chunk (of at most 2^19 weights, chunks of at most 256 rows), and a first layer "
+            "trained transposed by plain SGD above "
+            f"{_train.DEFAULT_FIRST_LAYER_TRANSPOSED_MIN_WORK:,} if its outputs are a multiple "
+            "of 64 and an epoch has 4 batches or more: fastbp's AVX-512 in-place kernel; "
+            f"float32 layers of {_train.DEFAULT_PACKED_GEMM_MIN_WEIGHTS:,} weights or more: its "
+            "packed kernel; either when BLAS would run on one thread")
+
+
+# Networks of the benchmarks (bench/): sizes, batch size.
+_PLANNED = {"M1": ([64, 128, 10], 32), "M2": ([784, 256, 128, 10], 64),
+            "L1": ([1024, 2048, 2048, 10], 256)}
+
+
+def _plans():
+    """The compiled planner's paths for the benchmarks' networks here: float32, an epoch of
+    plain SGD of many batches, BLAS on one thread."""
+    from fastbp import _kernels, _train
+
+    lines = []
+    for name, (sizes, batch) in _PLANNED.items():
+        arch = _train.Architecture(sizes, [_kernels.Activation.RELU] * (len(sizes) - 2)
+                                   + [_kernels.Activation.IDENTITY], _kernels.Loss.CROSS_ENTROPY)
+        paths = _train.plan(arch, batch, np.float32, epoch_rows=100 * batch, batch_size=batch,
+                            plain_sgd=True, blas_threads=1)
+        lines.append(f"{name} {'-'.join(map(str, sizes))} at batch {batch}: {', '.join(paths)}")
+    return "; ".join(lines) + " (float32, plain SGD, one thread)"
 
 
 def _threads():

@@ -64,27 +64,29 @@ cdef extern from "fastbp_dense.h" nogil:
     void fbp_softmax_f(float* Z, Py_ssize_t rows, Py_ssize_t n)
     const char* fbp_simd_level()
 
-# Activation codes; their names live in _kernels.pyx (ACTIVATION_CODES).
-cpdef enum Activation:
-    IDENTITY = 0
-    SIGMOID = 1
-    TANH = 2
-    RELU = 3
-    LEAKY_RELU = 4
-    ELU = 5
-    SOFTPLUS = 6
-    GELU = 7
+# The activation and loss codes, defined once in src_c/fastbp_codes.h (the Python enums
+# fastbp._kernels.Activation and .Loss); their names live in _kernels.pyx (ACTIVATION_CODES,
+# LOSS_CODES).
+cdef extern from "fastbp_codes.h":
+    cpdef enum Activation "fbp_activation":
+        IDENTITY "FBP_IDENTITY"
+        SIGMOID "FBP_SIGMOID"
+        TANH "FBP_TANH"
+        RELU "FBP_RELU"
+        LEAKY_RELU "FBP_LEAKY_RELU"
+        ELU "FBP_ELU"
+        SOFTPLUS "FBP_SOFTPLUS"
+        GELU "FBP_GELU"
 
-# Loss codes; names in _kernels.pyx (LOSS_CODES). The classification losses take the
-# output layer's logits: softmax (cross entropy) and sigmoid (binary cross entropy) are
-# fused into the loss for numerical stability.
-cpdef enum Loss:
-    MSE = 0
-    CROSS_ENTROPY = 1
-    BINARY_CROSS_ENTROPY = 2
-    MAE = 3
-    HUBER = 4
-    POISSON = 5
+    # The classification losses take the output layer's logits: softmax (cross entropy) and
+    # sigmoid (binary cross entropy) are fused into the loss for numerical stability.
+    cpdef enum Loss "fbp_loss":
+        MSE "FBP_MSE"
+        CROSS_ENTROPY "FBP_CROSS_ENTROPY"
+        BINARY_CROSS_ENTROPY "FBP_BINARY_CROSS_ENTROPY"
+        MAE "FBP_MAE"
+        HUBER "FBP_HUBER"
+        POISSON "FBP_POISSON"
 
 cdef void dense_forward(const floating* A__ri, Py_ssize_t rows, Py_ssize_t n_in,
                         const floating* W__oi, const floating* b__o, Py_ssize_t n_out,
@@ -103,9 +105,10 @@ cdef extern from "fastbp_xent16.h" nogil:
     int fbp_xent16_fits(Py_ssize_t n)
     void fbp_log16_array_f(float* z, Py_ssize_t n)
 
-# fastbp's own float32 matrix product for large layers (src_c/fastbp_gemm.c).
+# fastbp's own float32 matrix products for large layers (src_c/fastbp_gemm.c): the in-place
+# kernel (fbp_sgemm: its operands read where they lie) and the packed one (fbp_sgemm_packed).
 cdef extern from "fastbp_gemm.h" nogil:
-    int fbp_sgemm_fast()
+    int fbp_avx512_kernels_run()
     void fbp_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
                    Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb,
                    float beta, float* C, Py_ssize_t ldc)
@@ -153,7 +156,7 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil
 
-cdef void sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+cdef void sgemm_inplace(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
                 Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb, float beta,
                 float* C, Py_ssize_t ldc) noexcept nogil
 
@@ -167,4 +170,4 @@ cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, co
 
 cdef Py_ssize_t sgemm_packed_work() noexcept nogil
 
-cdef bint sgemm_fast() noexcept nogil
+cpdef bint avx512_kernels_run() noexcept nogil

@@ -260,17 +260,17 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
         fbp_sgd_step_d(params, grads, n, lr)
 
 
-cdef void sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
-                Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb, float beta,
-                float* C, Py_ssize_t ldc) noexcept nogil:
-    """C := alpha·A·B + beta·C (float32; A's element (i, p) at A[i·a_rs + p·a_cs]; see
-    src_c/fastbp_gemm.h)"""
+cdef void sgemm_inplace(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                        const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc) noexcept nogil:
+    """C := alpha·A·B + beta·C (float32, B read in place; A's element (i, p) at
+    A[i·a_rs + p·a_cs]; see src_c/fastbp_gemm.h)"""
     fbp_sgemm(m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc)
 
 
 cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
                      float* AT) noexcept nogil:
-    """AT := Aᵀ (float32, rows × cols; sgemm's companion: 16 × 16 blocks with AVX-512)"""
+    """AT := Aᵀ (float32, rows × cols; sgemm_inplace's companion: 16 × 16 blocks with AVX-512)"""
     fbp_stranspose(A, rows, cols, AT)
 
 
@@ -288,9 +288,10 @@ cdef Py_ssize_t sgemm_packed_work() noexcept nogil:
     return <Py_ssize_t>fbp_sgemm_packed_work()
 
 
-cdef bint sgemm_fast() noexcept nogil:
-    """sgemm runs its AVX-512 kernel on this CPU (else plain loops)."""
-    return fbp_sgemm_fast()
+cpdef bint avx512_kernels_run() noexcept nogil:
+    """Whether fastbp's AVX-512 kernels (the in-place and packed matrix products, the 16-row
+    softmax cross-entropy) run here: this build has them and the CPU has AVX-512F."""
+    return fbp_avx512_kernels_run()
 
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -315,24 +316,24 @@ def per_example_loop(sizes):
     return "tiny" if fbp_fits_tiny(&view[0], view.shape[0] - 1) else "general"
 
 
-def transposed(floating[:, ::1] A, bint own=False):
-    """Aᵀ as the BLAS layers' transposing kernel computes it, or with `own` (float32 only) the
-    one beside fastbp's own matrix kernel (for tests)."""
-    if own and floating is double:
-        raise ValueError("the own kernel's transpose takes float32")
+def transposed(floating[:, ::1] A, bint inplace=False):
+    """Aᵀ as the BLAS layers' transposing kernel computes it, or with `inplace` (float32 only)
+    the one beside fastbp's in-place matrix kernel (for tests)."""
+    if inplace and floating is double:
+        raise ValueError("the in-place kernel's transpose takes float32")
     AT = np.empty((A.shape[1], A.shape[0]), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] AT_view = AT
     if A.shape[0] and A.shape[1]:
-        if floating is float and own:
+        if floating is float and inplace:
             stranspose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
         else:
             transpose(&A[0, 0], A.shape[0], A.shape[1], &AT_view[0, 0])
     return AT
 
 
-def sgemm_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
+def sgemm_inplace_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
                   float[:, :] C):
-    """C := alpha·A·B + beta·C through the large layers' own float32 kernel (for tests). A may
+    """C := alpha·A·B + beta·C through the in-place float32 kernel of large layers (for tests). A may
     be any strided view (a transposed one included); B and C need unit column strides."""
     if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
         raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
@@ -340,7 +341,7 @@ def sgemm_product(float alpha, const float[:, :] A, const float[:, :] B, float b
     if (B.shape[1] > 1 and B.strides[1] != item) or (C.shape[1] > 1 and C.strides[1] != item):
         raise ValueError("B and C need unit column strides")
     if C.shape[0] and C.shape[1]:
-        sgemm(C.shape[0], C.shape[1], A.shape[1], alpha, &A[0, 0] if A.shape[1] else NULL,
+        sgemm_inplace(C.shape[0], C.shape[1], A.shape[1], alpha, &A[0, 0] if A.shape[1] else NULL,
               A.strides[0] // item, A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
               B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
 

@@ -190,7 +190,7 @@ static FBP_AVX512 void transpose_avx512(const float *A, ptrdiff_t rows, ptrdiff_
 
 #endif
 
-int fbp_sgemm_fast(void) { return fbp_cpu_has_avx512(); }
+int fbp_avx512_kernels_run(void) { return fbp_cpu_has_avx512(); }
 
 void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
                ptrdiff_t a_rs, ptrdiff_t a_cs, const float *B, ptrdiff_t ldb, float beta,
@@ -198,7 +198,7 @@ void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *
 {
     if (m <= 0 || n <= 0) return;
 #if FBP_HAVE_AVX512
-    if (fbp_sgemm_fast() && k > 0) {
+    if (fbp_avx512_kernels_run() && k > 0) {
         sgemm_avx512(m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc);
         return;
     }
@@ -209,7 +209,7 @@ void fbp_sgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *
 void fbp_stranspose(const float *A, ptrdiff_t rows, ptrdiff_t cols, float *AT)
 {
 #if FBP_HAVE_AVX512
-    if (fbp_sgemm_fast()) {
+    if (fbp_avx512_kernels_run()) {
         transpose_avx512(A, rows, cols, AT);
         return;
     }

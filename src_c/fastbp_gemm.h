@@ -6,17 +6,18 @@
  * tiles of 6 rows × 64 columns held in 24 vector registers, A broadcast element by element,
  * B read in place a row at a time (1.3–1.5× OpenBLAS on those shapes, 84–89 % of the FMA
  * peak on cached operands). For weight matrices larger than an L2 cache, packed products win:
- * the trainer sends only smaller layers here, and the largest to fbp_sgemm_packed below
- * (fastbp/_train.pyx).
+ * the planner sends only smaller layers here, and the largest to fbp_sgemm_packed below
+ * (fastbp/_plan.pxi).
  */
 #ifndef FASTBP_GEMM_H
 #define FASTBP_GEMM_H
 
 #include <stddef.h>
 
-/* Whether fbp_sgemm runs its AVX-512 kernel on this CPU (GCC or Clang on x86-64, and a CPU
- * with AVX-512F); otherwise it runs plain loops, correct but slow. */
-int fbp_sgemm_fast(void);
+/* Whether fastbp's AVX-512 kernels run here: this build has them (GCC or Clang on x86-64)
+ * and the CPU has AVX-512F. Otherwise fbp_sgemm and fbp_sgemm_packed run plain loops,
+ * correct but slow. */
+int fbp_avx512_kernels_run(void);
 
 /* C := alpha·A·B + beta·C, float. C is m×n, row-major with row stride ldc; B is k×n,
  * row-major with row stride ldb; A is m×k with element (i, p) at A[i·a_rs + p·a_cs], so that a

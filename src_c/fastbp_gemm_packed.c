@@ -227,7 +227,7 @@ void fbp_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const 
 {
     if (m <= 0 || n <= 0) return;
 #if FBP_HAVE_AVX512
-    if (fbp_sgemm_fast() && k > 0) {
+    if (fbp_avx512_kernels_run() && k > 0) {
         sgemm_packed_avx512(m, n, k, alpha, A, a_rs, a_cs, B, b_rs, b_cs, beta, C, ldc, work);
         return;
     }

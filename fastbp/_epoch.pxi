@@ -1,0 +1,497 @@
+# The epoch driver (included by _train.pyx, last): whole epochs of training, and the
+# full-data losses, gradients and predictions, each one nogil block over the layer
+# operations.
+
+# How often a long epoch looks up from its batches (for Ctrl-C and the time budget).
+cdef double CHECK_SECONDS = 0.1
+
+# Status codes of train_epoch.
+cpdef enum Status:
+    STATUS_OK = 0
+    STATUS_DIVERGED = 1        # a batch loss or a parameter became NaN or infinite
+    STATUS_INTERRUPTED = 2     # Ctrl-C (or another signal whose handler raised)
+    STATUS_TIME_UP = 3         # the time budget ran out
+    STATUS_UPDATES_DONE = 4    # the update budget ran out
+    STATUS_NONFINITE_INPUT = 5  # a row of X about to be trained on holds NaN or infinity
+
+
+cdef class TrainOptions:
+    """What an epoch does beyond plain SGD: the optimizer, L2 penalty, gradient clipping,
+    dropout, and the budgets. Python fills it once per fit call (budgets and the dropout seed
+    once per epoch); the compiled loop reads it."""
+    cdef public int optimizer
+    cdef double[::1] hyper
+    cdef public long long step          # updates applied so far by this optimizer
+    cdef public double alpha            # L2: grad_W += alpha·W
+    cdef public double clip_norm        # 0: off
+    cdef double[::1] dropout            # per activation buffer l (0 for none)
+    cdef public bint has_dropout
+    cdef public uint64_t dropout_seed
+    cdef public long long max_updates   # < 0: unlimited
+    cdef public double max_seconds      # inf: unlimited
+    cdef public bint check_inputs       # check each batch's rows of X before training on them
+
+    def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
+                 double clip_norm=0.0, dropout=None):
+        """dropout: one rate per hidden layer, or None."""
+        self.optimizer = optimizer
+        self.hyper = np.zeros(1) if hyper is None else np.ascontiguousarray(hyper, np.float64).copy()
+        if self.hyper.shape[0] == 0:
+            self.hyper = np.zeros(1)  # never an empty view: its pointer is taken
+        self.step = step
+        self.alpha = alpha
+        self.clip_norm = clip_norm
+        self.has_dropout = dropout is not None and any(rate > 0 for rate in dropout)
+        rates = np.zeros(2 if dropout is None else len(dropout) + 2)
+        if dropout is not None:
+            rates[1:-1] = dropout   # activation buffers 1..L-1 are the hidden layers
+        self.dropout = rates
+        self.dropout_seed = 0
+        self.max_updates = -1
+        self.max_seconds = INFINITY
+        self.check_inputs = False
+
+    cdef bint plain_sgd(self):
+        return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
+                and not self.has_dropout)
+
+
+cdef bint rows_finite(const floating* X, Py_ssize_t width, const Py_ssize_t* order,
+                      Py_ssize_t start, Py_ssize_t count) noexcept nogil:
+    """Rows order[start:start+count] of X (rows start.. when order is NULL) hold only finite
+    values. Checked just before they are trained on, a batch's rows come into the cache for
+    its first product, which otherwise stalls reading them from memory (bench_m2)."""
+    cdef Py_ssize_t i
+    if order == NULL:
+        return all_finite(X + start * width, count * width)
+    for i in range(start, start + count):
+        if not all_finite(X + order[i] * width, width):
+            return False
+    return True
+
+
+cdef double plain_sgd_batch(Architecture arch, floating* params, floating* grads,
+                            const floating* X, const floating* Y, const Py_ssize_t* order,
+                            Py_ssize_t start, Py_ssize_t count, floating lr,
+                            Workspace* ws) noexcept nogil:
+    """θ −= lr · mean gradient over samples order[start:start+count] (rows start.. when order
+    is NULL), for a batch of at most ws.chunk rows; returns Σ of their losses.
+
+    Each layer is stepped as soon as its gradient is known, after the delta below it has been
+    computed with its old weights: the same step as accumulating the whole gradient first, but
+    without a full gradient buffer. A non-finite loss leaves θ unchanged.
+    """
+    cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers], l
+    cdef double total
+    cdef const floating* inputs
+    cdef const floating* targets
+    cdef const floating* A
+    cdef floating* delta = <floating*>ws.delta0
+    cdef floating* delta_next = <floating*>ws.delta1
+    cdef floating* swap
+    if order == NULL:
+        inputs = X + start * n_in
+        targets = Y + start * n_out
+    else:
+        gather_rows(X, n_in, order + start, count, <floating*>ws.acts[0])
+        gather_rows(Y, n_out, order + start, count, <floating*>ws.targets)
+        inputs = <floating*>ws.acts[0]
+        targets = <floating*>ws.targets
+    forward_chunk(arch, params, inputs, count, ws)
+    total = loss_and_delta(<floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
+                           arch.activation[arch.n_layers - 1], <floating>(1.0 / count), NULL,
+                           delta)
+    if not isfinite(total):
+        return total
+    for l in range(arch.n_layers - 1, -1, -1):
+        A = layer_input(ws, l, inputs)
+        if count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
+            # One sample through a small layer: input delta, f' and the step in one pass.
+            dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], lr,
+                           params + arch.w_offset[l], params + arch.b_offset[l],
+                           delta_next if l > 0 else NULL,
+                           arch.activation[l - 1] if l > 0 else 0)
+        else:
+            if l > 0:
+                layer_input_delta(arch, ws, l, params, delta, count, delta_next)
+            layer_step(arch, ws, l, delta, A, count, lr, params, grads)
+        swap = delta
+        delta = delta_next
+        delta_next = swap
+    return total
+
+
+cdef double batch_update(Architecture arch, TrainOptions options, floating* params,
+                         floating* grads, Py_ssize_t n_params, const floating* X,
+                         const floating* Y, const floating* weights, const Py_ssize_t* order,
+                         Py_ssize_t start, Py_ssize_t count, double batch_weight_sum,
+                         double lr, floating* state, long long step, bint fused_sgd,
+                         Workspace* ws) noexcept nogil:
+    """One update from the batch order[start:start+count] (rows start.. when order is NULL):
+    the (weighted) mean gradient, the L2 term and clipping, then the optimizer's step (plain
+    SGD in one pass when `fused_sgd` and the batch fits a chunk). Returns Σ w·loss over the
+    batch (with the L2 term); when that is not finite, θ is left unchanged."""
+    cdef double batch_loss
+    if fused_sgd and count <= ws.chunk:
+        return plain_sgd_batch(arch, params, grads, X, Y, order, start, count, <floating>lr,
+                               ws)
+    memset(grads, 0, n_params * sizeof(floating))
+    batch_loss = accumulate_gradient(
+        arch, params, grads, X, Y, weights, order, start, count,
+        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws)
+    if not isfinite(batch_loss):
+        return batch_loss
+    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+        batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(arch, params)
+    if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
+        regularise_and_clip(arch, params, grads, options.alpha, options.clip_norm)
+        optimizer_step(options.optimizer, params, grads, n_params, lr, &options.hyper[0], state,
+                       step)
+    return batch_loss
+
+
+# Samples per call of the fused per-example loop: the epoch loop looks up (clock, Ctrl-C,
+# budgets) between calls, as it does between batches.
+cdef Py_ssize_t PER_EXAMPLE_BLOCK = 1024
+
+
+cdef bint fused_per_example(Architecture arch, Workspace* ws) noexcept:
+    """Per-example plain SGD on this network can run as one compiled loop over the samples
+    (fbp_train_per_example_mse): squared error, every layer on the compiled loops, no gelu."""
+    cdef Py_ssize_t l
+    if not arch.fuse_per_example or arch.loss != MSE or arch.n_layers > FBP_MAX_FUSED_LAYERS:
+        return False
+    for l in range(arch.n_layers):
+        if ws.paths[l] != LOOPS or arch.activation[l] == GELU:
+            return False
+    return True
+
+
+cdef int check_call(Architecture arch, Py_ssize_t n_params, Py_ssize_t work_size,
+                    Py_ssize_t chunk, Py_ssize_t X_rows, Py_ssize_t X_cols,
+                    Py_ssize_t Y_rows, Py_ssize_t Y_cols) except -1:
+    """Shapes the Python layer guarantees, checked once more before the GIL is released."""
+    if chunk < 1:
+        raise ValueError("chunk must be >= 1")
+    if n_params != arch.n_params:
+        raise ValueError("parameter array does not match the architecture")
+    if work_size < arch.workspace_size(chunk):
+        raise ValueError("workspace too small for this chunk size")
+    if X_cols != arch.sizes[0] or (Y_rows >= 0 and (Y_rows != X_rows or Y_cols != arch.sizes[arch.n_layers])):
+        raise ValueError("X or Y does not match the architecture")
+    return 0
+
+
+cdef double batch_weight(const floating* weights, const Py_ssize_t* order, Py_ssize_t start,
+                         Py_ssize_t count) noexcept nogil:
+    """Σ w over the batch's samples (its size when weights is NULL)"""
+    cdef Py_ssize_t k
+    cdef double total = 0
+    if weights == NULL:
+        return <double>count
+    for k in range(start, start + count):
+        total += weights[k if order == NULL else order[k]]
+    return total
+
+
+cdef double weights_squared(Architecture arch, const floating* params) noexcept nogil:
+    """Σ‖W‖² over the layers' weights (biases spared)"""
+    cdef Py_ssize_t l, k
+    cdef double total = 0
+    for l in range(arch.n_layers):
+        for k in range(arch.w_offset[l], arch.b_offset[l]):
+            total += <double>params[k] * <double>params[k]
+    return total
+
+
+cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,
+                              double alpha, double clip_norm) noexcept nogil:
+    """grad_W += alpha·W (the L2 penalty ½·alpha·Σ‖W‖², biases spared); then, if clip_norm > 0
+    and ‖g‖ > clip_norm, g := g · clip_norm/‖g‖"""
+    cdef Py_ssize_t l, k
+    cdef double norm2 = 0, factor
+    if alpha != 0:
+        for l in range(arch.n_layers):
+            for k in range(arch.w_offset[l], arch.b_offset[l]):
+                grads[k] += <floating>alpha * params[k]
+    if clip_norm > 0:
+        for k in range(arch.n_params):
+            norm2 += <double>grads[k] * <double>grads[k]
+        if norm2 > clip_norm * clip_norm:
+            factor = clip_norm / sqrt(norm2)
+            for k in range(arch.n_params):
+                grads[k] *= <floating>factor
+
+
+
+cdef int transpose_first_layer_weights(Architecture arch, Workspace* ws,
+                                       const float* params) except -1:
+    """ws.weights_t := W of layer 0, transposed, trained so for this epoch
+    (INPLACE_GEMM_TRANSPOSED_WEIGHTS; train_epoch puts it back).
+
+    With its weights transposed, the first layer's forward product and plain-SGD step read
+    every operand in the layouts fbp_sgemm wants, A·Wᵀ from Wᵀ's rows and Wᵀ −= lr·Aᵀ·dZ from
+    A's rows: no transposes per batch, where W itself costs three (the input batch, Zᵀ and
+    dZ). The first layer has no input delta, the one product that would want W. Two
+    transposes of W per epoch instead (FIRST_LAYER_TRANSPOSED_MIN_BATCHES).
+    """
+    cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[1]
+    ws.weights_t_block = malloc(n_in * n_out * sizeof(float) + 64)
+    if ws.weights_t_block == NULL:
+        raise MemoryError()
+    ws.weights_t = <void*>((<size_t>ws.weights_t_block + 63) & ~(<size_t>63))
+    stranspose(params + arch.w_offset[0], n_out, n_in, <float*>ws.weights_t)
+    return 0
+
+
+def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
+                floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const Py_ssize_t[::1] order, Py_ssize_t batch_size, double lr,
+                Py_ssize_t chunk, TrainOptions options=None, floating[::1] state=None,
+                const floating[::1] sample_weight=None):
+    """Run one epoch of mini-batch training: per batch, the (weighted) mean gradient, the L2
+    term and clipping, then one optimizer step (plain SGD: θ ← θ − lr·g).
+
+    Batches are consecutive slices of `order` (a permutation of the rows of X), or of the
+    rows themselves when `order` is None; the last batch may be partial. `grads` (same size
+    as params) and `work` (``arch.workspace_size(chunk, dropout)``) are scratch space; a
+    batch is processed `chunk` rows at a time. `options` (None: plain SGD) sets the
+    optimizer, whose state (state_size × n_params) is `state`, the penalty, clipping, dropout
+    and budgets; options.step counts the updates.
+
+    With options.check_inputs, each batch's rows of X are checked for NaN and infinity just
+    before they are trained on (Network.fit's first epoch, instead of a pass over X first).
+
+    Returns ``(status, loss_sum, weight_sum, updates)``: Σ w·loss over the samples seen (at
+    the time they were seen), Σ w over them, and the number of updates made. Training stops
+    early with STATUS_DIVERGED (a non-finite batch loss or parameter), STATUS_INTERRUPTED
+    (Ctrl-C, checked about every CHECK_SECONDS), STATUS_TIME_UP, STATUS_UPDATES_DONE or
+    STATUS_NONFINITE_INPUT (the batches before the one with a non-finite input are trained).
+    STATUS_OK: every row was trained on.
+    """
+    cdef Py_ssize_t n = X.shape[0], start = 0, count, batches_since_check = 0
+    cdef Py_ssize_t check_every = 1
+    cdef int status = STATUS_OK
+    cdef double batch_loss, batch_weight_sum, loss_sum = 0, weight_sum = 0
+    cdef double now, last_check, deadline
+    cdef long long updates = 0, max_updates
+    cdef const Py_ssize_t* order_ptr = NULL
+    cdef const floating* weights_ptr = NULL
+    cdef floating* state_ptr = NULL
+    cdef bint fused_sgd, per_example, check_inputs
+    cdef Py_ssize_t steps
+    cdef Workspace ws
+    if options is None:
+        options = TrainOptions()
+    check_inputs = options.check_inputs
+    check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
+               Y.shape[0], Y.shape[1])
+    if work.shape[0] < arch.workspace_size(chunk, options.has_dropout):
+        raise ValueError("workspace too small for dropout")
+    if grads.shape[0] != params.shape[0]:
+        raise ValueError("grads must have the size of params")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if order is not None:
+        if order.shape[0] != n:
+            raise ValueError("order must hold one index per row of X")
+        order_ptr = &order[0]
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError("sample_weight must hold one weight per row of X")
+        weights_ptr = &sample_weight[0]
+    if state is not None and state.shape[0] > 0:
+        state_ptr = &state[0]
+    fused_sgd = options.plain_sgd() and weights_ptr == NULL
+    max_updates = options.max_updates
+    if n == 0:
+        return status, loss_sum, weight_sum, updates
+    workspace_init(&ws, arch, &work[0], chunk,
+                   &options.dropout[0] if options.has_dropout else NULL, n, batch_size, fused_sgd)
+    fbp_rng_seed(&ws.rng, options.dropout_seed)
+    per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
+    try:
+        if floating is float:
+            if ws.paths[0] == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
+                transpose_first_layer_weights(arch, &ws, &params[0])
+        with nogil:
+            last_check = fbp_monotonic_seconds()
+            deadline = last_check + options.max_seconds
+            while start < n:
+                if max_updates >= 0 and updates >= max_updates:
+                    status = STATUS_UPDATES_DONE
+                    break
+                if per_example:
+                    count = min(PER_EXAMPLE_BLOCK, n - start)
+                    if max_updates >= 0:
+                        count = min(count, max_updates - updates)
+                else:
+                    count = min(batch_size, n - start)
+                if check_inputs and not rows_finite(&X[0, 0], X.shape[1], order_ptr,
+                                                    start, count):
+                    status = STATUS_NONFINITE_INPUT
+                    break
+                if per_example:
+                    batch_loss = 0
+                    steps = train_per_example_mse(
+                        &arch.sizes[0], &arch.activation[0], &arch.w_offset[0], &arch.b_offset[0],
+                        arch.n_layers, &params[0], &X[0, 0], &Y[0, 0], order_ptr, start, count,
+                        <floating>lr, &work[0], &batch_loss)
+                    batch_weight_sum = steps
+                    if steps < count:
+                        status = STATUS_DIVERGED
+                        break
+                else:
+                    batch_weight_sum = batch_weight(weights_ptr, order_ptr, start, count)
+                    batch_loss = batch_update(arch, options, &params[0], &grads[0],
+                                              params.shape[0], &X[0, 0], &Y[0, 0],
+                                              weights_ptr, order_ptr, start, count,
+                                              batch_weight_sum, lr, state_ptr,
+                                              options.step + updates + 1, fused_sgd, &ws)
+                    if not isfinite(batch_loss):
+                        status = STATUS_DIVERGED
+                        break
+                    steps = 1
+                loss_sum += batch_loss
+                weight_sum += batch_weight_sum
+                updates += steps
+                start += count
+                # Look up every so many batches, that many being adapted so that the clock
+                # is read about every CHECK_SECONDS / 4 whatever a batch costs.
+                batches_since_check += 1
+                if batches_since_check >= check_every:
+                    batches_since_check = 0
+                    now = fbp_monotonic_seconds()
+                    if now - last_check < CHECK_SECONDS / 8:
+                        check_every *= 2
+                    elif now - last_check > CHECK_SECONDS / 2 and check_every > 1:
+                        check_every //= 2
+                    if now >= deadline:
+                        status = STATUS_TIME_UP
+                        break
+                    if now - last_check >= CHECK_SECONDS / 4:
+                        last_check = now
+                        with gil:
+                            if PyErr_CheckSignals() != 0:
+                                PyErr_Clear()  # Python raises KeyboardInterrupt itself
+                                status = STATUS_INTERRUPTED
+                        if status == STATUS_INTERRUPTED:
+                            break
+            if floating is float:  # (weights_t is only ever set for float)
+                if ws.weights_t != NULL:  # back in place, whatever stopped the epoch
+                    stranspose(<float*>ws.weights_t, arch.sizes[0], arch.sizes[1],
+                               &params[arch.w_offset[0]])
+            if (status not in (STATUS_DIVERGED, STATUS_NONFINITE_INPUT)
+                    and not all_finite(&params[0], params.shape[0])):
+                status = STATUS_DIVERGED
+    finally:
+        workspace_free(&ws)
+    options.step += updates
+    return status, loss_sum, weight_sum, updates
+
+
+def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] grads,
+                      floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
+                      Py_ssize_t chunk, const floating[::1] sample_weight=None):
+    """Return (Σ w·loss, Σ w) over all of X (w = 1 without sample weights); with `grads`
+    (not None) set it to the gradient of the weighted mean loss.
+
+    Works through `chunk` rows at a time, so the workspace does not grow with len(X).
+    """
+    cdef Py_ssize_t n = X.shape[0]
+    cdef double total, weight_sum
+    cdef floating* grads_ptr = NULL
+    cdef const floating* weights_ptr = NULL
+    cdef Workspace ws
+    check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
+               Y.shape[0], Y.shape[1])
+    if grads is not None:
+        if grads.shape[0] != params.shape[0]:
+            raise ValueError("grads must have the size of params")
+        grads_ptr = &grads[0]
+        memset(grads_ptr, 0, grads.shape[0] * sizeof(floating))
+    if n == 0:
+        raise ValueError("X has no rows")
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError("sample_weight must hold one weight per row of X")
+        weights_ptr = &sample_weight[0]
+    workspace_init(&ws, arch, &work[0], chunk)
+    try:
+        with nogil:
+            weight_sum = batch_weight(weights_ptr, NULL, 0, n)
+            total = accumulate_gradient(arch, &params[0], grads_ptr, &X[0, 0], &Y[0, 0],
+                                        weights_ptr, NULL, 0, n,
+                                        <floating>(1.0 / weight_sum) if weight_sum > 0 else 0,
+                                        &ws)
+    finally:
+        workspace_free(&ws)
+    if not weight_sum > 0:
+        raise ValueError("the sample weights sum to zero")
+    return total, weight_sum
+
+
+def predict(Architecture arch, floating[::1] params, floating[::1] work,
+            const floating[:, ::1] X, floating[:, ::1] out, Py_ssize_t chunk):
+    """out := the output layer's activations for every row of X (probabilities for the
+    classification losses), `chunk` rows at a time."""
+    cdef Py_ssize_t n = X.shape[0], n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers]
+    cdef Py_ssize_t done, rows
+    cdef const floating* result
+    cdef Workspace ws
+    check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
+               out.shape[0], out.shape[1])
+    if n == 0:
+        return
+    workspace_init(&ws, arch, &work[0], chunk)
+    try:
+        with nogil:
+            done = 0
+            while done < n:
+                rows = min(chunk, n - done)
+                result = forward_chunk(arch, &params[0], &X[done, 0], rows, &ws)
+                memcpy(&out[done, 0], result, rows * n_out * sizeof(floating))
+                output_probabilities(&out[done, 0], rows, n_out, arch.loss)
+                done += rows
+    finally:
+        workspace_free(&ws)
+
+
+def is_finite(const floating[::1] values, Py_ssize_t chunk=65536):
+    """True when every value is finite; scanned in compiled code without temporaries,
+    releasing the GIL for each chunk."""
+    cdef Py_ssize_t n = values.shape[0], start = 0
+    cdef bint ok = True
+    if chunk < 1:
+        raise ValueError("chunk must be >= 1")
+    while ok and start < n:
+        with nogil:
+            ok = all_finite(&values[start], min(chunk, n - start))
+        start += chunk
+    return ok
+
+
+def build_info():
+    """What the extension was compiled with: compiler, flags, debug switch."""
+    return {
+        "compiler": FASTBP_COMPILER.decode(),
+        "compile_args": FASTBP_COMPILE_ARGS.decode(),
+        "debug_build": bool(FASTBP_DEBUG_BUILD),
+    }
+
+
+cdef extern from *:
+    """
+    #if defined(__clang__)
+    #define FASTBP_COMPILER ("clang " __clang_version__)
+    #elif defined(__GNUC__)
+    #define FASTBP_COMPILER ("gcc " __VERSION__)
+    #elif defined(_MSC_VER)
+    #define FASTBP_COMPILER "msvc"
+    #else
+    #define FASTBP_COMPILER "unknown"
+    #endif
+    """
+    const char* FASTBP_COMPILER
+    const char* FASTBP_COMPILE_ARGS
+    int FASTBP_DEBUG_BUILD

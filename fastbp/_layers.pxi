@@ -1,0 +1,365 @@
+# The layer operations (included by _train.pyx, after the plan): a call's workspace, and each
+# layer's forward pass, weight gradient, input delta and plain-SGD step, each a switch on the
+# layer's planned path.
+
+cdef struct Workspace:
+    Py_ssize_t chunk
+    void** acts      # acts[l]: chunk × sizes[l] activations (acts[0]: gathered inputs)
+    void** pre       # pre[l]: z of gelu layers (NULL for the others)
+    void** mask      # mask[l]: 0 or 1/(1 − p) per unit while dropout is on (else NULL)
+    void** dropped   # dropped[l]: acts[l] ⊙ mask[l], the next layer's input (else NULL)
+    void* delta0
+    void* delta1
+    void* targets    # chunk × n_out gathered targets
+    void* weights    # chunk gathered sample weights
+    LayerPath* paths  # paths[l]: layer l's path, from plan_layers
+    void* pack       # fbp_sgemm_packed's blocks (if any layer is packed), 64-byte aligned,
+    void* pack_block  # ... in this allocation
+    void* inputs_t   # chunk × n_in: a transposed input, or a transposed input delta
+    void* outputs_t  # chunk × n_out: an in-place-kernel layer's transposed output, then delta
+    void* weights_t  # layer 0's Wᵀ (INPLACE_GEMM_TRANSPOSED_WEIGHTS; else NULL), 64-byte
+    void* weights_t_block  # ... aligned in this allocation
+    const double* dropout  # dropout rate per activation buffer, or NULL: no dropout
+    fbp_rng rng
+
+
+cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
+                        Py_ssize_t chunk, const double* dropout=NULL, Py_ssize_t epoch_rows=0,
+                        Py_ssize_t batch_size=0, bint plain_sgd=False) except -1:
+    """Plan the layers' paths (plan_layers: epoch_rows, batch_size and plain_sgd describe an
+    epoch of training, if this call is one) and carve `work`
+    (arch.workspace_size(chunk, dropout != NULL) elements) into the buffers of a Workspace."""
+    cdef Py_ssize_t l, widest = 0, n_buffers = arch.n_layers + 1
+    ws.chunk = chunk
+    ws.dropout = dropout
+    ws.acts = <void**>malloc(n_buffers * sizeof(void*))
+    ws.pre = <void**>malloc(n_buffers * sizeof(void*))
+    ws.mask = <void**>malloc(n_buffers * sizeof(void*))
+    ws.dropped = <void**>malloc(n_buffers * sizeof(void*))
+    ws.paths = <LayerPath*>malloc(arch.n_layers * sizeof(LayerPath))
+    # (workspace_free frees these too: NULL until allocated)
+    ws.pack = ws.pack_block = ws.weights_t = ws.weights_t_block = NULL
+    if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
+            or ws.paths == NULL):
+        workspace_free(ws)
+        raise MemoryError()
+    plan_layers(arch, chunk, floating is float, blas_threads(), epoch_rows, batch_size,
+                plain_sgd, ws.paths)
+    for l in range(arch.n_layers):
+        arch._last_plan[l] = ws.paths[l]
+    arch._planned = True
+    for l in range(arch.n_layers):
+        if ws.paths[l] == PACKED_GEMM and ws.pack_block == NULL:  # one for every packed layer
+            ws.pack_block = malloc(sgemm_packed_work() * sizeof(float) + 64)
+            if ws.pack_block == NULL:
+                workspace_free(ws)
+                raise MemoryError()
+            ws.pack = <void*>((<size_t>ws.pack_block + 63) & ~(<size_t>63))
+    for l in range(arch.n_layers + 1):
+        ws.acts[l] = work
+        work += in_lines(chunk * arch.sizes[l])
+    for l in range(1, arch.n_layers + 1):
+        widest = max(widest, arch.sizes[l])
+    ws.delta0 = work
+    work += in_lines(chunk * widest)
+    ws.delta1 = work
+    work += in_lines(chunk * widest)
+    ws.targets = work
+    work += in_lines(chunk * arch.sizes[arch.n_layers])
+    ws.weights = work
+    work += in_lines(chunk)
+    ws.inputs_t = work
+    work += in_lines(chunk * widest_transposed(arch, chunk, False))
+    ws.outputs_t = work
+    work += in_lines(chunk * widest_transposed(arch, chunk, True))
+    for l in range(n_buffers):
+        ws.pre[l] = ws.mask[l] = ws.dropped[l] = NULL
+    for l in range(1, arch.n_layers):
+        if arch.activation[l - 1] == GELU:
+            ws.pre[l] = work
+            work += in_lines(chunk * arch.sizes[l])
+        if dropout != NULL:
+            ws.mask[l] = work
+            work += in_lines(chunk * arch.sizes[l])
+            ws.dropped[l] = work
+            work += in_lines(chunk * arch.sizes[l])
+    return 0
+
+
+cdef void workspace_free(Workspace* ws) noexcept:
+    free(ws.acts)
+    free(ws.pre)
+    free(ws.mask)
+    free(ws.dropped)
+    free(ws.paths)
+    free(ws.pack_block)
+    free(ws.weights_t_block)
+    ws.weights_t = ws.weights_t_block = ws.pack = ws.pack_block = NULL
+    ws.acts = ws.pre = ws.mask = ws.dropped = NULL
+    ws.paths = NULL
+
+
+cdef inline bint dropping(Workspace* ws, Py_ssize_t l) noexcept nogil:
+    """Activation buffer l is dropped out in this pass."""
+    return ws.dropout != NULL and ws.dropout[l] > 0
+
+
+cdef inline const floating* layer_input(Workspace* ws, Py_ssize_t l,
+                                        const floating* inputs) noexcept nogil:
+    """What layer l reads: the inputs, or the activations below it (after dropout)."""
+    if l == 0:
+        return inputs
+    if dropping(ws, l):
+        return <floating*>ws.dropped[l]
+    return <floating*>ws.acts[l]
+
+
+cdef inline const floating* derivative_source(Workspace* ws, Py_ssize_t l,
+                                              const floating* activations) noexcept nogil:
+    """What f' of activation buffer l is computed from: its activations a = f(z), or z for
+    gelu."""
+    return <floating*>ws.pre[l] if ws.pre[l] != NULL else activations
+
+
+cdef void drop_out(Workspace* ws, Py_ssize_t l, Py_ssize_t n, floating* a) noexcept nogil:
+    """mask := 1/(1 − p) with probability 1 − p, else 0; dropped := acts ⊙ mask (inverted
+    dropout: the expected activation is unchanged, so predict needs no rescaling)"""
+    cdef floating* m = <floating*>ws.mask[l]
+    cdef floating* out = <floating*>ws.dropped[l]
+    cdef double p = ws.dropout[l]
+    cdef floating keep = <floating>(1.0 / (1.0 - p))
+    cdef Py_ssize_t k
+    for k in range(n):
+        m[k] = keep if fbp_rng_uniform(&ws.rng) >= p else 0
+        out[k] = a[k] * m[k]
+
+
+cdef void gather_rows(const floating* src, Py_ssize_t width, const Py_ssize_t* rows,
+                      Py_ssize_t count, floating* dst) noexcept nogil:
+    """dst[j] := src[rows[j]] for j < count (rows of `width` elements)"""
+    cdef Py_ssize_t j, k
+    cdef const floating* row
+    cdef floating* out
+    for j in range(count):
+        # A loop the compiler vectorises, not a memcpy call per row: rows of a few values
+        # (targets, the tutorials' inputs) would cost a call each (shuffled bench_m1).
+        row = src + rows[j] * width
+        out = dst + j * width
+        for k in range(width):
+            out[k] = row[k]
+
+
+# ----- fastbp's in-place matrix kernel (INPLACE_GEMM) ------------------------------------------
+# fbp_sgemm reads its B operand row by row and broadcasts A's elements one at a time. So the
+# forward product is computed transposed, Zᵀ = W·Aᵀ, between two transposes (cheap against the
+# product), and the weight gradient from a transposed copy of dZ, whose column reads would
+# otherwise touch a cache line per element. INPLACE_GEMM_TRANSPOSED_WEIGHTS needs neither: its
+# W is trained as Wᵀ for the epoch (transpose_first_layer_weights).
+
+cdef void inplace_forward(const float* A, Py_ssize_t rows, Py_ssize_t n_in, const float* W,
+                      Py_ssize_t n_out, Workspace* ws, float* Z) noexcept nogil:
+    """Z := A·Wᵀ"""
+    cdef float* AT = <float*>ws.inputs_t
+    cdef float* ZT = <float*>ws.outputs_t
+    stranspose(A, rows, n_in, AT)
+    sgemm_inplace(n_out, rows, n_in, 1, W, n_in, 1, AT, rows, 0, ZT, rows)
+    stranspose(ZT, n_out, rows, Z)
+
+
+cdef void inplace_weight_product(const float* dZ, const float* A, Py_ssize_t rows,
+                             Py_ssize_t n_in, Py_ssize_t n_out, float alpha, Workspace* ws,
+                             float* W) noexcept nogil:
+    """W += alpha·dZᵀ·A (W: a weight matrix or its gradient)"""
+    cdef float* dZT = <float*>ws.outputs_t
+    stranspose(dZ, rows, n_out, dZT)
+    sgemm_inplace(n_out, n_in, rows, alpha, dZT, rows, 1, A, n_in, 1, W, n_in)
+
+
+
+cdef const floating* forward_chunk(Architecture arch, const floating* params,
+                                   const floating* inputs, Py_ssize_t rows,
+                                   Workspace* ws) noexcept nogil:
+    """acts[l+1] := f_l(W_l·acts[l] + b_l) for every layer; returns the output buffer"""
+    cdef Py_ssize_t l, n_in, n_out
+    cdef const floating* a_in = inputs
+    cdef floating* a_out
+    cdef int activation
+    cdef LayerPath path
+    for l in range(arch.n_layers):
+        a_out = <floating*>ws.acts[l + 1]
+        n_in = arch.sizes[l]
+        n_out = arch.sizes[l + 1]
+        activation = arch.activation[l]
+        if ws.pre[l + 1] != NULL:  # gelu: keep z for the derivative, then activate a copy
+            a_out = <floating*>ws.pre[l + 1]
+            activation = IDENTITY
+        path = ws.paths[l]
+        if path == LOOPS:
+            dense_forward(a_in, rows, n_in, params + arch.w_offset[l], params + arch.b_offset[l],
+                          n_out, a_out, activation)
+        else:
+            if path == BLAS_TRANSPOSED_INPUT or path == BLAS_TRANSPOSED_INPUT_AND_DELTA:
+                transpose(a_in, rows, n_in, <floating*>ws.inputs_t)  # Z = (Aᵀ)ᵀ·Wᵀ
+                gemm(True, True, <int>rows, <int>n_out, <int>n_in, <floating>1,
+                     <floating*>ws.inputs_t, <int>rows, params + arch.w_offset[l], <int>n_in,
+                     <floating>0, a_out, <int>n_out)
+            elif floating is float and path == INPLACE_GEMM:
+                inplace_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
+            elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
+                # Z = A·Wᵀ, Wᵀ read row by row
+                sgemm_inplace(rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out,
+                              0, a_out, n_out)
+            elif floating is float and path == PACKED_GEMM:  # Z = A·Wᵀ, Wᵀ packed from W
+                sgemm_packed(rows, n_out, n_in, 1, a_in, n_in, 1, params + arch.w_offset[l], 1,
+                             n_in, 0, a_out, n_out, <float*>ws.pack)
+            else:  # BLAS, BLAS_TRANSPOSED_DELTA: Z = A·Wᵀ
+                gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in,
+                     <int>n_in, params + arch.w_offset[l], <int>n_in, <floating>0, a_out,
+                     <int>n_out)
+            bias_activate(a_out, rows, n_out, params + arch.b_offset[l], activation)
+        if ws.pre[l + 1] != NULL:
+            a_out = <floating*>ws.acts[l + 1]
+            memcpy(a_out, ws.pre[l + 1], rows * n_out * sizeof(floating))
+            activate(a_out, rows * n_out, arch.activation[l])
+        if dropping(ws, l + 1):
+            drop_out(ws, l + 1, rows * n_out, a_out)
+            a_out = <floating*>ws.dropped[l + 1]
+        a_in = a_out
+    return <floating*>ws.acts[arch.n_layers]
+
+
+cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const floating* dZ,
+                         const floating* A, Py_ssize_t rows, floating* grads) noexcept nogil:
+    """layer l: dW += dZᵀ·A, db += Σ_r dZ"""
+    cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
+    cdef LayerPath path = ws.paths[l]
+    if path == LOOPS:
+        dense_backward_params(dZ, A, rows, n_in, n_out, grads + arch.w_offset[l],
+                              grads + arch.b_offset[l])
+        return
+    # (INPLACE_GEMM_TRANSPOSED_WEIGHTS only ever steps, in layer_step: no gradient buffer.)
+    if floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
+        inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
+    elif floating is float and path == PACKED_GEMM:
+        sgemm_packed(n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 1,
+                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+    else:
+        gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
+             A, <int>n_in, <floating>1, grads + arch.w_offset[l], <int>n_in)
+    bias_backward(dZ, rows, n_out, grads + arch.b_offset[l])
+
+
+cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
+                            const floating* params, const floating* dZ, Py_ssize_t rows,
+                            floating* dA) noexcept nogil:
+    """dA := dZ·W_l ⊙ f'_{l-1}: the delta of layer l − 1, from layer l's"""
+    cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
+    cdef Py_ssize_t k
+    cdef const floating* mask
+    cdef LayerPath path = ws.paths[l]
+    if path == LOOPS:
+        dense_backward_input(dZ, params + arch.w_offset[l], rows, n_in, n_out, dA)
+    elif floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
+        # (layer 0, the only one ever trained transposed, has no input delta)
+        sgemm_inplace(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
+                      dA, n_in)
+    elif floating is float and path == PACKED_GEMM:
+        sgemm_packed(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 1, 0,
+                     dA, n_in, <float*>ws.pack)
+    elif floating is float and (path == BLAS_TRANSPOSED_DELTA
+                                or path == BLAS_TRANSPOSED_INPUT_AND_DELTA):
+        gemm(True, True, <int>n_in, <int>rows, <int>n_out, <floating>1,  # dAᵀ = Wᵀ·dZᵀ
+             params + arch.w_offset[l], <int>n_in, dZ, <int>n_out, <floating>0,
+             <floating*>ws.inputs_t, <int>rows)
+        stranspose(<float*>ws.inputs_t, n_in, rows, dA)
+    else:  # BLAS, BLAS_TRANSPOSED_INPUT (and float64 layers)
+        gemm(False, False, <int>rows, <int>n_in, <int>n_out, <floating>1, dZ, <int>n_out,
+             params + arch.w_offset[l], <int>n_in, <floating>0, dA, <int>n_in)
+    if dropping(ws, l):
+        mask = <floating*>ws.mask[l]
+        for k in range(rows * n_in):
+            dA[k] *= mask[k]
+    activation_backward(dA, derivative_source(ws, l, <floating*>ws.acts[l]), rows * n_in,
+                        arch.activation[l - 1])
+
+
+cdef double accumulate_gradient(Architecture arch, const floating* params, floating* grads,
+                                const floating* X, const floating* Y, const floating* weights,
+                                const Py_ssize_t* order, Py_ssize_t start, Py_ssize_t count,
+                                floating scale, Workspace* ws) noexcept nogil:
+    """grads += scale · Σ w·∂loss/∂θ over samples order[start:start+count] (rows start.. when
+    order is NULL; w = 1 when weights is NULL); returns Σ w·loss. grads may be NULL: loss
+    only."""
+    cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers]
+    cdef Py_ssize_t done, rows, l
+    cdef double total = 0
+    cdef const floating* inputs
+    cdef const floating* targets
+    cdef const floating* row_weights = NULL
+    cdef const floating* out
+    cdef floating* delta
+    cdef floating* delta_next
+    cdef floating* swap
+    done = 0
+    while done < count:  # (range with a run-time step would not compile to a C loop)
+        rows = min(ws.chunk, count - done)
+        if order == NULL:
+            inputs = X + (start + done) * n_in
+            targets = Y + (start + done) * n_out
+            if weights != NULL:
+                row_weights = weights + start + done
+        else:
+            gather_rows(X, n_in, order + start + done, rows, <floating*>ws.acts[0])
+            gather_rows(Y, n_out, order + start + done, rows, <floating*>ws.targets)
+            inputs = <floating*>ws.acts[0]
+            targets = <floating*>ws.targets
+            if weights != NULL:
+                gather_rows(weights, 1, order + start + done, rows, <floating*>ws.weights)
+                row_weights = <floating*>ws.weights
+        out = forward_chunk(arch, params, inputs, rows, ws)
+        delta = <floating*>ws.delta0
+        delta_next = <floating*>ws.delta1
+        total += loss_and_delta(out, targets, rows, n_out, arch.loss,
+                                arch.activation[arch.n_layers - 1], scale, row_weights, delta)
+        done += rows
+        if grads == NULL:
+            continue
+        for l in range(arch.n_layers - 1, -1, -1):
+            layer_gradient(arch, ws, l, delta, layer_input(ws, l, inputs), rows, grads)
+            if l > 0:
+                layer_input_delta(arch, ws, l, params, delta, rows, delta_next)
+                swap = delta
+                delta = delta_next
+                delta_next = swap
+    return total
+
+
+cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const floating* dZ,
+                     const floating* A, Py_ssize_t rows, floating lr, floating* params,
+                     floating* grads) noexcept nogil:
+    """layer l: W −= lr·dZᵀ·A, b −= lr·Σ_r dZ (dZ holds the batch-mean scale already)"""
+    cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
+    cdef floating* b_grad = grads + arch.b_offset[l]
+    cdef LayerPath path = ws.paths[l]
+    if path == LOOPS:
+        # W and b of a layer are adjacent in the flat arrays: one clear, one step.
+        memset(grads + arch.w_offset[l], 0, (n_in + 1) * n_out * sizeof(floating))
+        dense_backward_params(dZ, A, rows, n_in, n_out, grads + arch.w_offset[l], b_grad)
+        sgd_step(params + arch.w_offset[l], grads + arch.w_offset[l], (n_in + 1) * n_out, lr)
+        return
+    # The product lands on W directly (beta = 1): no gradient buffer to clear and read.
+    if floating is float and path == INPLACE_GEMM:
+        inplace_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
+    elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:  # Wᵀ −= lr·Aᵀ·dZ
+        sgemm_inplace(n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1, <float*>ws.weights_t,
+                      n_out)
+    elif floating is float and path == PACKED_GEMM:
+        sgemm_packed(n_out, n_in, rows, -lr, dZ, 1, n_out, A, n_in, 1, 1,
+                     params + arch.w_offset[l], n_in, <float*>ws.pack)
+    else:
+        gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
+             A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)
+    memset(b_grad, 0, n_out * sizeof(floating))
+    bias_backward(dZ, rows, n_out, b_grad)
+    sgd_step(params + arch.b_offset[l], b_grad, n_out, lr)
+
