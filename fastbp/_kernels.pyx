@@ -106,8 +106,8 @@ cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ss
     cdef floating* dz__k
     if floating is float:
         if loss == CROSS_ENTROPY:
-            # float32: one vectorised pass of fastbp's own e^x (libm's, a call per value,
-            # took about a sixth of a digits-sized epoch).
+            # float32: one vectorised pass of fastbp's own e^x, not a libm call per value
+            # (bench_m1; bench/README.md).
             return fbp_softmax_xent_f(out__ro, Y__ro, rows, n_out, scale, weight__r, dZ__ro)
     for r in range(rows):
         out__k = out__ro + r * n_out

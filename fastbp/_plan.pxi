@@ -3,36 +3,27 @@
 # The measurements behind each threshold: bench/README.md, "Why each threshold of the
 # compiled core has its value".
 
-# Below this many multiply-adds per layer and chunk, BLAS's call overhead loses to the
-# compiled loops (bench_t1, bench_m1).
+# Below this, BLAS's call overhead loses to the compiled loops (multiply-adds a chunk; bench_t1).
 DEFAULT_BLAS_MIN_WORK = 1024
-
-# Up to this many multiply-adds, OpenBLAS's small-matrix kernels compute X·Wᵀ faster from Xᵀ
-# (bench_m1) ...
+# Up to this, OpenBLAS's small-matrix kernels compute X·Wᵀ faster from Xᵀ (bench_m1).
 DEFAULT_TRANSPOSE_MAX_WORK = 1_000_000
-# ... for layers this wide or wider: narrower outputs gain less than the transpose costs.
+# Narrower outputs gain less from a transposed input than the transpose costs (bench_m1).
 cdef Py_ssize_t TRANSPOSE_MIN_OUT = 32
-
-# Above this many multiply-adds per chunk, fastbp's in-place kernel beats OpenBLAS on one
-# thread (bench_m2); below, OpenBLAS's small-matrix kernels win (bench_m1).
+# Above this, the in-place kernel beats OpenBLAS on one thread (bench_m2; below: bench_m1).
 DEFAULT_INPLACE_GEMM_MIN_WORK = 1_000_000
-# The in-place kernel reads W where it lies: above an L2 cache of weights it loses to packing
-# (bench_l1).
+# Above an L2 cache of weights, reading W in place loses to packing it (bench_l1).
 cdef Py_ssize_t INPLACE_GEMM_MAX_WEIGHTS = 1 << 19
 # The largest chunk the in-place kernel was measured to win at (bench_m2 at batch 256).
 cdef Py_ssize_t INPLACE_GEMM_MAX_ROWS = 256
-# From this many weights, a float32 layer left on OpenBLAS computes its input delta
-# transposed, where OpenBLAS's dZ·W falls behind its other products (bench_l1).
+# From here, OpenBLAS's dA = dZ·W falls behind dAᵀ = Wᵀ·dZᵀ and a transpose (bench_l1).
 cdef Py_ssize_t DELTA_TRANSPOSED_MIN_WEIGHTS = 1 << 22
-# A first layer trained transposed needs no transposes around the in-place kernel, which then
-# pays from far smaller products (bench_m1) ...
+# With no transposes around it, the in-place kernel pays for a first layer from here (bench_m1).
 DEFAULT_FIRST_LAYER_TRANSPOSED_MIN_WORK = 1 << 14
-# ... if its outputs fill whole tiles of the kernel (src_c/fastbp_gemm.c) ...
+# ... if its outputs fill whole tiles of the kernel (src_c/fastbp_gemm.c; bench_m1).
 cdef Py_ssize_t TILE_COLUMNS = 64
-# ... and an epoch has this many batches: W's two transposes an epoch cost about a batch's
-# saving (bench_m1, bench_m2).
+# ... in epochs of this many batches: W's two transposes cost what a batch gains (bench_m2).
 cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
-# From this many weights, fastbp's packed kernel beats OpenBLAS on one thread (bench_l1).
+# From here, the packed kernel beats OpenBLAS on one thread (bench_l1).
 DEFAULT_PACKED_GEMM_MIN_WEIGHTS = 1 << 20
 
 
@@ -291,7 +282,8 @@ cdef void plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_b
     """paths[l] := layer l's path when `chunk` rows are processed at a time, in float32 or
     float64, with BLAS on n_blas_threads threads (0: unknown). fastbp's own matrix kernels
     are single-threaded and need AVX-512: they take a layer only where BLAS would run on one
-    thread. In an epoch of plain SGD over epoch_rows rows in batches of batch_size rows
+    thread (on two, OpenBLAS's spinning threads take the second core from them: bench_l1).
+    In an epoch of plain SGD over epoch_rows rows in batches of batch_size rows
     (plain_sgd; else 0, 0, False), the first layer may be trained transposed."""
     cdef Py_ssize_t l
     cdef bint own_kernels = float32 and n_blas_threads == 1 and avx512_kernels_run()

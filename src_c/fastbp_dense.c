@@ -188,8 +188,8 @@ FBP_INLINE void fbp_shifted_exp_f(const float *Z, ptrdiff_t rows, ptrdiff_t n, f
     }
 }
 
-/* A block of 16 rows in fbp_softmax_xent16_f takes as long as 5 rows here (10 logits a row:
- * 150 ns), whatever the number of its rows in use. */
+/* A block of 16 rows in fbp_softmax_xent16_f takes as long as 5 rows here, whatever the
+ * number of its rows in use (bench_m1; bench/README.md). */
 #define XENT16_MIN_ROWS 5
 
 FBP_CLONES double fbp_softmax_xent_f(const float *restrict Z, const float *restrict Y,
@@ -251,9 +251,9 @@ typedef float fbp_float8 __attribute__((vector_size(32)));
 typedef int32_t fbp_int8 __attribute__((vector_size(32)));
 
 /* One 8 × 8 tile of float transposed in registers: rows interleaved in pairs, then in pairs of
- * pairs, then 128-bit halves swapped (the unpack / shufps / perm2f128 sequence). With AVX-512's
- * 32 registers, M1's 32 × 64 batch takes 0.14 µs (0.47 µs through a tile in memory); with
- * fewer registers it is no slower than that. */
+ * pairs, then 128-bit halves swapped (the unpack / shufps / perm2f128 sequence): faster than
+ * through a tile in memory, and with fewer registers than AVX-512's no slower (bench_m1;
+ * bench/README.md). */
 FBP_INLINE void fbp_transpose_tile8_f(const float *restrict A, ptrdiff_t lda,
                                       float *restrict AT, ptrdiff_t ldat)
 {

@@ -122,7 +122,7 @@ FBP_CLONES void FN(fbp_bias_activate)(T *restrict Z, ptrdiff_t rows, ptrdiff_t n
     ptrdiff_t r, o;
     for (r = 0; r < rows; ++r) {
         T *restrict z = Z + r * n_out;
-        if (activation == FBP_RELU) { /* one pass over the row, not two (M1: 2 % of an epoch) */
+        if (activation == FBP_RELU) { /* one pass over the row, not two (bench_m1) */
             for (o = 0; o < n_out; ++o) {
                 const T v = z[o] + b[o];
                 z[o] = v < 0 ? (T)0 : v; /* as activate_inline: NaN passes through */
@@ -533,8 +533,8 @@ FBP_CLONES ptrdiff_t FN(fbp_train_per_example_mse)(
     ptrdiff_t s, l, k, widest = 0, n_in = sizes[0], n_out = sizes[n_layers];
     T *acts[FBP_MAX_FUSED_LAYERS + 1];
     T *delta, *delta_next, *swap;
-    /* Each layer's W and b, found once per call (from the offsets per sample and layer, T1
-     * ran 7 % slower). */
+    /* Each layer's W and b, found once per call, not from the offsets per sample and layer
+     * (bench_t1). */
     T *W_of[FBP_MAX_FUSED_LAYERS], *b_of[FBP_MAX_FUSED_LAYERS];
     double total = 0.0;
 #if FBP_HAVE_TINY
@@ -636,8 +636,8 @@ FBP_CLONES int FN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
 
 /* AT := Aᵀ (A rows × cols, AT cols × rows), by whole 8 × 8 tiles (TRANSPOSE_TILE8 when the
  * type has one: float with GCC, in register shuffles; otherwise through a local tile of
- * constant size, which compiles to vector loads and stores: M1's 32 × 64 batch in 0.45 µs,
- * where one loop over variable-sized tiles took 0.9 µs); the edges element by element. */
+ * constant size, which compiles to vector loads and stores, twice as fast as one loop over
+ * variable-sized tiles: bench_m1); the edges element by element. */
 FBP_CLONES void FN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t cols,
                                   T *restrict AT)
 {

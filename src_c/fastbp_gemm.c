@@ -92,7 +92,7 @@ static void transpose_plain(const float *A, ptrdiff_t rows, ptrdiff_t cols, floa
         DECLARE_ROW(5)                                                                       \
         /* Two steps of p per pass of the loop, and A's rows addressed from one offset that   \
          * advances, rather than six pointers: the loop's own integer work competes with the \
-         * FMAs for their ports (M2's products 6–9 % faster). */                             \
+         * FMAs for their ports (bench_m2). */                                               \
         _Pragma("GCC unroll 2")                                                              \
         for (p = 0, offset = 0; p < depth; ++p, offset += a_cs) {                            \
             __m512 b0 = LOAD_B(0), b1 = b0, b2 = b0, b3 = b0;                                \

@@ -1,11 +1,11 @@
 /* fastbp's own single-precision matrix product for the large layers (plain C, no Python.h).
  *
  * On the AVX-512 CPUs measured, scipy's OpenBLAS computes mnist-sized layers' products
- * (e.g. 64×784 by 784×256) at about half the machine's FMA peak: its small-matrix path does
+ * (e.g. 64×784 by 784×256) well below the machine's FMA peak: its small-matrix path does
  * not apply and the general one packs both operands on every call. This kernel needs no packing:
  * tiles of 6 rows × 64 columns held in 24 vector registers, A broadcast element by element,
- * B read in place a row at a time (1.3–1.5× OpenBLAS on those shapes, 84–89 % of the FMA
- * peak on cached operands). For weight matrices larger than an L2 cache, packed products win:
+ * B read in place a row at a time (bench_m2; bench/README.md). For weight matrices larger
+ * than an L2 cache, packed products win:
  * the planner sends only smaller layers here, and the largest to fbp_sgemm_packed below
  * (fastbp/_plan.pxi).
  */
@@ -45,7 +45,7 @@ void fbp_sgemm_plain(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const f
                      ptrdiff_t b_cs, float beta, float *C, ptrdiff_t ldc);
 
 /* AT := Aᵀ (A: rows × cols, row-major), float; with AVX-512 in blocks of 16 × 16 held in
- * registers (fbp_sgemm's operands are transposed around it: a 64 × 784 batch in a few µs). */
+ * registers (fbp_sgemm's operands are transposed around it, cheaply against the product). */
 void fbp_stranspose(const float *A, ptrdiff_t rows, ptrdiff_t cols, float *AT);
 
 #endif

@@ -12,8 +12,8 @@
 /* The blocks packed, as BLIS does: a block of A (BLOCK_ROWS × BLOCK_DEPTH, 528 kB) and one of
  * B (BLOCK_DEPTH × BLOCK_COLS, 512 kB) stay in a 2 MB L2 cache while every tile of the block
  * of C goes through them; each tile's 6 rows of A (6 kB) stay in L1 while it sweeps the
- * panels of B. Measured on L1's products (256 × 2048 by 2048 × 2048 and the like), depths of
- * 384 and 512, or blocks of B of 1,024 columns, were 5–25 % slower. */
+ * panels of B. Deeper blocks or wider blocks of B lose on L1's products (bench_l1;
+ * bench/README.md). */
 #define BLOCK_DEPTH 256
 #define BLOCK_ROWS 528 /* a multiple of PANEL_ROWS */
 #define BLOCK_COLS 512 /* a multiple of PANEL_COLS */
@@ -83,9 +83,9 @@ static FBP_AVX512 void pack_a(ptrdiff_t rows, ptrdiff_t depth, const float *A, p
 
 /* Rows [0, depth) × columns [0, cols) of B into panels of PANEL_COLS columns, element (p, j)
  * at Bp[(j / 64)·64·depth + p·64 + j % 64], the columns past `cols` up to a whole panel zero.
- * B's rows (or, given transposed, its columns) are read whole, one after the other. (Asking
- * for the next ones ahead, or for the next block while the tiles compute, gained nothing or
- * lost 5 %: measured on L1's products.) */
+ * B's rows (or, given transposed, its columns) are read whole, one after the other (asking
+ * for the next ones ahead, or for the next block while the tiles compute, does not pay:
+ * bench_l1). */
 static FBP_AVX512 void pack_b(ptrdiff_t depth, ptrdiff_t cols, const float *B, ptrdiff_t b_rs,
                               ptrdiff_t b_cs, float *Bp)
 {

@@ -2,8 +2,8 @@
  * (plain C, no Python.h).
  *
  * Row by row, a row of 10 logits (the digits' classes) fills 10 of a vector's 16 lanes and
- * every step along it (max, sum, log) is a chain of dependent operations: 25 ns a row, a tenth
- * of M1's epoch. Here a block of 16 rows is transposed in registers so that each logit
+ * every step along it (max, sum, log) is a chain of dependent operations (a large share of
+ * M1's epoch: bench_m1, bench/README.md). Here a block of 16 rows is transposed in registers so that each logit
  * position is one vector across the 16 rows; then every step is one vector operation per
  * position, with fastbp's own vectorised e^x and log, and the deltas are transposed back.
  * fbp_softmax_xent_f (fastbp_dense.c) comes here when the CPU has AVX-512F and n <= 16, for
