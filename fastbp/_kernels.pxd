@@ -156,9 +156,9 @@ cdef void sgd_step(floating* params, const floating* grads, Py_ssize_t n,
 
 cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil
 
-cdef void sgemm_inplace(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
-                Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B, Py_ssize_t ldb, float beta,
-                float* C, Py_ssize_t ldc) noexcept nogil
+cdef void sgemm_inplace(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                        const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc) noexcept nogil
 
 cdef void stranspose(const float* A, Py_ssize_t rows, Py_ssize_t cols,
                      float* AT) noexcept nogil
@@ -170,4 +170,5 @@ cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, co
 
 cdef Py_ssize_t sgemm_packed_work() noexcept nogil
 
+# Whether fastbp's AVX-512 kernels run here (the build has them, the CPU has AVX-512F).
 cpdef bint avx512_kernels_run() noexcept nogil
