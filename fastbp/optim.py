@@ -31,8 +31,9 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from fastbp import _optim
+from fastbp import _optim, _validate
 from fastbp._buffers import aligned_empty
+from fastbp._registry import OPTIMIZER_RULES
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "IRPropMinus", "LBFGS",
            "resolve", "from_dict"]
@@ -113,6 +114,13 @@ class _Config:
                              f"known: {sorted(known)}")
         return cls(**data)
 
+    def continues(self, previous):
+        """Whether this configuration carries on `previous`'s state: the same optimizer and
+        settings, whatever the learning rate."""
+        def without_lr(config):
+            return dataclasses.replace(config, lr=None) if hasattr(config, "lr") else config
+        return type(self) is type(previous) and without_lr(self) == without_lr(previous)
+
 
 class _StepConfig(_Config):
     """An optimizer run by the compiled step kernel, one update per batch."""
@@ -120,7 +128,7 @@ class _StepConfig(_Config):
     @property
     def code(self):
         """The kernel's optimizer code (an ``fastbp._optim.Optimizer``)."""
-        return _optim.OPTIMIZER_CODES[self.name]
+        return OPTIMIZER_RULES[self.name].code
 
     def hyper(self):
         """The hyper-parameter array the kernel reads (float64, layout in ``_optim.pxd``)."""
@@ -452,6 +460,21 @@ def resolve(optimizer):
                         f"not the class {optimizer.__name__}")
     raise TypeError(f"optimizer must be a name ({', '.join(map(repr, _NAMED))}) or a "
                     f"configuration from fastbp.optim, got {optimizer!r}")
+
+
+def base_lr(config, lr):
+    """The learning rate a fit with `config` and ``lr=lr`` steps with (1.0 for the optimizers
+    that choose their own steps), after checking that the two agree."""
+    if config.default_lr is None:  # iRPROP− and L-BFGS choose their own steps
+        if lr is not None:
+            raise ValueError(f"optimizer {config.name!r} takes no learning rate")
+        return 1.0
+    if lr is None:
+        return config.lr if config.lr is not None else config.default_lr
+    lr = _validate.positive_float("lr", lr)
+    if config.lr is not None and config.lr != lr:
+        raise ValueError(f"lr={lr!r} conflicts with the optimizer's lr={config.lr!r}; give one")
+    return lr
 
 
 def from_dict(data):
