@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastbp import _metrics, _train, _validate
+from fastbp import _metrics, _validate
 from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
 from fastbp._registry import l2_penalty
 from fastbp._state import CHUNK_ROWS
+from fastbp._train import Status, is_finite, train_epoch
 from fastbp.history import History, TrainingDiverged, callbacks_stop
 
 
@@ -72,7 +73,7 @@ class EpochRunner:
         self.options.max_seconds = math.inf if seconds_left is None else seconds_left
         if self.options.has_dropout:
             self.options.dropout_seed = int(state.dropout_rng.integers(0, 2**63))
-        return _train.train_epoch(state.architecture, state.params, self.grads, self.work,
+        return train_epoch(state.architecture, state.params, self.grads, self.work,
                                   self.X, self.Y, order, self.batch_size, lr, self.chunk,
                                   self.options, state.optimizer_state, self.sample_weight)
 
@@ -115,7 +116,7 @@ def run(state, runner, settings):
                     state.restore(before_epoch)
                     raise NonFiniteTrainingInputs(runner)
                 runner.options.check_inputs = False
-            if status == _train.Status.STATUS_DIVERGED:
+            if status == Status.STATUS_DIVERGED:
                 state.restore(before_epoch)
                 history.stopped_because = "diverged"
                 state.history = history
@@ -123,7 +124,7 @@ def run(state, runner, settings):
                     f"training diverged in epoch {epoch}: the loss became NaN or infinite "
                     f"(try a smaller lr, currently {lr:g}); the weights are those from before "
                     "that epoch", epoch=epoch - 1, history=history)
-            if status == _train.Status.STATUS_INTERRUPTED:
+            if status == Status.STATUS_INTERRUPTED:
                 history.stopped_because = "interrupted"
                 state.history = history
                 raise KeyboardInterrupt("training interrupted; the network holds the weights "
@@ -140,7 +141,7 @@ def run(state, runner, settings):
             progress.update(figures)
             settings.schedule.observe(figures)
 
-            if status in (_train.Status.STATUS_TIME_UP, _train.Status.STATUS_UPDATES_DONE):
+            if status in (Status.STATUS_TIME_UP, Status.STATUS_UPDATES_DONE):
                 history.stopped_because = _budget_reason(status)
                 break
             if best is not None and best.update(epoch, figures):
@@ -169,7 +170,7 @@ def run(state, runner, settings):
         raise
     finally:
         progress.close()
-    if runner.options.check_inputs and not _train.is_finite(runner.X.reshape(-1)):
+    if runner.options.check_inputs and not is_finite(runner.X.reshape(-1)):
         # (no epoch ran, e.g. the schedule's first rate was 0: nothing to put back)
         raise NonFiniteTrainingInputs(runner)
     if best is not None:
@@ -183,15 +184,15 @@ def _inputs_finite(runner, status):
     finite. An epoch that stopped early (a budget, divergence) did not reach every row: the
     rest are checked here, so that a bad row is reported whatever stopped the epoch (not
     after Ctrl-C, which stops the fit at once)."""
-    if status == _train.Status.STATUS_NONFINITE_INPUT:
+    if status == Status.STATUS_NONFINITE_INPUT:
         return False
-    if status in (_train.Status.STATUS_OK, _train.Status.STATUS_INTERRUPTED):
+    if status in (Status.STATUS_OK, Status.STATUS_INTERRUPTED):
         return True
-    return _train.is_finite(runner.X.reshape(-1))
+    return is_finite(runner.X.reshape(-1))
 
 
 def _budget_reason(status):
-    return "max_time" if status == _train.Status.STATUS_TIME_UP else "max_updates"
+    return "max_time" if status == Status.STATUS_TIME_UP else "max_updates"
 
 
 def _validation_figures(state, runner, settings):

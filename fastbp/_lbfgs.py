@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from fastbp import _train
+from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
 from fastbp._buffers import aligned_empty
 from fastbp._registry import l2_gradient, l2_penalty_flat
 from fastbp._state import CHUNK_ROWS
@@ -32,7 +32,7 @@ def run(state, X, Y, weights, settings, config):
 
     def loss_and_gradient(theta):
         state.params[...] = theta
-        total, weight_sum = _train.loss_and_gradient(state.architecture, state.params, grads,
+        total, weight_sum = compiled_loss_and_gradient(state.architecture, state.params, grads,
                                                      work, X, Y, chunk, weights)
         loss = total / weight_sum + l2_penalty_flat(theta, weight_mask, alpha)
         gradient = grads.astype(np.float64)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import _kernels, _optim
+from fastbp._kernels import Activation as ActivationCode
+from fastbp._kernels import Loss as LossCode
+from fastbp._optim import Optimizer as OptimizerCode
 
 # huber: quadratic within HUBER_DELTA of the target, linear beyond (the kernel's constant).
 HUBER_DELTA = 1.0
@@ -43,7 +45,7 @@ class Activation:
     ``regression_output``: allowed as the output of the regression losses.
     """
     name: str
-    code: _kernels.Activation
+    code: ActivationCode
     formula: str
     derivative_formula: str
     f: object
@@ -59,31 +61,31 @@ def _activations(*entries):
 
 # In the order the Network documents them (and lists them in its error messages).
 ACTIVATIONS = _activations(
-    Activation("sigmoid", _kernels.Activation.SIGMOID, "σ(z) = 1 / (1 + e^−z)",
+    Activation("sigmoid", ActivationCode.SIGMOID, "σ(z) = 1 / (1 + e^−z)",
                "σ′(z) = σ(z)·(1 − σ(z))", sigmoid, lambda z: sigmoid(z) * (1.0 - sigmoid(z)),
                "the logistic function, (0, 1)", regression_output=True),
-    Activation("tanh", _kernels.Activation.TANH, "tanh(z)", "1 − tanh²(z)",
+    Activation("tanh", ActivationCode.TANH, "tanh(z)", "1 − tanh²(z)",
                np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, "hyperbolic tangent, (−1, 1)",
                regression_output=True),
-    Activation("relu", _kernels.Activation.RELU, "max(z, 0)", "1 for z > 0, else 0",
+    Activation("relu", ActivationCode.RELU, "max(z, 0)", "1 for z > 0, else 0",
                lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64),
                "rectified linear unit (derivative 0 at 0)", kink=True),
-    Activation("leaky_relu", _kernels.Activation.LEAKY_RELU, "z for z > 0, else 0.01·z",
+    Activation("leaky_relu", ActivationCode.LEAKY_RELU, "z for z > 0, else 0.01·z",
                "1 for z > 0, else 0.01",
                lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01),
                "relu with slope 0.01 below 0", kink=True),
-    Activation("identity", _kernels.Activation.IDENTITY, "z", "1",
+    Activation("identity", ActivationCode.IDENTITY, "z", "1",
                lambda z: z, lambda z: np.ones_like(z), "no activation (linear)",
                regression_output=True),
-    Activation("elu", _kernels.Activation.ELU, "z for z > 0, else e^z − 1",
+    Activation("elu", ActivationCode.ELU, "z for z > 0, else e^z − 1",
                "1 for z > 0, else e^z",
                lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
                lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
                "exponential linear unit (α = 1)", kink=True),
-    Activation("softplus", _kernels.Activation.SOFTPLUS, "log(1 + e^z)", "σ(z)",
+    Activation("softplus", ActivationCode.SOFTPLUS, "log(1 + e^z)", "σ(z)",
                lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), sigmoid,
                "a smooth relu"),
-    Activation("gelu", _kernels.Activation.GELU, "½·z·(1 + erf(z/√2))", "Φ(z) + z·φ(z)",
+    Activation("gelu", ActivationCode.GELU, "½·z·(1 + erf(z/√2))", "Φ(z) + z·φ(z)",
                gelu, gelu_derivative, "Gaussian error linear unit (exact, erf form)"),
 )
 HIDDEN_ACTIVATIONS = tuple(ACTIVATIONS)
@@ -105,7 +107,7 @@ class Loss:
     crosses one (None: smooth).
     """
     name: str
-    code: _kernels.Loss
+    code: LossCode
     fixed_output: object
     classification: bool
     formula: str
@@ -120,24 +122,24 @@ def _losses(*entries):
 
 # In kernel-code order.
 LOSSES = _losses(
-    Loss("mse", _kernels.Loss.MSE, None, False, "L = ½·Σₖ(Ŷₖ − Yₖ)²", "∂L/∂Ŷ = Ŷ − Y",
+    Loss("mse", LossCode.MSE, None, False, "L = ½·Σₖ(Ŷₖ − Yₖ)²", "∂L/∂Ŷ = Ŷ − Y",
          "mse, ½·Σₖ(ŷₖ − yₖ)² averaged over examples"),
-    Loss("cross_entropy", _kernels.Loss.CROSS_ENTROPY, "softmax", True,
+    Loss("cross_entropy", LossCode.CROSS_ENTROPY, "softmax", True,
          "L = −Σₖ Yₖ·log Ŷₖ, Ŷ = softmax(z) (labels as one-hot Y)", "∂L/∂Ŷ = −Y/Ŷ",
          "cross_entropy, softmax outputs, averaged over examples"),
-    Loss("binary_cross_entropy", _kernels.Loss.BINARY_CROSS_ENTROPY, "sigmoid", True,
+    Loss("binary_cross_entropy", LossCode.BINARY_CROSS_ENTROPY, "sigmoid", True,
          "L = −Σₖ [Yₖ·log Ŷₖ + (1 − Yₖ)·log(1 − Ŷₖ)], Ŷ = sigmoid(z)",
          "∂L/∂Ŷ = (Ŷ − Y)/(Ŷ·(1 − Ŷ))",
          "binary_cross_entropy, sigmoid outputs, averaged over examples"),
-    Loss("mae", _kernels.Loss.MAE, None, False, "L = Σₖ|Ŷₖ − Yₖ|", "∂L/∂Ŷ = sign(Ŷ − Y)",
+    Loss("mae", LossCode.MAE, None, False, "L = Σₖ|Ŷₖ − Yₖ|", "∂L/∂Ŷ = sign(Ŷ − Y)",
          "mae, Σₖ|ŷₖ − yₖ| averaged over examples", kink="across 0"),
-    Loss("huber", _kernels.Loss.HUBER, None, False,
+    Loss("huber", LossCode.HUBER, None, False,
          "L = Σₖ ½(Ŷₖ − Yₖ)² where |Ŷₖ − Yₖ| ≤ 1, |Ŷₖ − Yₖ| − ½ beyond",
          "∂L/∂Ŷ = clip(Ŷ − Y, −1, 1)",
          f"huber (δ = {HUBER_DELTA:g}), Σₖ ½rₖ² where |rₖ| ≤ {HUBER_DELTA:g}, "
          f"|rₖ| − ½ beyond (r = ŷ − y), averaged over examples",
          kink=f"across ±{HUBER_DELTA:g}"),
-    Loss("poisson", _kernels.Loss.POISSON, "exp", False,
+    Loss("poisson", LossCode.POISSON, "exp", False,
          "L = Σₖ (Ŷₖ − Yₖ·log Ŷₖ), Ŷ = exp(z)", "∂L/∂Ŷ = 1 − Y/Ŷ",
          "poisson, exp outputs ŷ = e^z, Σₖ ŷₖ − yₖ·log ŷₖ averaged over examples"),
 )
@@ -154,13 +156,13 @@ class OptimizerRule:
     """One update rule of the compiled step kernel: its code, its name in print and its formula
     from the gradient g to the step Δw (the configurations live in ``fastbp.optim``)."""
     name: str
-    code: _optim.Optimizer
+    code: OptimizerCode
     title: str
     formula: str
 
 
 def _rule(name, title, formula):
-    return OptimizerRule(name, _optim.Optimizer[name.upper().replace("-", "_MINUS")], title, formula)
+    return OptimizerRule(name, OptimizerCode[name.upper().replace("-", "_MINUS")], title, formula)
 
 
 OPTIMIZER_RULES = {rule.name: rule for rule in (

@@ -6,7 +6,8 @@ L-BFGS, the file format and the inspection work on it through its public attribu
 """
 import numpy as np
 
-from fastbp import _train
+from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
+from fastbp._train import predict as compiled_predict
 from fastbp._buffers import aligned_empty, aligned_zeros
 
 # Independent random streams spawned from the seed, by purpose. Adding a purpose later
@@ -155,14 +156,14 @@ class TrainingState:
         """Output activations for prepared X (the network's dtype and units)."""
         chunk = min(X.shape[0], CHUNK_ROWS)
         out = np.empty((X.shape[0], self.biases[-1].size), dtype=self.dtype)
-        _train.predict(self.architecture, self.params, self.workspace(chunk), X, out, chunk)
+        compiled_predict(self.architecture, self.params, self.workspace(chunk), X, out, chunk)
         return out
 
     def loss_and_gradient(self, X, Y, sample_weight, want_gradient):
         """(mean loss, flat gradient or None) of prepared (X, Y), without the L2 penalty."""
         chunk = min(X.shape[0], CHUNK_ROWS)
         grads = aligned_empty(self.params.size, self.dtype) if want_gradient else None
-        total, weight_sum = _train.loss_and_gradient(self.architecture, self.params, grads,
+        total, weight_sum = compiled_loss_and_gradient(self.architecture, self.params, grads,
                                                      self.workspace(chunk), X, Y, chunk,
                                                      sample_weight)
         return total / weight_sum, grads

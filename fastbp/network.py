@@ -5,11 +5,13 @@ import threading
 
 import numpy as np
 
-from fastbp import _blas, _fit, _init, _inspect, _lbfgs, _persist, _registry, _train, _validate
+from fastbp import _fit, _init, _inspect, _lbfgs, _persist, _registry, _validate
 from fastbp import optim, schedules
+from fastbp._blas import limit_threads
 from fastbp._scaling import Scaler, not_fitted, scaled
 from fastbp._state import CHUNK_ROWS, TrainingState
 from fastbp._threads import default_threads
+from fastbp._train import Architecture, TrainOptions
 from fastbp.history import History, TrainingDiverged  # noqa: F401  (public through fastbp)
 
 # The names each argument accepts, from the registry of formulas.
@@ -130,7 +132,7 @@ class Network:
         # The losses that fix the output apply it themselves, to the logits.
         output = self._output if self._loss_name in REGRESSION_LOSSES else "identity"
         codes = [_registry.ACTIVATIONS[name].code for name in self._activations + (output,)]
-        self._arch = _train.Architecture(self._sizes, codes, _registry.LOSSES[self._loss_name].code)
+        self._arch = Architecture(self._sizes, codes, _registry.LOSSES[self._loss_name].code)
         self._state = TrainingState(self._arch, self._dtype, self._seed, optim.SGD())
         self._initialise()
         self._lock = threading.Lock()
@@ -312,7 +314,7 @@ class Network:
 
     def _raw_predict(self, X):
         """Output activations for prepared X, in the network's own (scaled) units."""
-        with _blas.limit_threads(self._n_threads):
+        with limit_threads(self._n_threads):
             return self._state.predict(X)
 
     def predict(self, X):
@@ -330,7 +332,7 @@ class Network:
         return out.reshape(-1) if self._sizes[-1] == 1 else out
 
     def _loss_and_gradient(self, X, Y, weights, want_gradient):
-        with _blas.limit_threads(self._n_threads):
+        with limit_threads(self._n_threads):
             return self._state.loss_and_gradient(X, Y, weights, want_gradient)
 
     def _mean_loss(self, X, Y, weights=None):
@@ -505,16 +507,16 @@ class Network:
             batch = n if batch_size is None else min(batch_size, n)
             state.continue_or_set_optimizer(config)
             if config.name == "lbfgs":
-                with _blas.limit_threads(self._n_threads):
+                with limit_threads(self._n_threads):
                     return _lbfgs.run(state, X, Y, weights, settings, config)
-            options = _train.TrainOptions(
+            options = TrainOptions(
                 optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
                 step=state.step)
             options.check_inputs = defer_check
             runner = _fit.EpochRunner(state, X, Y, weights, batch, options)
-            with _blas.limit_threads(self._n_threads):
+            with limit_threads(self._n_threads):
                 try:
                     return _fit.run(state, runner, settings)
                 except _fit.NonFiniteTrainingInputs as error:

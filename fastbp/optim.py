@@ -31,7 +31,8 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from fastbp import _optim, _validate
+from fastbp import _validate
+from fastbp._optim import Optimizer, init_state, state_size
 from fastbp._buffers import aligned_empty
 from fastbp._registry import OPTIMIZER_RULES
 
@@ -137,12 +138,12 @@ class _StepConfig(_Config):
     @property
     def state_size(self):
         """Number of state arrays, each as long as the parameters, the optimizer keeps."""
-        return _optim.state_size(self.code)
+        return state_size(self.code)
 
     def new_state(self, n_params, dtype):
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
         state = aligned_empty(self.state_size * n_params, dtype)
-        _optim.init_state(self.code, self.hyper(), state)
+        init_state(self.code, self.hyper(), state)
         return state
 
     def _hyper(self):
@@ -186,10 +187,10 @@ class SGD(_StepConfig):
     @property
     def code(self):
         if self.nesterov:
-            return _optim.Optimizer.NESTEROV
+            return Optimizer.NESTEROV
         if self.momentum > 0:
-            return _optim.Optimizer.MOMENTUM
-        return _optim.Optimizer.SGD
+            return Optimizer.MOMENTUM
+        return Optimizer.SGD
 
     def _hyper(self):
         return [self.momentum] if self.momentum > 0 else []

@@ -1,7 +1,9 @@
 """One step of backpropagation with every intermediate kept, in the tutorials' notation."""
 import numpy as np
 
-from fastbp import _optim, _registry, optim
+from fastbp import _registry, optim
+from fastbp._optim import Optimizer
+from fastbp._optim import step as optimizer_step
 from fastbp._inspect.text import number, superscript, table
 from fastbp._inspect.units import examples
 from fastbp._registry import ACTIVATIONS, HUBER_DELTA, OPTIMIZER_RULES, RULE_OF_CODE, sigmoid
@@ -369,7 +371,7 @@ def _step_plan(net, optimizer, lr):
 
 def _updates(net, config, lr, state, t, weights, grads):
     """[(ΔW, Δb)] per layer: what the optimizer's step adds (state is a scratch copy)."""
-    if config.code == _optim.Optimizer.SGD:  # plain gradient descent, in the tutorials' form
+    if config.code == Optimizer.SGD:  # plain gradient descent, in the tutorials' form
         return [(-lr * gW, -lr * gb) for gW, gb in grads]
     slices = net.state.architecture.weight_slices()  # the flat layout the optimizer state shares
     params = net.state.params.astype(np.float64)
@@ -377,7 +379,7 @@ def _updates(net, config, lr, state, t, weights, grads):
     for (w, b, end), (gW, gb) in zip(slices, grads):
         flat_grads[w:b], flat_grads[b:end] = gW.reshape(-1), gb
     stepped = params.copy()
-    _optim.step(config.code, stepped, flat_grads, lr, config.hyper(), state, t)
+    optimizer_step(config.code, stepped, flat_grads, lr, config.hyper(), state, t)
     update = stepped - params
     return [(update[w:b].reshape(W.shape), update[b:end]) for (w, b, end), W in zip(slices, weights)]
 
