@@ -58,6 +58,11 @@ class TrainingState:
         Learnt by the first fit of a network that scales its inputs / targets.
     history : fastbp.History or None
         The last fit's record.
+    init_stream : numpy.random.SeedSequence
+        The stream the initial weights were drawn from (fixed; not part of a snapshot).
+
+    ``FIELDS`` lists what :meth:`snapshot` copies and :meth:`restore` puts back; ``WEIGHTS``
+    and ``BOOKKEEPING`` are the two parts a fit undoes separately.
     """
 
     FIELDS = ("params", "optimizer", "optimizer_state", "step", "epochs_trained",
@@ -65,7 +70,9 @@ class TrainingState:
     # What an epoch's batches change: undone when an epoch fails, kept for early stopping.
     WEIGHTS = ("params", "optimizer_state", "step")
     # What a fit call changes besides its epochs' weights: undone when its data turn out bad.
-    # ("optimizer" holds the optimizer's configuration and its state array itself.)
+    # ("optimizer" holds the optimizer's configuration and its state array itself.) The
+    # arrays' values are not copied: nothing trains before the first epoch, whose WEIGHTS
+    # snapshot undoes it, and a copy per call would slow partial_fit on small chunks.
     BOOKKEEPING = ("optimizer", "step", "epochs_trained", "shuffle_rng", "dropout_rng",
                    "input_scaler", "target_scaler", "history")
 
@@ -88,6 +95,7 @@ class TrainingState:
 
     @property
     def n_params(self):
+        """Number of weights and biases."""
         return self.params.size
 
     # ----- the optimizer -------------------------------------------------------------------
