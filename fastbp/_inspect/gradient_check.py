@@ -6,7 +6,8 @@ import numpy as np
 from fastbp import _validate
 from fastbp._inspect.text import table
 from fastbp._inspect.units import in_network_units
-from fastbp._registry import ACTIVATIONS, FIXED_OUTPUTS, HUBER_DELTA, KINKED_ACTIVATIONS, KINKED_LOSSES
+from fastbp._registry import (ACTIVATIONS, FIXED_OUTPUTS, HUBER_DELTA, KINKED_ACTIVATIONS,
+                              KINKED_LOSSES)
 
 # ----- gradient check tolerances --------------------------------------------------------
 # Step of the central difference for parameter θ: h = DEFAULT_EPS·max(1, |θ|). Its error has
@@ -42,7 +43,8 @@ class GradientCheckError(AssertionError):
 # by O(h) instead of O(h²): for relu / leaky_relu (the slope jumps at 0) by up to the whole
 # jump; for elu (its curvature jumps from 1 to 0 at 0) by about h/4 relative, 2.5e-6 at the
 # default step for a unit on 0 — above TOLERANCE. The same holds for the losses: mae's slope
-# ("kink" in fastbp._registry: KINKED_ACTIVATIONS, KINKED_LOSSES.)
+# jumps at a zero residual, huber's curvature at a residual of ±1. Which activations and
+# losses have a kink is the registry's "kink" (KINKED_ACTIVATIONS, KINKED_LOSSES).
 
 
 class GradientCheck:
