@@ -7,7 +7,7 @@
 >>> net.predict(X[:2]).shape
 (2,)
 """
-__version__ = "0.1.0"
+from fastbp._version import __version__
 
 try:
     from fastbp import _train  # noqa: F401  (the compiled trainer)
@@ -18,12 +18,14 @@ except ImportError as exc:  # pragma: no cover - only from an uninstalled source
         "run the tests with `pytest` (which imports the installed package)."
     ) from exc
 
-from fastbp import datasets, optim, reference, schedules
+from fastbp import _persist, datasets, network, optim, reference, schedules
 from fastbp._config import get_include, show_config
 from fastbp._inspect import check_gradients
-from fastbp._persist import load
 from fastbp.history import History, StopTraining
-from fastbp.network import Network, TrainingDiverged
+from fastbp.network import Network, TrainingDiverged, load
+
+# Networks pickled before load moved to fastbp.network name this function: found again here.
+_persist.from_state = network.from_record
 
 __all__ = [
     "Network",

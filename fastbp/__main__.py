@@ -6,17 +6,18 @@ import time
 
 import numpy as np
 
+from fastbp._config import show_config
+from fastbp.datasets import house_prices
+from fastbp.network import Network
+
 
 def demo(epochs=40, seed=0, n=2000):
     """Train [3, 8, 8, 1] on house prices, print the loss per epoch and the held-out fit."""
-    import fastbp
-    from fastbp.datasets import house_prices
-
     X, price = house_prices(n, seed=seed)
     n_train = int(0.8 * n)
     # The network standardises inputs and prices itself (statistics of the training data,
     # kept with the model), so it is fed and answers in square feet, years and dollars.
-    net = fastbp.Network([3, 8, 8, 1], activation="tanh", seed=seed,
+    net = Network([3, 8, 8, 1], activation="tanh", seed=seed,
                          scale_inputs=True, scale_targets=True)
     print(f"{net}\ntraining on {n_train} houses (size, bedrooms, age → price), "
           f"mini-batches of 16, lr 0.05\n")
@@ -50,8 +51,7 @@ def main(argv=None):
     if args.command == "demo":
         demo(epochs=args.epochs, seed=args.seed)
     else:
-        import fastbp
-        fastbp.show_config()
+        show_config()
     return 0
 
 

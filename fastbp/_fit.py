@@ -11,23 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastbp import _metrics, _train, _validate
+from fastbp import _metrics, _validate
 from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
-from fastbp.history import History, StopTraining
-
-
-class TrainingDiverged(ValueError):
-    """The training loss or a parameter became NaN or infinite.
-
-    The network keeps the weights (and optimizer state) it had at the start of the epoch
-    that diverged; ``history`` holds the epochs completed before it.
-    """
-
-    def __init__(self, message, epoch, history):
-        super().__init__(message)
-        self.epoch = epoch
-        self.history = history
+from fastbp._registry import l2_penalty
+from fastbp._state import CHUNK_ROWS
+from fastbp._train import Status, is_finite, train_epoch
+from fastbp.history import History, TrainingDiverged, callbacks_stop
 
 
 class NonFiniteTrainingInputs(_validate.NonFiniteInputs):
@@ -59,42 +49,42 @@ class Settings:
     callbacks: tuple = ()
     verbose: int = 0
     alpha: float = 0.0
+    loss_name: str = "mse"            # for the metrics of the validation figures
     started: float = field(default_factory=time.monotonic)
 
 
 class EpochRunner:
     """The buffers of one fit call (allocated once) and the compiled epoch that uses them."""
 
-    def __init__(self, net, X, Y, sample_weight, batch_size, options):
-        self.net, self.X, self.Y, self.sample_weight = net, X, Y, sample_weight
+    def __init__(self, state, X, Y, sample_weight, batch_size, options):
+        self.state, self.X, self.Y, self.sample_weight = state, X, Y, sample_weight
         self.batch_size = batch_size
-        self.chunk = min(batch_size, net.CHUNK_ROWS)
-        self.work = aligned_empty(net._arch.workspace_size(self.chunk, options.has_dropout),
-                                  net.dtype)
-        self.grads = aligned_empty(net._params.size, net.dtype)
+        self.chunk = min(batch_size, CHUNK_ROWS)
+        self.work = state.workspace(self.chunk, options.has_dropout)
+        self.grads = aligned_empty(state.n_params, state.dtype)
         self.options = options
 
     def run(self, order, lr, updates_left, seconds_left):
-        """One epoch: (status, loss_sum, weight_sum, updates_done)."""
-        net = self.net
-        self.options.step = net._optimizer_step  # the network's count is the one kept
+        """One epoch: (status, loss_sum, weight_sum, updates_done). The caller adds the updates
+        to the state's step."""
+        state = self.state
+        self.options.step = state.step  # the state's count is the one kept
         self.options.max_updates = -1 if updates_left is None else updates_left
         self.options.max_seconds = math.inf if seconds_left is None else seconds_left
         if self.options.has_dropout:
-            self.options.dropout_seed = int(net._dropout_rng.integers(0, 2**63))
-        return _train.train_epoch(net._arch, net._params, self.grads, self.work, self.X, self.Y,
-                                  order, self.batch_size, lr, self.chunk, self.options,
-                                  net._optimizer_state, self.sample_weight)
+            self.options.dropout_seed = int(state.dropout_rng.integers(0, 2**63))
+        return train_epoch(state.architecture, state.params, self.grads, self.work,
+                                  self.X, self.Y, order, self.batch_size, lr, self.chunk,
+                                  self.options, state.optimizer_state, self.sample_weight)
 
 
-def run(net, runner, settings):
+def run(state, runner, settings):
     """Train for settings.epochs epochs (or until a stop rule fires); return the History."""
     history = History()
     n = runner.X.shape[0]
     progress = Progress(settings.verbose, settings.epochs, n)
-    before_params = np.empty_like(net._params)
-    before_state = np.empty_like(net._optimizer_state)
-    best = _Best(settings, net) if settings.early_stopping else None
+    before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
+    best = _Best(settings, state) if settings.early_stopping else None
     stale_epochs, best_loss = 0, math.inf
     updates = 0
     try:
@@ -102,16 +92,15 @@ def run(net, runner, settings):
             if settings.max_updates is not None and updates >= settings.max_updates:
                 history.stopped_because = "max_updates"  # before drawing this epoch's order
                 break
-            lr = settings.schedule.lr(net._epochs_trained, settings.base_lr)
+            lr = settings.schedule.lr(state.epochs_trained, settings.base_lr)
             if lr == 0:  # e.g. Cosine after its epochs with min_lr = 0: nothing more to learn
                 history.stopped_because = "schedule"
                 break
             if not (math.isfinite(lr) and lr > 0):
-                net.history = history
+                state.history = history
                 raise ValueError(f"the schedule gave learning rate {lr!r} for epoch {epoch}")
-            order = net._shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
-            np.copyto(before_params, net._params)
-            np.copyto(before_state, net._optimizer_state)
+            order = state.shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
+            before_epoch = state.snapshot(state.WEIGHTS, reuse=before_epoch)
             seconds_left = None
             if settings.max_time is not None:
                 seconds_left = settings.max_time - (time.monotonic() - settings.started)
@@ -121,38 +110,38 @@ def run(net, runner, settings):
                 seconds_left)
             seconds = time.perf_counter() - started
             updates += done
-            net._optimizer_step += done
+            state.step += done
             if runner.options.check_inputs:  # the first epoch: X checked as it was reached
                 if not _inputs_finite(runner, status):
-                    _undo_epoch(net, before_params, before_state, done)
+                    state.restore(before_epoch)
                     raise NonFiniteTrainingInputs(runner)
                 runner.options.check_inputs = False
-            if status == _train.Status.STATUS_DIVERGED:
-                _undo_epoch(net, before_params, before_state, done)
+            if status == Status.STATUS_DIVERGED:
+                state.restore(before_epoch)
                 history.stopped_because = "diverged"
-                net.history = history
+                state.history = history
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch}: the loss became NaN or infinite "
                     f"(try a smaller lr, currently {lr:g}); the weights are those from before "
                     "that epoch", epoch=epoch - 1, history=history)
-            if status == _train.Status.STATUS_INTERRUPTED:
+            if status == Status.STATUS_INTERRUPTED:
                 history.stopped_because = "interrupted"
-                net.history = history
+                state.history = history
                 raise KeyboardInterrupt("training interrupted; the network holds the weights "
                                         "after the last complete batch")
             if weight_sum == 0:  # a budget ran out before the first batch of this epoch
                 history.stopped_because = _budget_reason(status)
                 break
-            net._epochs_trained += 1
+            state.epochs_trained += 1
             # (the compiled loop adds each batch's L2 penalty, at the weights that batch saw)
             figures = {"loss": loss_sum / weight_sum, "lr": lr, "seconds": seconds}
             if settings.validation is not None:
-                figures.update(_validation_figures(net, runner, settings))
+                figures.update(_validation_figures(state, runner, settings))
             history.record(figures)
             progress.update(figures)
             settings.schedule.observe(figures)
 
-            if status in (_train.Status.STATUS_TIME_UP, _train.Status.STATUS_UPDATES_DONE):
+            if status in (Status.STATUS_TIME_UP, Status.STATUS_UPDATES_DONE):
                 history.stopped_because = _budget_reason(status)
                 break
             if best is not None and best.update(epoch, figures):
@@ -167,7 +156,7 @@ def run(net, runner, settings):
                 if stale_epochs >= settings.n_iter_no_change:
                     history.stopped_because = "tol"
                     break
-            if _callbacks_stop(settings.callbacks, epoch, figures):
+            if callbacks_stop(settings.callbacks, epoch, figures):
                 history.stopped_because = "callback"
                 break
             if settings.max_time is not None and time.monotonic() - settings.started >= settings.max_time:
@@ -177,24 +166,17 @@ def run(net, runner, settings):
         # Ctrl-C in the compiled loop (its status, above) or between epochs: the weights are
         # those after the last complete batch, the history holds the completed epochs.
         history.stopped_because = "interrupted"
-        net.history = history
+        state.history = history
         raise
     finally:
         progress.close()
-    if runner.options.check_inputs and not _train.is_finite(runner.X.reshape(-1)):
+    if runner.options.check_inputs and not is_finite(runner.X.reshape(-1)):
         # (no epoch ran, e.g. the schedule's first rate was 0: nothing to put back)
         raise NonFiniteTrainingInputs(runner)
     if best is not None:
         history.best_epoch = best.restore()
-    net.history = history
+    state.history = history
     return history
-
-
-def _undo_epoch(net, before_params, before_state, updates):
-    """Put back the weights and optimizer state from before an epoch that made `updates`."""
-    np.copyto(net._params, before_params)
-    np.copyto(net._optimizer_state, before_state)
-    net._optimizer_step -= updates
 
 
 def _inputs_finite(runner, status):
@@ -202,55 +184,36 @@ def _inputs_finite(runner, status):
     finite. An epoch that stopped early (a budget, divergence) did not reach every row: the
     rest are checked here, so that a bad row is reported whatever stopped the epoch (not
     after Ctrl-C, which stops the fit at once)."""
-    if status == _train.Status.STATUS_NONFINITE_INPUT:
+    if status == Status.STATUS_NONFINITE_INPUT:
         return False
-    if status in (_train.Status.STATUS_OK, _train.Status.STATUS_INTERRUPTED):
+    if status in (Status.STATUS_OK, Status.STATUS_INTERRUPTED):
         return True
-    return _train.is_finite(runner.X.reshape(-1))
+    return is_finite(runner.X.reshape(-1))
 
 
 def _budget_reason(status):
-    return "max_time" if status == _train.Status.STATUS_TIME_UP else "max_updates"
+    return "max_time" if status == Status.STATUS_TIME_UP else "max_updates"
 
 
-def _penalty(net, alpha):
-    """½·alpha·Σ‖W‖², the L2 term of the reported loss (weights only, not biases)."""
-    if alpha == 0:
-        return 0.0
-    return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in net.weights)
-
-
-def _validation_figures(net, runner, settings):
+def _validation_figures(state, runner, settings):
     X_val, Y_val, w_val = settings.validation
-    figures = {"val_loss": net._mean_loss(X_val, Y_val, w_val) + _penalty(net, settings.alpha)}
-    figures["val_metric"] = _metrics.score(net.loss_name, net._raw_predict(X_val), Y_val)
-    figures["metric"] = _metrics.score(net.loss_name, net._raw_predict(runner.X), runner.Y)
+    val_loss = state.loss_and_gradient(X_val, Y_val, w_val, want_gradient=False)[0]
+    figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, settings.alpha)}
+    figures["val_metric"] = _metrics.score(settings.loss_name, state.predict(X_val), Y_val)
+    figures["metric"] = _metrics.score(settings.loss_name, state.predict(runner.X), runner.Y)
     return figures
-
-
-def _callbacks_stop(callbacks, epoch, figures):
-    """Call each callback(epoch, figures); True when one returns False or raises StopTraining."""
-    for callback in callbacks:
-        try:
-            if callback(epoch, dict(figures)) is False:
-                return True
-        except StopTraining:
-            return True
-    return False
 
 
 class _Best:
     """Early stopping: remembers the best weights by the monitored figure, counts patience."""
 
-    def __init__(self, settings, net):
-        self.net = net
+    def __init__(self, settings, state):
+        self.state = state
         self.monitor = settings.monitor
         self.higher_is_better = self.monitor.endswith("metric")
         self.patience, self.min_delta = settings.patience, settings.min_delta
         self.best_value, self.best_epoch, self.wait = None, None, 0
-        self.params = np.empty_like(net._params)
-        self.state = np.empty_like(net._optimizer_state)
-        self.step = net._optimizer_step
+        self.weights = None  # the state's WEIGHTS snapshot after the best epoch
 
     def update(self, epoch, figures):
         """Record this epoch; True when patience has run out."""
@@ -258,16 +221,12 @@ class _Best:
         sign = -1.0 if self.higher_is_better else 1.0
         if self.best_value is None or sign * value < sign * self.best_value - self.min_delta:
             self.best_value, self.best_epoch, self.wait = value, epoch, 0
-            np.copyto(self.params, self.net._params)
-            np.copyto(self.state, self.net._optimizer_state)
-            self.step = self.net._optimizer_step
+            self.weights = self.state.snapshot(self.state.WEIGHTS, reuse=self.weights)
             return False
         self.wait += 1
         return self.wait > self.patience
 
     def restore(self):
         if self.best_epoch is not None:  # the optimizer goes back with the weights
-            np.copyto(self.net._params, self.params)
-            np.copyto(self.net._optimizer_state, self.state)
-            self.net._optimizer_step = self.step
+            self.state.restore(self.weights)
         return self.best_epoch

@@ -7,33 +7,40 @@ import time
 
 import numpy as np
 
-from fastbp import _fit, _train
+from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
 from fastbp._buffers import aligned_empty
+from fastbp._registry import l2_gradient, l2_penalty_flat
+from fastbp._state import CHUNK_ROWS
+from fastbp.history import History, TrainingDiverged, callbacks_stop
 
 
-def run(net, X, Y, weights, settings, config):
+def run(state, X, Y, weights, settings, config):
     """Minimise the mean (weighted) loss + L2 penalty over all of (X, Y); one History entry per
     L-BFGS iteration. settings.epochs bounds the iterations together with config.max_iter."""
     try:
         from scipy.optimize import minimize
     except ImportError:
         raise ImportError("optimizer 'lbfgs' needs scipy: pip install scipy") from None
-    chunk = min(X.shape[0], net.CHUNK_ROWS)
-    work = net._workspace(chunk)
-    grads = aligned_empty(net._params.size, net.dtype)
-    weight_mask = np.zeros(net._params.size, dtype=np.float64)
-    for w_start, b_start, _ in net._arch.weight_slices():
-        weight_mask[w_start:b_start] = 1.0
+    chunk = min(X.shape[0], CHUNK_ROWS)
+    work = state.workspace(chunk)
+    grads = aligned_empty(state.n_params, state.dtype)
+    weight_slices = [slice(w, b) for w, b, _ in state.architecture.weight_slices()]
+    weight_mask = np.zeros(state.n_params, dtype=np.float64)
+    for w in weight_slices:
+        weight_mask[w] = 1.0
     alpha = settings.alpha
 
     def loss_and_gradient(theta):
-        net._params[...] = theta
-        total, weight_sum = _train.loss_and_gradient(net._arch, net._params, grads, work, X, Y,
-                                                     chunk, weights)
-        loss = total / weight_sum + 0.5 * alpha * float(np.sum(weight_mask * theta * theta))
-        return loss, grads.astype(np.float64) + alpha * weight_mask * theta
+        state.params[...] = theta
+        total, weight_sum = compiled_loss_and_gradient(state.architecture, state.params, grads,
+                                                     work, X, Y, chunk, weights)
+        loss = total / weight_sum + l2_penalty_flat(theta, weight_mask, alpha)
+        gradient = grads.astype(np.float64)
+        for w in weight_slices:  # at theta itself (float64), not its rounding to the dtype
+            gradient[w] += l2_gradient(theta[w], alpha)
+        return loss, gradient
 
-    history = _fit.History()
+    history = History()
     started = time.perf_counter()
 
     def record(intermediate_result):
@@ -43,21 +50,22 @@ def run(net, X, Y, weights, settings, config):
         figures = {"loss": loss, "lr": float("nan"), "seconds": now - started}
         history.record(figures)
         started = now
-        if _fit._callbacks_stop(settings.callbacks, history.epochs, figures):
+        if callbacks_stop(settings.callbacks, history.epochs, figures):
             raise StopIteration  # scipy >= 1.11 ends the minimisation cleanly on this
 
-    theta0 = net._params.astype(np.float64)
+    before = state.snapshot(state.WEIGHTS)
+    theta0 = state.params.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         result = minimize(loss_and_gradient, theta0, jac=True, method="L-BFGS-B", callback=record,
                           options={**config.scipy_options(),
                                    "maxiter": min(config.max_iter, settings.epochs)})
     if not np.all(np.isfinite(result.x)):
-        net._params[...] = theta0
-        raise _fit.TrainingDiverged("L-BFGS diverged: the loss became NaN or infinite",
-                                    epoch=history.epochs, history=history)
-    net._params[...] = result.x
-    net._epochs_trained += history.epochs
+        state.restore(before)
+        raise TrainingDiverged("L-BFGS diverged: the loss became NaN or infinite",
+                               epoch=history.epochs, history=history)
+    state.params[...] = result.x
+    state.epochs_trained += history.epochs
     history.stopped_because = "callback" if "callback" in str(result.message).lower() else (
         "tol" if result.success else "epochs")
-    net.history = history
+    state.history = history
     return history

@@ -13,38 +13,65 @@ import zipfile
 
 import numpy as np
 
+from fastbp import optim
+from fastbp._registry import FIXED_OUTPUTS
+from fastbp._scaling import Scaler
+from fastbp._version import __version__
+
 FORMAT_NAME = "fastbp-network"
 FORMAT_VERSION = 1
 
 
-def state(net):
-    """(header, params, optimizer_state): copies of everything that defines `net`."""
-    from fastbp import __version__
-    with net._reading():
-        header = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "fastbp_version": __version__,
-            "sizes": list(net.sizes),
-            "activations": list(net.activations),
-            "output": net.output,
-            "loss": net.loss_name,
-            "dtype": net.dtype.name,
-            "seed": net.seed,
-            "init": net.init,
-            "dropout": list(net.dropout),
-            "epochs_trained": net.epochs_trained,
-            "shuffle_state": net._shuffle_rng.bit_generator.state,
-            "dropout_state": net._dropout_rng.bit_generator.state,
-            "optimizer": {"config": net._optimizer.to_dict(), "step": net._optimizer_step},
-            "scaling": {
-                "inputs": net._scale_inputs,
-                "targets": net._scale_targets,
-                "input_scaler": None if net._input_scaler is None else net._input_scaler.to_dict(),
-                "target_scaler": None if net._target_scaler is None else net._target_scaler.to_dict(),
-            },
-        }
-        return header, net._params.copy(), net._optimizer_state.copy()
+def record(net, state):
+    """(header, params, optimizer_state): copies of everything that defines a network, from
+    its public description (`net`) and its training `state`."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fastbp_version": __version__,
+        "sizes": list(net.sizes),
+        "activations": list(net.activations),
+        "output": net.output,
+        "loss": net.loss_name,
+        "dtype": net.dtype.name,
+        "seed": net.seed,
+        "init": net.init,
+        "dropout": list(net.dropout),
+        "epochs_trained": state.epochs_trained,
+        "shuffle_state": state.shuffle_rng.bit_generator.state,
+        "dropout_state": state.dropout_rng.bit_generator.state,
+        "optimizer": {"config": state.optimizer.to_dict(), "step": state.step},
+        "scaling": {
+            "inputs": net.scale_inputs,
+            "targets": net.scale_targets,
+            "input_scaler": None if state.input_scaler is None else state.input_scaler.to_dict(),
+            "target_scaler": None if state.target_scaler is None else state.target_scaler.to_dict(),
+        },
+    }, state.params.copy(), state.optimizer_state.copy()
+
+
+def check_format(header):
+    """Refuse a header that is not of a fastbp network in this format version."""
+    if header.get("format") != FORMAT_NAME:
+        raise ValueError("not a fastbp network (format name missing)")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"unsupported format_version {header.get('format_version')!r} "
+                         f"(this fastbp reads version {FORMAT_VERSION})")
+
+
+def network_arguments(header):
+    """The Network(...) keyword arguments that rebuild the network `header` describes."""
+    check_format(header)
+    scaling = header.get("scaling") or {}
+    try:
+        return dict(sizes=header["sizes"], activation=list(header["activations"]),
+                    output=None if header["loss"] in FIXED_OUTPUTS else header["output"],
+                    loss=header["loss"], dtype=header["dtype"], seed=header["seed"],
+                    init=header.get("init", "auto"), dropout=header.get("dropout"),
+                    scale_inputs=bool(scaling.get("inputs", False)),
+                    scale_targets=bool(scaling.get("targets", False)))
+    except KeyError as exc:
+        raise ValueError(f"header lacks {exc}") from None
 
 
 def _generator_state(header, key):
@@ -54,62 +81,46 @@ def _generator_state(header, key):
     return value
 
 
-def from_state(header, params, optimizer_state=None):
-    """Rebuild a Network from :func:`state`'s output, checking that the parts agree."""
-    from fastbp import optim
-    from fastbp._scaling import Scaler
-    from fastbp.network import FIXED_OUTPUTS, Network
-    if header.get("format") != FORMAT_NAME:
-        raise ValueError("not a fastbp network (format name missing)")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"unsupported format_version {header.get('format_version')!r} "
-                         f"(this fastbp reads version {FORMAT_VERSION})")
-    scaling = header.get("scaling") or {}
-    try:
-        net = Network(header["sizes"], activation=list(header["activations"]),
-                      output=None if header["loss"] in FIXED_OUTPUTS else header["output"],
-                      loss=header["loss"], dtype=header["dtype"], seed=header["seed"],
-                      init=header.get("init", "auto"), dropout=header.get("dropout"),
-                      scale_inputs=bool(scaling.get("inputs", False)),
-                      scale_targets=bool(scaling.get("targets", False)))
-    except KeyError as exc:
-        raise ValueError(f"header lacks {exc}") from None
+def restore(state, header, params, optimizer_state=None):
+    """Put the training state `header`, `params` and `optimizer_state` describe into `state`
+    (that of a network built from :func:`network_arguments`), checking that the parts agree."""
     params = np.asarray(params)
-    if params.shape != net._params.shape or params.dtype != net.dtype:
+    if params.shape != state.params.shape or params.dtype != state.dtype:
         raise ValueError(f"parameters are {params.dtype}{params.shape}, the header describes "
-                         f"{net.dtype}{net._params.shape}")
+                         f"{state.dtype}{state.params.shape}")
     if not np.all(np.isfinite(params)):
         raise ValueError("parameters contain NaN or infinity")
-    net._params[...] = params
+    state.params[...] = params
 
     optimizer = header.get("optimizer")
     if optimizer is not None:
-        net._set_optimizer(optim.from_dict(optimizer["config"]))
-        net._optimizer_step = int(optimizer["step"])
+        state.set_optimizer(optim.from_dict(optimizer["config"]))
+        state.step = int(optimizer["step"])
         state_array = (np.asarray(optimizer_state) if optimizer_state is not None
-                       else np.zeros(0, net.dtype))
-        if state_array.shape != net._optimizer_state.shape or state_array.dtype != net.dtype:
+                       else np.zeros(0, state.dtype))
+        if state_array.shape != state.optimizer_state.shape or state_array.dtype != state.dtype:
             raise ValueError("optimizer state does not match the optimizer and parameters")
-        net._optimizer_state[...] = state_array
-    net._epochs_trained = int(header.get("epochs_trained", 0))
-    if net._epochs_trained < 0 or net._optimizer_step < 0:
+        state.optimizer_state[...] = state_array
+    state.epochs_trained = int(header.get("epochs_trained", 0))
+    if state.epochs_trained < 0 or state.step < 0:
         raise ValueError("negative epoch or update count")
-    for key, width in (("input_scaler", net.sizes[0]), ("target_scaler", net.sizes[-1])):
+    scaling = header.get("scaling") or {}
+    for key, width in (("input_scaler", state.weights[0].shape[1]),
+                       ("target_scaler", state.biases[-1].size)):
         if scaling.get(key) is not None:
             scaler = Scaler.from_dict(scaling[key])
             if scaler.mean.shape != (width,):
                 raise ValueError(f"{key} has {scaler.mean.size} columns, the network {width}")
-            setattr(net, f"_{key}", scaler)
-    net._shuffle_rng.bit_generator.state = _generator_state(header, "shuffle_state")
+            setattr(state, key, scaler)
+    state.shuffle_rng.bit_generator.state = _generator_state(header, "shuffle_state")
     if "dropout_state" in header:
-        net._dropout_rng.bit_generator.state = _generator_state(header, "dropout_state")
-    return net
+        state.dropout_rng.bit_generator.state = _generator_state(header, "dropout_state")
 
 
-def save(net, path):
-    """Write `net` to `path` through a temporary file renamed into place (atomic on POSIX)."""
+def save(path, header, params, optimizer_state):
+    """Write a :func:`record` to `path` through a temporary file renamed into place (atomic on
+    POSIX)."""
     path = os.fspath(path)
-    header, params, optimizer_state = state(net)
     directory = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -128,8 +139,9 @@ def save(net, path):
         raise
 
 
-def load(path):
-    """Load a network saved by :meth:`Network.save`.
+def load(path, build):
+    """``build(header, params, optimizer_state)`` of the file at `path` (a network saved by
+    :meth:`Network.save`), any error in the file or in building from it reported as the file's.
 
     Raises
     ------
@@ -148,7 +160,7 @@ def load(path):
             optimizer_state = archive["optimizer_state"] if "optimizer_state" in archive.files else None
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-        return from_state(header, params, optimizer_state)
+        return build(header, params, optimizer_state)
     except FileNotFoundError:
         raise
     except (ValueError, TypeError, KeyError, OSError, EOFError, MemoryError,

@@ -33,3 +33,16 @@ class Scaler:
     @classmethod
     def from_dict(cls, data):
         return cls(data["mean"], data["std"])
+
+
+def not_fitted(what):
+    """The error of using a network that scales its `what` ("inputs", "targets") before the
+    first fit has learnt how."""
+    return RuntimeError(f"this network scales its {what} but has not been fitted yet")
+
+
+def scaled(scaler, values, dtype, what):
+    """scaler.transform(values, dtype); the not_fitted error when there is no scaler yet."""
+    if scaler is None:
+        raise not_fitted(what)
+    return scaler.transform(values, dtype)

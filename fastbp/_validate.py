@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from fastbp import _train
+from fastbp._train import is_finite
 
 DTYPES = ("float32", "float64")
 
@@ -160,7 +160,7 @@ class NonFiniteInputs(ValueError):
 
 
 def require_finite(what, array):
-    if not _train.is_finite(array.reshape(-1)):
+    if not is_finite(array.reshape(-1)):
         raise NonFiniteInputs(non_finite_message(what, array))
 
 

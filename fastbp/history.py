@@ -5,6 +5,30 @@ class StopTraining(Exception):
     """Raise from a callback to end training cleanly after the current epoch."""
 
 
+class TrainingDiverged(ValueError):
+    """The training loss or a parameter became NaN or infinite.
+
+    The network keeps the weights (and optimizer state) it had at the start of the epoch
+    that diverged; ``history`` holds the epochs completed before it.
+    """
+
+    def __init__(self, message, epoch, history):
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+def callbacks_stop(callbacks, epoch, figures):
+    """Call each callback(epoch, figures); True when one returns False or raises StopTraining."""
+    for callback in callbacks:
+        try:
+            if callback(epoch, dict(figures)) is False:
+                return True
+        except StopTraining:
+            return True
+    return False
+
+
 class History:
     """What one ``fit`` call recorded, one entry per completed epoch.
 

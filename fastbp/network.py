@@ -1,37 +1,29 @@
-"""The Network: policy in Python (validation, initialisation, bookkeeping) over the compiled trainer."""
+"""The Network: policy in Python (validation, initialisation, bookkeeping) over the compiled
+trainer; and ``load``, which makes Networks from files."""
 import contextlib
-import dataclasses
-import os
 import threading
 
 import numpy as np
 
-from fastbp import _blas, _fit, _init, _train, _validate, optim, schedules
-from fastbp._buffers import aligned_empty, aligned_zeros
-from fastbp._fit import TrainingDiverged  # noqa: F401  (public through fastbp)
-from fastbp._kernels import ACTIVATION_CODES, LOSS_CODES
-from fastbp._scaling import Scaler
-from fastbp.history import History  # noqa: F401  (public through fastbp)
+from fastbp import _fit, _init, _inspect, _lbfgs, _persist, _registry, _validate
+from fastbp import optim, schedules
+from fastbp._blas import limit_threads
+from fastbp._scaling import Scaler, not_fitted, scaled
+from fastbp._state import CHUNK_ROWS, TrainingState
+from fastbp._threads import default_threads
+from fastbp._train import Architecture, TrainOptions
+from fastbp.history import History, TrainingDiverged  # noqa: F401  (public through fastbp)
 
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "elu", "softplus", "gelu")
-REGRESSION_LOSSES = ("mse", "mae", "huber")
-REGRESSION_OUTPUTS = ("identity", "sigmoid", "tanh")
+# The names each argument accepts, from the registry of formulas.
+HIDDEN_ACTIVATIONS = _registry.HIDDEN_ACTIVATIONS
+REGRESSION_LOSSES = _registry.REGRESSION_LOSSES
+REGRESSION_OUTPUTS = _registry.REGRESSION_OUTPUTS
 # These losses fix the output: the loss kernel takes the logits and applies softmax,
 # sigmoid or exp itself, fused with the log for stability.
-FIXED_OUTPUTS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
-CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-LOSSES = tuple(LOSS_CODES)
-# Independent random streams spawned from the seed, by purpose. Adding a purpose later
-# (a new child index) leaves the existing streams unchanged.
-INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2
+FIXED_OUTPUTS = _registry.FIXED_OUTPUTS
+CLASSIFICATION_LOSSES = _registry.CLASSIFICATION_LOSSES
+LOSSES = tuple(_registry.LOSSES)
 MAX_THREADS = 4096
-
-
-def _same_optimizer(a, b):
-    """Same optimizer and settings, whatever the learning rate: its state carries on."""
-    def without_lr(config):
-        return dataclasses.replace(config, lr=None) if hasattr(config, "lr") else config
-    return type(a) is type(b) and without_lr(a) == without_lr(b)
 
 
 def _check_lbfgs_settings(settings, clip_norm, validation_data, dropout):
@@ -113,9 +105,8 @@ class Network:
     2
     """
 
-    # Rows per compiled forward/backward pass: bounds the workspace of predict, loss,
-    # gradients and large batches, whatever the number of samples.
-    CHUNK_ROWS = 256
+    # Rows per compiled forward/backward pass (see fastbp._state).
+    CHUNK_ROWS = CHUNK_ROWS
 
     def __init__(self, sizes, activation="sigmoid", output=None, loss="mse",
                  dtype="float32", seed=0, *, init="auto", dropout=None,
@@ -135,28 +126,17 @@ class Network:
             raise ValueError(f"scale_targets is for the regression losses {REGRESSION_LOSSES}, "
                              f"not {self._loss_name!r}")
         self._scale_inputs, self._scale_targets = scale_inputs, scale_targets
-        self._input_scaler = self._target_scaler = None
         self._seed = self._check_seed(seed)
         self.n_threads = n_threads
-        self._streams = np.random.SeedSequence(self._seed).spawn(DROPOUT_STREAM + 1)
-        self._shuffle_rng = np.random.Generator(np.random.PCG64(self._streams[SHUFFLE_STREAM]))
-        self._dropout_rng = np.random.Generator(np.random.PCG64(self._streams[DROPOUT_STREAM]))
 
-        output_code = ACTIVATION_CODES[self._output] if self._loss_name in REGRESSION_LOSSES else ACTIVATION_CODES["identity"]
-        codes = [ACTIVATION_CODES[name] for name in self._activations] + [output_code]
-        self._arch = _train.Architecture(self._sizes, codes, LOSS_CODES[self._loss_name])
-        self._params = aligned_zeros(self._arch.n_params, self._dtype)
-        slices = self._arch.weight_slices()
-        self._weights = tuple(
-            self._params[w:b].reshape(n_out, n_in)
-            for (w, b, _), n_in, n_out in zip(slices, self._sizes[:-1], self._sizes[1:]))
-        self._biases = tuple(self._params[b:end] for _, b, end in slices)
+        # The losses that fix the output apply it themselves, to the logits.
+        output = self._output if self._loss_name in REGRESSION_LOSSES else "identity"
+        codes = [_registry.ACTIVATIONS[name].code for name in self._activations + (output,)]
+        self._arch = Architecture(self._sizes, codes, _registry.LOSSES[self._loss_name].code)
+        self._state = TrainingState(self._arch, self._dtype, self._seed, optim.SGD())
         self._initialise()
-        self._set_optimizer(optim.SGD())
-        self._epochs_trained = 0
         self._lock = threading.Lock()
         self._owner = None  # the thread holding _lock
-        self.history = None
 
     # ----- construction helpers -------------------------------------------------------
     def _hidden_activations(self, activation):
@@ -204,18 +184,9 @@ class Network:
 
     def _initialise(self):
         """Weights and biases from the init stream (in float64, then rounded to the dtype)."""
-        rng = np.random.Generator(np.random.PCG64(self._streams[INIT_STREAM]))
-        for W, b, activation in zip(self._weights, self._biases, self._activations + (self._output,)):
+        rng = np.random.Generator(np.random.PCG64(self._state.init_stream))
+        for W, b, activation in zip(self.weights, self.biases, self._activations + (self._output,)):
             W[...], b[...] = _init.layer_initialiser(self._init, activation)(rng, *W.shape)
-
-    def _set_optimizer(self, config):
-        """Adopt an optimizer with fresh state (zeros; iRPROP− starts its steps at delta0)."""
-        self._optimizer = config
-        if config.code is None:  # L-BFGS keeps no state between fit calls
-            self._optimizer_state = np.zeros(0, dtype=self._dtype)
-        else:
-            self._optimizer_state = config.new_state(self._params.size, self._dtype)
-        self._optimizer_step = 0
 
     # ----- read-only description --------------------------------------------------------
     sizes = property(lambda self: self._sizes, doc="Layer widths, input first.")
@@ -226,9 +197,34 @@ class Network:
     seed = property(lambda self: self._seed, doc="The seed of initialisation, shuffling and dropout.")
     init = property(lambda self: self._init, doc="The initialiser's name.")
     dropout = property(lambda self: self._dropout, doc="Dropout rate of each hidden layer.")
-    optimizer = property(lambda self: self._optimizer, doc="The optimizer whose state the network holds.")
-    n_params = property(lambda self: self._params.size, doc="Number of weights and biases.")
-    epochs_trained = property(lambda self: self._epochs_trained, doc="Epochs of training so far, over all fit calls.")
+    scale_inputs = property(lambda self: self._scale_inputs,
+                            doc="Whether the inputs are standardised (learnt by the first fit).")
+    scale_targets = property(lambda self: self._scale_targets,
+                             doc="Whether the targets are standardised (learnt by the first fit).")
+    optimizer = property(lambda self: self._state.optimizer, doc="The optimizer whose state the network holds.")
+    n_params = property(lambda self: self._state.n_params, doc="Number of weights and biases.")
+    epochs_trained = property(lambda self: self._state.epochs_trained, doc="Epochs of training so far, over all fit calls.")
+
+    @property
+    def state(self):
+        """The :class:`~fastbp._state.TrainingState`: everything ``fit`` changes (parameters,
+        optimizer state and step, epoch count, random streams, scalers, history), with
+        ``snapshot()`` / ``restore()``. Read it freely; change it only between fits."""
+        return self._state
+
+    @property
+    def architecture(self):
+        """The compiled layer layout and path planner (thresholds settable for tests and tuning)."""
+        return self._arch
+
+    @property
+    def history(self):
+        """The :class:`History` of the last ``fit`` (None before the first)."""
+        return self._state.history
+
+    @history.setter
+    def history(self, value):
+        self._state.history = value
 
     @property
     def architecture(self):
@@ -250,12 +246,12 @@ class Network:
     @property
     def weights(self):
         """Tuple of writable views into the parameters: ``weights[l]`` has shape (sizes[l+1], sizes[l])."""
-        return self._weights
+        return self._state.weights
 
     @property
     def biases(self):
         """Tuple of writable views into the parameters: ``biases[l]`` has shape (sizes[l+1],)."""
-        return self._biases
+        return self._state.biases
 
     def __repr__(self):
         activation = self._activations[0] if len(set(self._activations)) == 1 else list(self._activations)
@@ -272,13 +268,14 @@ class Network:
     def _inputs(self, X, learn_scaling=False, check_finite=True):
         """X validated and converted (and scaled). check_finite=False defers the NaN/infinity
         check to fit's first epoch, except when scaling (its statistics need finite X)."""
-        if self._scale_inputs and (self._input_scaler is not None or learn_scaling):
+        state = self._state
+        if self._scale_inputs and (state.input_scaler is not None or learn_scaling):
             X = _validate.inputs(X, self._sizes[0], np.float64)
-            if self._input_scaler is None:
-                self._input_scaler = Scaler.learn(X)
-            return self._input_scaler.transform(X, self._dtype)
+            if state.input_scaler is None:
+                state.input_scaler = Scaler.learn(X)
+            return scaled(state.input_scaler, X, self._dtype, "inputs")
         if self._scale_inputs:
-            raise RuntimeError("this network scales its inputs but has not been fitted yet")
+            raise not_fitted("inputs")
         return _validate.inputs(X, self._sizes[0], self._dtype, check_finite)
 
     def _targets(self, y, n, learn_scaling=False):
@@ -286,11 +283,9 @@ class Network:
                               np.float64 if self._scale_targets else self._dtype)
         if not self._scale_targets:
             return Y
-        if self._target_scaler is None:
-            if not learn_scaling:
-                raise RuntimeError("this network scales its targets but has not been fitted yet")
-            self._target_scaler = Scaler.learn(Y)
-        return self._target_scaler.transform(Y, self._dtype)
+        if self._state.target_scaler is None and learn_scaling:
+            self._state.target_scaler = Scaler.learn(Y)
+        return scaled(self._state.target_scaler, Y, self._dtype, "targets")
 
     def _weights_of_samples(self, sample_weight, class_weight, Y, n):
         """Per-sample weights (None when uniform), combining sample_weight and class_weight."""
@@ -320,15 +315,12 @@ class Network:
 
     # ----- computing ----------------------------------------------------------------------
     def _workspace(self, chunk):
-        return aligned_empty(self._arch.workspace_size(chunk), self._dtype)
+        return self._state.workspace(chunk)
 
     def _raw_predict(self, X):
         """Output activations for prepared X, in the network's own (scaled) units."""
-        chunk = min(X.shape[0], self.CHUNK_ROWS)
-        out = np.empty((X.shape[0], self._sizes[-1]), dtype=self._dtype)
-        with _blas.limit_threads(self._n_threads):
-            _train.predict(self._arch, self._params, self._workspace(chunk), X, out, chunk)
-        return out
+        with limit_threads(self._n_threads):
+            return self._state.predict(X)
 
     def predict(self, X):
         """Output-layer activations for each row of X: (n, n_out), or (n,) when n_out == 1.
@@ -336,21 +328,17 @@ class Network:
         For the classification losses these are probabilities (softmax rows, or sigmoids);
         for poisson the predicted means exp(z); with ``scale_targets`` values in the targets' units.
         """
-        if self._scale_targets and self._target_scaler is None:
-            raise RuntimeError("this network scales its targets but has not been fitted yet")
+        target_scaler = self._state.target_scaler
+        if self._scale_targets and target_scaler is None:
+            raise not_fitted("targets")
         out = self._raw_predict(self._inputs(X))
-        if self._target_scaler is not None:
-            out = self._target_scaler.inverse(out).astype(self._dtype)
+        if target_scaler is not None:
+            out = target_scaler.inverse(out).astype(self._dtype)
         return out.reshape(-1) if self._sizes[-1] == 1 else out
 
     def _loss_and_gradient(self, X, Y, weights, want_gradient):
-        chunk = min(X.shape[0], self.CHUNK_ROWS)
-        grads = aligned_empty(self._params.size, self._dtype) if want_gradient else None
-        with _blas.limit_threads(self._n_threads):
-            total, weight_sum = _train.loss_and_gradient(self._arch, self._params, grads,
-                                                         self._workspace(chunk), X, Y, chunk,
-                                                         weights)
-        return total / weight_sum, grads
+        with limit_threads(self._n_threads):
+            return self._state.loss_and_gradient(X, Y, weights, want_gradient)
 
     def _mean_loss(self, X, Y, weights=None):
         return float(self._loss_and_gradient(X, Y, weights, want_gradient=False)[0])
@@ -360,7 +348,7 @@ class Network:
         penalty ½·alpha·Σ‖W‖², as a Python float."""
         alpha = _validate.non_negative_float("alpha", alpha)
         X, Y, weights = self._data(X, y, sample_weight)
-        return self._mean_loss(X, Y, weights) + _fit._penalty(self, alpha)
+        return self._mean_loss(X, Y, weights) + _registry.l2_penalty(self.weights, alpha)
 
     def gradients(self, X, y, sample_weight=None, alpha=0.0):
         """Gradients of ``loss(X, y, sample_weight, alpha)``: a list of fresh ``(dW, db)``
@@ -368,8 +356,8 @@ class Network:
         alpha = _validate.non_negative_float("alpha", alpha)
         X, Y, weights = self._data(X, y, sample_weight)
         grads = self._loss_and_gradient(X, Y, weights, want_gradient=True)[1]
-        return [(grads[w:b].reshape(W.shape) + alpha * W, grads[b:end].copy())
-                for (w, b, end), W in zip(self._arch.weight_slices(), self._weights)]
+        return [(grads[w:b].reshape(W.shape) + _registry.l2_gradient(W, alpha), grads[b:end].copy())
+                for (w, b, end), W in zip(self._arch.weight_slices(), self.weights)]
 
     @contextlib.contextmanager
     def _exclusive(self):
@@ -472,8 +460,8 @@ class Network:
             Ctrl-C: the weights are those after the last complete batch; ``net.history`` holds
             the epochs completed before.
         """
-        config = self._optimizer if optimizer is None else optim.resolve(optimizer)
-        base_lr = self._base_lr(config, lr)
+        config = self._state.optimizer if optimizer is None else optim.resolve(optimizer)
+        base_lr = optim.base_lr(config, lr)
         settings = _fit.Settings(
             epochs=_validate.positive_int("epochs", epochs), base_lr=base_lr,
             shuffle=_validate.boolean("shuffle", shuffle), schedule=schedules.resolve(schedule),
@@ -487,7 +475,7 @@ class Network:
             max_updates=None if max_updates is None else _validate.positive_int("max_updates", max_updates),
             callbacks=_validate.callables("callbacks", callbacks),
             verbose=_validate.non_negative_int("verbose", verbose),
-            alpha=_validate.non_negative_float("alpha", alpha))
+            alpha=_validate.non_negative_float("alpha", alpha), loss_name=self._loss_name)
         clip_norm = None if clip_norm is None else _validate.positive_float("clip_norm", clip_norm)
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
@@ -508,53 +496,40 @@ class Network:
         # check first, as before.
         defer_check = config.name != "lbfgs" and not self._scale_inputs
         with self._exclusive():
-            undo = self._undo_point()
+            state = self._state
+            # What this call changes besides the weights its epochs train (an epoch that fails
+            # puts those back itself): put back if the data turn out bad.
+            before_call = state.snapshot(state.BOOKKEEPING)
             try:
                 X, Y, weights = self._data(X, y, sample_weight, class_weight, learn_scaling=True,
                                            check_inputs=not defer_check)
                 if validation_data is not None:
                     settings.validation = self._validation(validation_data)
             except BaseException:
-                self._undo(undo)  # the scalers a first fit learnt, unchanged on error
+                state.restore(before_call)  # the scalers a first fit learnt, unchanged on error
                 raise
             n = X.shape[0]
             batch = n if batch_size is None else min(batch_size, n)
-            if _same_optimizer(config, self._optimizer):
-                self._optimizer = config  # e.g. a new lr: the state carries on
-            else:
-                self._set_optimizer(config)
+            state.continue_or_set_optimizer(config)
             if config.name == "lbfgs":
-                from fastbp import _lbfgs
-                with _blas.limit_threads(self._n_threads):
-                    return _lbfgs.run(self, X, Y, weights, settings, config)
-            options = _train.TrainOptions(
+                with limit_threads(self._n_threads):
+                    return _lbfgs.run(state, X, Y, weights, settings, config)
+            options = TrainOptions(
                 optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
-                step=self._optimizer_step)
+                step=state.step)
             options.check_inputs = defer_check
-            runner = _fit.EpochRunner(self, X, Y, weights, batch, options)
-            with _blas.limit_threads(self._n_threads):
+            runner = _fit.EpochRunner(state, X, Y, weights, batch, options)
+            with limit_threads(self._n_threads):
                 try:
-                    return _fit.run(self, runner, settings)
+                    return _fit.run(state, runner, settings)
                 except _fit.NonFiniteTrainingInputs as error:
                     # Found in the first epoch: _fit.run has put the weights and the optimizer
                     # state back; the rest is put back here, as if X had been checked first.
                     if error.runner is runner:
-                        self._undo(undo)
+                        state.restore(before_call)
                     raise
-
-    def _undo_point(self):
-        """What a fit call changes besides the weights (see _undo)."""
-        return (self._optimizer, self._optimizer_state, self._optimizer_step,
-                self._input_scaler, self._target_scaler,
-                self._shuffle_rng.bit_generator.state, self._dropout_rng.bit_generator.state)
-
-    def _undo(self, point):
-        (self._optimizer, self._optimizer_state, self._optimizer_step,
-         self._input_scaler, self._target_scaler, shuffle_state, dropout_state) = point
-        self._shuffle_rng.bit_generator.state = shuffle_state
-        self._dropout_rng.bit_generator.state = dropout_state
 
     def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
                     alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):
@@ -566,19 +541,6 @@ class Network:
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle,
                         optimizer=optimizer, alpha=alpha, clip_norm=clip_norm,
                         sample_weight=sample_weight, class_weight=class_weight)
-
-    @staticmethod
-    def _base_lr(config, lr):
-        if config.default_lr is None:  # iRPROP− and L-BFGS choose their own steps
-            if lr is not None:
-                raise ValueError(f"optimizer {config.name!r} takes no learning rate")
-            return 1.0
-        if lr is None:
-            return config.lr if config.lr is not None else config.default_lr
-        lr = _validate.positive_float("lr", lr)
-        if config.lr is not None and config.lr != lr:
-            raise ValueError(f"lr={lr!r} conflicts with the optimizer's lr={config.lr!r}; give one")
-        return lr
 
     def _validation(self, validation_data):
         """(X, Y, weights) of validation_data: (X_val, y_val) or (X_val, y_val, weights)."""
@@ -600,12 +562,10 @@ class Network:
         would apply with the network's optimizer (lr None: the optimizer's own or default).
         The network is not changed.
         """
-        from fastbp import _inspect
         return _inspect.trace(self, x, y, lr=lr)
 
     def summary(self):
         """Print a table of the layers: widths, activation, shapes and parameter counts."""
-        from fastbp import _inspect
         print(_inspect.summary(self))
 
     # ----- parameters ----------------------------------------------------------------------
@@ -615,13 +575,13 @@ class Network:
         Values are converted to the network's dtype; the network is unchanged on error.
         """
         weights, biases = list(weights), list(biases)
-        n_layers = len(self._weights)
+        n_layers = len(self.weights)
         if len(weights) != n_layers or len(biases) != n_layers:
             raise ValueError(f"expected {n_layers} weight matrices and {n_layers} bias vectors, "
                              f"got {len(weights)} and {len(biases)}")
         converted = []
-        for kind, new_values, current in (("weights", weights, self._weights),
-                                          ("biases", biases, self._biases)):
+        for kind, new_values, current in (("weights", weights, self.weights),
+                                          ("biases", biases, self.biases)):
             for layer, (value, target) in enumerate(zip(new_values, current)):
                 array = _validate.numeric_array(f"{kind}[{layer}]", value)
                 if array.shape != target.shape:
@@ -636,14 +596,12 @@ class Network:
     def copy(self):
         """An independent network with the same configuration, weights, optimizer, scaling and
         random-stream states."""
-        from fastbp import _persist
-        twin = _persist.from_state(*_persist.state(self))
+        twin = from_record(*self._record())
         twin.n_threads = self._n_threads  # same machine: n_threads is not part of the state
         return twin
 
     def __reduce__(self):
-        from fastbp import _persist
-        return _persist.from_state, _persist.state(self)
+        return from_record, self._record()
 
     def save(self, path):
         """Save the network to `path` (an .npz archive; the name is used as given).
@@ -651,16 +609,32 @@ class Network:
         The file is written beside `path` and renamed into place, so a failed save never
         destroys an existing file.
         """
-        from fastbp import _persist
-        _persist.save(self, path)
+        _persist.save(path, *self._record())
+
+    def _record(self):
+        """(header, params, optimizer_state) of the file format: copies, read consistently."""
+        with self._reading():
+            return _persist.record(self, self._state)
 
 
-def default_threads():
-    """The CPUs this process may run on: n_threads=None's value."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def from_record(header, params, optimizer_state=None):
+    """The Network a file-format record describes (see fastbp._persist), checked part by part."""
+    net = Network(**_persist.network_arguments(header))
+    _persist.restore(net.state, header, params, optimizer_state)
+    return net
 
 
-__all__ = ["Network", "History", "TrainingDiverged"]
+def load(path):
+    """Load a network saved by :meth:`Network.save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        `path` does not exist.
+    ValueError
+        The file is corrupt, not a fastbp network, or from an unsupported format version.
+    """
+    return _persist.load(path, from_record)
+
+
+__all__ = ["Network", "History", "TrainingDiverged", "load"]

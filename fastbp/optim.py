@@ -31,8 +31,10 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from fastbp import _optim
+from fastbp import _validate
+from fastbp._optim import Optimizer, init_state, state_size
 from fastbp._buffers import aligned_empty
+from fastbp._registry import OPTIMIZER_RULES
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "IRPropMinus", "LBFGS",
            "resolve", "from_dict"]
@@ -113,6 +115,13 @@ class _Config:
                              f"known: {sorted(known)}")
         return cls(**data)
 
+    def continues(self, previous):
+        """Whether this configuration carries on `previous`'s state: the same optimizer and
+        settings, whatever the learning rate."""
+        def without_lr(config):
+            return dataclasses.replace(config, lr=None) if hasattr(config, "lr") else config
+        return type(self) is type(previous) and without_lr(self) == without_lr(previous)
+
 
 class _StepConfig(_Config):
     """An optimizer run by the compiled step kernel, one update per batch."""
@@ -120,7 +129,7 @@ class _StepConfig(_Config):
     @property
     def code(self):
         """The kernel's optimizer code (an ``fastbp._optim.Optimizer``)."""
-        return _optim.OPTIMIZER_CODES[self.name]
+        return OPTIMIZER_RULES[self.name].code
 
     def hyper(self):
         """The hyper-parameter array the kernel reads (float64, layout in ``_optim.pxd``)."""
@@ -129,12 +138,12 @@ class _StepConfig(_Config):
     @property
     def state_size(self):
         """Number of state arrays, each as long as the parameters, the optimizer keeps."""
-        return _optim.state_size(self.code)
+        return state_size(self.code)
 
     def new_state(self, n_params, dtype):
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
         state = aligned_empty(self.state_size * n_params, dtype)
-        _optim.init_state(self.code, self.hyper(), state)
+        init_state(self.code, self.hyper(), state)
         return state
 
     def _hyper(self):
@@ -178,10 +187,10 @@ class SGD(_StepConfig):
     @property
     def code(self):
         if self.nesterov:
-            return _optim.Optimizer.NESTEROV
+            return Optimizer.NESTEROV
         if self.momentum > 0:
-            return _optim.Optimizer.MOMENTUM
-        return _optim.Optimizer.SGD
+            return Optimizer.MOMENTUM
+        return Optimizer.SGD
 
     def _hyper(self):
         return [self.momentum] if self.momentum > 0 else []
@@ -452,6 +461,21 @@ def resolve(optimizer):
                         f"not the class {optimizer.__name__}")
     raise TypeError(f"optimizer must be a name ({', '.join(map(repr, _NAMED))}) or a "
                     f"configuration from fastbp.optim, got {optimizer!r}")
+
+
+def base_lr(config, lr):
+    """The learning rate a fit with `config` and ``lr=lr`` steps with (1.0 for the optimizers
+    that choose their own steps), after checking that the two agree."""
+    if config.default_lr is None:  # iRPROP− and L-BFGS choose their own steps
+        if lr is not None:
+            raise ValueError(f"optimizer {config.name!r} takes no learning rate")
+        return 1.0
+    if lr is None:
+        return config.lr if config.lr is not None else config.default_lr
+    lr = _validate.positive_float("lr", lr)
+    if config.lr is not None and config.lr != lr:
+        raise ValueError(f"lr={lr!r} conflicts with the optimizer's lr={config.lr!r}; give one")
+    return lr
 
 
 def from_dict(data):

@@ -4,45 +4,22 @@ This is the algorithm of the tutorials, one formula per line, with nothing fused
 optimised: the textbook for learners, the independent oracle for fastbp's tests, and the
 baseline of its benchmarks. It follows the same conventions as :class:`fastbp.Network`:
 
-* layer l computes ``z = W·a + b`` then ``a' = f(z)``; ``W`` has shape (n_out, n_in);
+* layer l computes ``z = W·a + b`` then ``a' = f(z)``; ``W`` has shape (n_out, n_in); each
+  activation f and its derivative f′ are in ``fastbp._registry.ACTIVATIONS``, beside their
+  formulas;
 * losses are means over samples: mse = ½Σₖ(ŷₖ − yₖ)², mae = Σₖ|ŷₖ − yₖ|, huber, poisson
   on ŷ = exp(z), cross entropy on softmax outputs, binary cross entropy on sigmoid outputs
   (summed over outputs);
 * gradient descent visits the samples in order (or in a given order), in batches whose
   gradients are averaged; the last batch may be smaller.
 """
-import math
-
 import numpy as np
 
-
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def gelu(z):
-    return 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0)))
-
-
-def gelu_derivative(z):
-    return 0.5 * (1.0 + _erf(z / np.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+from fastbp import _registry
+from fastbp._registry import HUBER_DELTA, gelu, gelu_derivative, sigmoid  # noqa: F401
 
 # name: (f(z), f'(z))
-ACTIVATIONS = {
-    "identity": (lambda z: z, lambda z: np.ones_like(z)),
-    "sigmoid": (sigmoid, lambda z: sigmoid(z) * (1.0 - sigmoid(z))),
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
-    "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
-    "elu": (lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
-            lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))),
-    "softplus": (lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), sigmoid),
-    "gelu": (gelu, gelu_derivative),
-}
-HUBER_DELTA = 1.0
+ACTIVATIONS = {name: (entry.f, entry.derivative) for name, entry in _registry.ACTIVATIONS.items()}
 
 
 def softmax(z):
@@ -88,16 +65,19 @@ class ReferenceNetwork:
     activations : list of str
         Hidden-layer activation names, one per hidden layer.
     loss : str
-        ``"mse"``, ``"cross_entropy"`` or ``"binary_cross_entropy"``.
+        ``"mse"``, ``"mae"``, ``"huber"`` (the regression losses, on the `output`
+        activation), ``"poisson"`` (exp outputs), ``"cross_entropy"`` (softmax outputs) or
+        ``"binary_cross_entropy"`` (sigmoid outputs).
     output : str
-        Output activation for mse (identity, sigmoid or tanh).
+        Output activation for the regression losses (identity, sigmoid or tanh); the other
+        losses fix theirs.
     """
 
     def __init__(self, weights, biases, activations, loss="mse", output="identity"):
         self.weights = [np.array(W, dtype=np.float64) for W in weights]
         self.biases = [np.array(b, dtype=np.float64) for b in biases]
         self.loss_name = loss
-        if loss in ("mse", "mae", "huber"):
+        if _registry.LOSSES[loss].fixed_output is None:
             output_activation = output
         else:  # these losses read the logits: softmax/sigmoid/exp live in the loss
             output_activation = "identity"
@@ -107,7 +87,7 @@ class ReferenceNetwork:
     def like(cls, net):
         """A reference copy of a fastbp.Network (its weights, activations and loss)."""
         return cls(net.weights, net.biases, net.activations, net.loss_name,
-                   net.output if net.loss_name in ("mse", "mae", "huber") else "identity")
+                   net.output if _registry.LOSSES[net.loss_name].fixed_output is None else "identity")
 
     def targets(self, y):
         """y as a float64 matrix: labels become one-hot rows; a vector becomes a column."""
@@ -128,7 +108,11 @@ class ReferenceNetwork:
         return a, z
 
     def predict(self, X):
-        out = self.forward(X)[0][-1]
+        return self.outputs(self.forward(X)[0][-1])
+
+    def outputs(self, out):
+        """The prediction Ŷ from the last layer's values: softmax, σ or e^z of the logits for
+        the losses that fix the output, the values themselves for the others."""
         if self.loss_name == "cross_entropy":
             return softmax(out)
         if self.loss_name == "binary_cross_entropy":
@@ -146,11 +130,10 @@ class ReferenceNetwork:
         return float(np.average(self.sample_losses(X, y), weights=sample_weight))
 
     # backward pass: δ[L-1] = ∂loss/∂z at the output, δ[l-1] = (δ[l]·W[l]) ⊙ f'(z[l-1])
-    def gradients(self, X, y, sample_weight=None):
-        """[(dW, db)] per layer: the gradient of the (weighted) mean loss over (X, y)."""
-        Y = self.targets(y)
-        a, z = self.forward(X)
-        weights = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    def backward(self, a, z, Y, share=None):
+        """Return the list δ[0..L-1] (one row per sample) from forward's (a, z) and the targets Y:
+        each sample's own ∂loss/∂z, or with `share` (a column of each sample's weight in the
+        mean) its part of the mean loss's."""
         out = a[-1]
         output_slope = ACTIVATIONS[self.activations[-1]][1](z[-1])
         if self.loss_name == "mse":
@@ -159,19 +142,24 @@ class ReferenceNetwork:
             delta = np.sign(out - Y) * output_slope
         elif self.loss_name == "huber":
             delta = np.clip(out - Y, -HUBER_DELTA, HUBER_DELTA) * output_slope
-        elif self.loss_name == "poisson":
-            delta = np.exp(out) - Y
-        elif self.loss_name == "cross_entropy":
-            delta = softmax(out) - Y
-        else:
-            delta = sigmoid(out) - Y
-        delta = delta * (weights / weights.sum())[:, None]  # the (weighted) mean over samples
-        grads = [None] * len(self.weights)
-        for l in range(len(self.weights) - 1, -1, -1):
-            grads[l] = (delta.T @ a[l], delta.sum(axis=0))  # ∂L/∂W = δᵀ·a, ∂L/∂b = Σ δ
-            if l > 0:
-                delta = (delta @ self.weights[l]) * ACTIVATIONS[self.activations[l - 1]][1](z[l - 1])
-        return grads
+        else:  # the output the loss fixes (softmax, σ or e^z of the logits) minus Y
+            delta = self.outputs(out) - Y
+        if share is not None:
+            delta = delta * share
+        deltas = [delta]
+        for l in range(len(self.weights) - 1, 0, -1):
+            delta = (delta @ self.weights[l]) * ACTIVATIONS[self.activations[l - 1]][1](z[l - 1])
+            deltas.insert(0, delta)
+        return deltas
+
+    def gradients(self, X, y, sample_weight=None):
+        """[(dW, db)] per layer: the gradient of the (weighted) mean loss over (X, y)."""
+        Y = self.targets(y)
+        a, z = self.forward(X)
+        weights = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        deltas = self.backward(a, z, Y, share=(weights / weights.sum())[:, None])
+        return [(delta.T @ a_in, delta.sum(axis=0))  # ∂L/∂W = δᵀ·a, ∂L/∂b = Σ δ
+                for delta, a_in in zip(deltas, a)]
 
     def fit(self, X, y, epochs=1, batch_size=None, lr=0.01, order=None):
         """Gradient descent W ← W − lr·∂L/∂W over batches of `batch_size` (None: full batch).

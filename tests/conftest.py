@@ -68,7 +68,7 @@ def net_state():
     """A bit-for-bit snapshot of a network: parameters and shuffle generator state."""
     def snapshot(net):
         return (np.concatenate([np.ravel(a) for pair in zip(net.weights, net.biases) for a in pair]).tobytes(),
-                repr(net._shuffle_rng.bit_generator.state))
+                repr(net.state.shuffle_rng.bit_generator.state))
     return snapshot
 
 

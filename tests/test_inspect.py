@@ -217,7 +217,7 @@ def trained(problem, optimizer, lr, dtype="float64", epochs=3, **network):
 
 
 def optimizer_snapshot(net):
-    return (np.array(net._params), np.array(net._optimizer_state), net._optimizer_step)
+    return (np.array(net.state.params), np.array(net.state.optimizer_state), net.state.step)
 
 
 OPTIMIZER_CASES = [  # optimizer, lr (None: iRPROP− chooses its own steps), name shown
@@ -235,8 +235,8 @@ OPTIMIZER_CASES = [  # optimizer, lr (None: iRPROP− chooses its own steps), na
 @pytest.mark.parametrize("optimizer,lr,name", OPTIMIZER_CASES)
 def test_traced_update_is_the_optimizers_actual_step(optimizer, lr, name, rel_err, problem):
     net = trained(problem, optimizer, lr)
-    steps_so_far = net._optimizer_step
-    assert steps_so_far == 15 and np.any(net._optimizer_state != 0)
+    steps_so_far = net.state.step
+    assert steps_so_far == 15 and np.any(net.state.optimizer_state != 0)
     X, y = problem("mse", 3, 2, 5, seed=7)
     before = optimizer_snapshot(net)
     step = _inspect.trace(net, X, y, lr=lr)
@@ -280,7 +280,7 @@ def test_trace_of_a_fresh_optimizer_is_its_first_step(rel_err, problem):
     X, y = problem("mse", 3, 2, 5, seed=7)
     step = _inspect.trace(net, X, y, lr=0.01, optimizer="adam")  # as fit(optimizer="adam")
     assert step.optimizer_step == 1 and step.optimizer_name == "Adam"
-    assert net.optimizer == fastbp.optim.SGD() and net._optimizer_step == 0  # unchanged
+    assert net.optimizer == fastbp.optim.SGD() and net.state.step == 0  # unchanged
     net.fit(X, y, epochs=1, batch_size=len(X), lr=0.01, shuffle=False, optimizer="adam")
     for ours, traced in zip(params_of(net), traced_params(step)):
         assert rel_err(traced, ours) < 1e-12
@@ -338,7 +338,7 @@ def test_trace_of_a_scaled_network_works_in_its_standardised_units(loss, scale_t
         assert rel_err(tW, dW) < 1e-12 and rel_err(tb, db) < 1e-12
     if scale_targets:
         np.testing.assert_allclose(net.predict(x_batch).reshape(4, -1),
-                                   net._target_scaler.inverse(step.output), rtol=1e-12)
+                                   net.state.target_scaler.inverse(step.output), rtol=1e-12)
     fitted = net.copy()
     fitted.fit(x_batch, y_batch, epochs=1, batch_size=4, lr=0.05, shuffle=False)
     for ours, traced in zip(params_of(fitted), traced_params(step)):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fastbp import _optim, optim
+from fastbp import _optim, _registry, optim
 from fastbp.optim import LBFGS, SGD, Adagrad, Adam, AdamW, IRPropMinus, RMSprop
 
 N_PARAMS = 23
@@ -266,13 +266,13 @@ def test_irprop_compares_signs_of_tiny_float32_gradients():
                                        ("adam", 2), ("adamw", 2), ("rmsprop", 1),
                                        ("adagrad", 1), ("irprop-", 2)])
 def test_state_size_per_optimizer(name, size):
-    assert _optim.state_size(_optim.OPTIMIZER_CODES[name]) == size
+    assert _optim.state_size(_registry.OPTIMIZER_RULES[name].code) == size
 
 
 def test_init_state_is_zero_except_irprop_steps(dtype):
     for name, config in [("adam", Adam()), ("irprop-", IRPropMinus(delta0=0.25))]:
         state = np.full(2 * 4, np.nan, dtype)
-        _optim.init_state(_optim.OPTIMIZER_CODES[name], config.hyper(), state)
+        _optim.init_state(_registry.OPTIMIZER_RULES[name].code, config.hyper(), state)
         expected = [0.25] * 4 + [0.0] * 4 if name == "irprop-" else [0.0] * 8
         np.testing.assert_array_equal(state, np.array(expected, dtype))
 

@@ -145,3 +145,107 @@ def test_copy_is_independent(net_state):
 def test_pickle_round_trip(net_state):
     net = fastbp.Network([3, 4, 2], activation="relu", loss="cross_entropy", seed=5)
     assert net_state(pickle.loads(pickle.dumps(net))) == net_state(net)
+
+
+# ----- the training state: snapshot / restore, the only undo ------------------------------------
+def comparable(state):
+    """Every field of TrainingState.FIELDS, bit for bit (objects that are replaced, never changed
+    in place, by identity)."""
+    values = {}
+    for field in state.FIELDS:
+        value = getattr(state, field)
+        if isinstance(value, np.ndarray):
+            values[field] = (value.dtype.str, value.tobytes(), id(value))
+        elif isinstance(value, np.random.Generator):
+            values[field] = repr(value.bit_generator.state)
+        elif isinstance(value, int):
+            values[field] = value
+        else:
+            values[field] = id(value)
+    return values
+
+
+def scaled_network():
+    return fastbp.Network([3, 5, 1], activation="tanh", seed=2, dropout=0.3,
+                          scale_inputs=True, scale_targets=True)
+
+
+def test_snapshot_restore_round_trips_every_field():
+    X, y = data()
+    net = scaled_network()
+    state = net.state
+    snapshot = state.snapshot()
+    assert set(snapshot.fields) == set(state.FIELDS)
+    before = comparable(state)
+    net.fit(X * 3 + 1, y * 2, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+    after = comparable(state)
+    assert [f for f in state.FIELDS if after[f] == before[f]] == []  # the fit changed every field
+    state.restore(snapshot)
+    assert comparable(state) == before
+    # Restored completely: training on from here is training from the start.
+    twin = scaled_network()
+    for each in (net, twin):
+        each.fit(X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+    ours, theirs = net.state, twin.state
+    assert np.array_equal(ours.params, theirs.params)
+    assert np.array_equal(ours.optimizer_state, theirs.optimizer_state)
+    assert (ours.step, ours.epochs_trained) == (theirs.step, theirs.epochs_trained)
+    for stream in ("shuffle_rng", "dropout_rng"):
+        assert repr(getattr(ours, stream).bit_generator.state) == \
+            repr(getattr(theirs, stream).bit_generator.state)
+    for scaler in ("input_scaler", "target_scaler"):
+        assert getattr(ours, scaler).to_dict() == getattr(theirs, scaler).to_dict()
+
+
+def test_a_weights_snapshot_restores_only_what_batches_change():
+    X, y = data()
+    net = fastbp.Network([3, 5, 1], seed=1)
+    net.fit(X, y, epochs=1, optimizer="adam")
+    state = net.state
+    weights = state.snapshot(state.WEIGHTS)
+    params, moments, step = state.params.copy(), state.optimizer_state.copy(), state.step
+    net.fit(X, y, epochs=2)
+    bookkeeping = {f: comparable(state)[f] for f in state.BOOKKEEPING if f != "step"}
+    state.restore(weights)
+    assert np.array_equal(state.params, params) and np.array_equal(state.optimizer_state, moments)
+    assert state.step == step and state.epochs_trained == 3
+    assert {f: comparable(state)[f] for f in state.BOOKKEEPING if f != "step"} == bookkeeping
+
+
+def test_a_reused_snapshot_takes_the_new_values_in_the_same_arrays():
+    net = fastbp.Network([3, 5, 1], seed=1)
+    state = net.state
+    first = state.snapshot(state.WEIGHTS)
+    kept = first.values["params"]
+    state.params[0] += 1.0
+    second = state.snapshot(state.WEIGHTS, reuse=first)
+    assert second.values["params"] is kept and np.array_equal(kept, state.params)
+
+
+BAD_CALLS = {  # name: (fit keywords replacing good ones) — each fails after the state moved
+    "bad y": {"y": np.full(200, np.nan)},                       # after the scalers are learnt
+    "bad validation data": {"validation_data": (np.zeros((5, 2)), np.zeros(5))},
+    "NaN late in X": {"X_nan_row": 150},                         # found by the first epoch
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_CALLS))
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_failed_fit_leaves_every_field_of_the_state_as_it_was(bad, scaled):
+    X, y = data()
+    net = scaled_network() if scaled else fastbp.Network([3, 5, 1], seed=2, dropout=0.3)
+    if scaled:
+        net.fit(X, y, epochs=1, batch_size=8)  # NaN rows need the scalers learnt already
+    net.fit(X, y, epochs=1, batch_size=8, optimizer="rmsprop")
+    kwargs = dict(BAD_CALLS[bad])
+    X_bad, y_bad = X.copy(), kwargs.pop("y", y)
+    if "X_nan_row" in kwargs:
+        X_bad[kwargs.pop("X_nan_row"), 1] = np.nan
+        if scaled:
+            X_bad = X_bad[:1]  # scaled inputs are checked before training: a bad first row
+            X_bad[0, 0] = np.nan
+            y_bad = y[:1]
+    before = comparable(net.state)
+    with pytest.raises(ValueError):
+        net.fit(X_bad, y_bad, epochs=2, batch_size=8, optimizer="adam", **kwargs)
+    assert comparable(net.state) == before

@@ -126,7 +126,7 @@ def test_changing_optimizer_starts_fresh_state():
     a.fit(X, y, epochs=1, optimizer="rmsprop")
     b.fit(X, y, epochs=1, optimizer="adam")
     b_state = b.copy()
-    b_state._set_optimizer(optim.RMSprop())
+    b_state.state.set_optimizer(optim.RMSprop())
     b_state.fit(X, y, epochs=1)
     np.testing.assert_array_equal(params_of(a), params_of(b_state))
 
@@ -135,9 +135,9 @@ def test_same_optimizer_with_new_lr_keeps_state():
     X, y = regression(40)
     net = fastbp.Network([3, 4, 1], seed=1)
     net.fit(X, y, epochs=1, optimizer=optim.Adam(lr=1e-3))
-    step = net._optimizer_step
+    step = net.state.step
     net.fit(X, y, epochs=1, optimizer=optim.Adam(lr=1e-4))
-    assert net._optimizer_step == 2 * step
+    assert net.state.step == 2 * step
 
 
 def test_irprop_minus_full_batch_learns():
@@ -240,7 +240,7 @@ def test_dropout_is_seeded_off_at_predict_and_has_its_own_stream():
     np.testing.assert_array_equal(params_of(dropped), params_of(twin))
     assert not np.array_equal(params_of(plain), params_of(dropped))
     # Dropout draws from its own stream: the shuffle order is untouched.
-    assert repr(plain._shuffle_rng.bit_generator.state) == repr(dropped._shuffle_rng.bit_generator.state)
+    assert repr(plain.state.shuffle_rng.bit_generator.state) == repr(dropped.state.shuffle_rng.bit_generator.state)
     np.testing.assert_array_equal(dropped.predict(X[:5]), dropped.predict(X[:5]))
 
 
@@ -319,9 +319,9 @@ def test_scaling_is_learnt_once_applied_in_predict_and_saved(tmp_path):
     predicted = net.predict(X[800:])
     r2 = 1 - np.sum((price[800:] - predicted) ** 2) / np.sum((price[800:] - price[800:].mean()) ** 2)
     assert r2 > 0.9 and abs(predicted.mean() - price[800:].mean()) < 20_000
-    mean_before = net._input_scaler.mean.copy()
+    mean_before = net.state.input_scaler.mean.copy()
     net.fit(X[800:] * 2, price[800:], epochs=1)                   # not re-learnt
-    np.testing.assert_array_equal(net._input_scaler.mean, mean_before)
+    np.testing.assert_array_equal(net.state.input_scaler.mean, mean_before)
     net.save(tmp_path / "m.npz")
     loaded = fastbp.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict(X[:10]), net.predict(X[:10]))
@@ -507,7 +507,7 @@ def test_bad_validation_data_leaves_a_scaling_network_unfitted():
         net.fit(X, y, validation_data=(X[:, :2], y))
     with pytest.raises(ValueError, match="batch_size"):
         net.fit(X, y, batch_size=0)
-    assert net._input_scaler is None and net._target_scaler is None
+    assert net.state.input_scaler is None and net.state.target_scaler is None
 
 
 def test_early_stopping_restores_the_optimizer_with_the_weights():
@@ -517,7 +517,7 @@ def test_early_stopping_restores_the_optimizer_with_the_weights():
     history = net.fit(X[:150], y[:150], epochs=200, batch_size=10, optimizer="adam", lr=0.05,
                       validation_data=noisy_val, early_stopping=True, patience=3)
     assert history.stopped_because == "early_stopping"
-    assert net._optimizer_step == history.best_epoch * 15  # 15 batches per epoch
+    assert net.state.step == history.best_epoch * 15  # 15 batches per epoch
 
 
 # ----- found in review ----------------------------------------------------------------------

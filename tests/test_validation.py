@@ -145,9 +145,9 @@ def fit_state(net):
     """Everything a fit call may change, bit for bit."""
     return (np.concatenate([np.ravel(a) for pair in zip(net.weights, net.biases)
                             for a in pair]).tobytes(),
-            repr(net._shuffle_rng.bit_generator.state), repr(net._dropout_rng.bit_generator.state),
-            net._optimizer, net._optimizer_state.tobytes(), net._optimizer_step,
-            id(net.history), net.epochs_trained, net._input_scaler, net._target_scaler)
+            repr(net.state.shuffle_rng.bit_generator.state), repr(net.state.dropout_rng.bit_generator.state),
+            net.optimizer, net.state.optimizer_state.tobytes(), net.state.step,
+            id(net.history), net.epochs_trained, net.state.input_scaler, net.state.target_scaler)
 
 
 FIRST_EPOCH_PATHS = {  # name: (network keywords, fit keywords)
@@ -251,21 +251,21 @@ def test_train_epoch_checks_each_batch_before_training_on_it(dtype, path, shuffl
     batch_size = 4 if path == "batches" else 1
     unit = 1024 if path == "fused_per_example" else batch_size  # rows checked at a time
     net = fastbp.Network([3, 5, 1], dtype=dtype, seed=0)
-    net._arch.fuse_per_example = path == "fused_per_example"
+    net.architecture.fuse_per_example = path == "fused_per_example"
     for check in (True, False):
         trained = net.copy()
-        trained._arch.fuse_per_example = net._arch.fuse_per_example
+        trained.architecture.fuse_per_example = net.architecture.fuse_per_example
         options = _train.TrainOptions()
         options.check_inputs = check
-        runner = _fit.EpochRunner(trained, X, Y, None, batch_size, options)
-        params_before = trained._params.copy()
+        runner = _fit.EpochRunner(trained.state, X, Y, None, batch_size, options)
+        params_before = trained.state.params.copy()
         status, _, weight_sum, updates = runner.run(order, 0.01, None, None)
         if check:
             assert status == _train.Status.STATUS_NONFINITE_INPUT
             assert updates * batch_size == position // unit * unit
             assert weight_sum == updates * batch_size
-            assert np.array_equal(trained._params, params_before) == (updates == 0)
-            assert np.all(np.isfinite(trained._params))
+            assert np.array_equal(trained.state.params, params_before) == (updates == 0)
+            assert np.all(np.isfinite(trained.state.params))
         else:
             assert status == _train.Status.STATUS_DIVERGED
 
@@ -289,6 +289,6 @@ def test_a_callbacks_own_nan_error_does_not_undo_the_epochs_trained(bad_call):
 
     with pytest.raises(ValueError, match="X contains NaN or infinity"):
         net.fit(X, y, epochs=3, batch_size=10, optimizer="adam", callbacks=[callback])
-    assert net.epochs_trained == 1 and net._optimizer_step == 4
+    assert net.epochs_trained == 1 and net.state.step == 4
     after = fit_state(net)
     assert after[0] != before[0] and after[1] != before[1]  # the weights and shuffle stream moved

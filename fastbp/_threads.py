@@ -1,0 +1,10 @@
+"""The thread count a network uses when none is given: a property of the machine."""
+import os
+
+
+def default_threads():
+    """The CPUs this process may run on: n_threads=None's value."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
