@@ -65,8 +65,7 @@ cdef extern from "fastbp_dense.h" nogil:
     const char* fbp_simd_level()
 
 # The activation and loss codes, defined once in src_c/fastbp_codes.h (the Python enums
-# fastbp._kernels.Activation and .Loss); their names live in _kernels.pyx (ACTIVATION_CODES,
-# LOSS_CODES).
+# fastbp._kernels.Activation and .Loss); their names and formulas live in fastbp/_registry.py.
 cdef extern from "fastbp_codes.h":
     cpdef enum Activation "fbp_activation":
         IDENTITY "FBP_IDENTITY"

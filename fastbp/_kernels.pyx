@@ -7,24 +7,6 @@ from libc.math cimport exp, expf, fabs, isfinite
 import numpy as np
 from fastbp._buffers import aligned_empty
 
-ACTIVATION_CODES = {
-    "identity": IDENTITY,
-    "sigmoid": SIGMOID,
-    "tanh": TANH,
-    "relu": RELU,
-    "leaky_relu": LEAKY_RELU,
-    "elu": ELU,
-    "softplus": SOFTPLUS,
-    "gelu": GELU,
-}
-LOSS_CODES = {
-    "mse": MSE,
-    "cross_entropy": CROSS_ENTROPY,
-    "binary_cross_entropy": BINARY_CROSS_ENTROPY,
-    "mae": MAE,
-    "huber": HUBER,
-    "poisson": POISSON,
-}
 # huber: quadratic within HUBER_DELTA of the target, linear beyond.
 cdef double HUBER_DELTA = 1.0
 

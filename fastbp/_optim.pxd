@@ -4,7 +4,7 @@
 from cython cimport floating
 
 # The optimizer codes, defined once in src_c/fastbp_codes.h (the Python enum
-# fastbp._optim.Optimizer); names in _optim.pyx (OPTIMIZER_CODES), configs in fastbp/optim.py.
+# fastbp._optim.Optimizer); names in fastbp/_registry.py, configs in fastbp/optim.py.
 cdef extern from "fastbp_codes.h":
     cpdef enum Optimizer "fbp_optimizer":
         SGD "FBP_SGD"

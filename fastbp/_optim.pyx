@@ -10,17 +10,6 @@ from libc.math cimport pow, sqrt, sqrtf
 
 from fastbp._kernels cimport sgd_step
 
-OPTIMIZER_CODES = {
-    "sgd": SGD,
-    "momentum": MOMENTUM,
-    "nesterov": NESTEROV,
-    "adam": ADAM,
-    "adamw": ADAMW,
-    "rmsprop": RMSPROP,
-    "adagrad": ADAGRAD,
-    "irprop-": IRPROP_MINUS,
-}
-
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -188,7 +177,7 @@ def state_size(int code):
     Examples
     --------
     >>> from fastbp import _optim
-    >>> _optim.state_size(_optim.OPTIMIZER_CODES["adam"])
+    >>> _optim.state_size(_optim.Optimizer.ADAM)
     2
     """
     return _known(code, _state_size(code))
@@ -202,7 +191,7 @@ def hyper_size(int code):
 cdef int _known(int code, int size) except -1:
     if size < 0:
         raise ValueError(f"unknown optimizer code {code}; known codes are "
-                         f"{sorted(int(c) for c in OPTIMIZER_CODES.values())}")
+                         f"{sorted(int(c) for c in Optimizer)}")
     return size
 
 
@@ -220,7 +209,7 @@ def step(int code, floating[::1] params not None, const floating[::1] grads not 
     Parameters
     ----------
     code : int
-        An ``Optimizer`` code (``OPTIMIZER_CODES[name]``).
+        An ``Optimizer`` code (``fastbp._registry`` names them).
     params, grads : 1-D C-contiguous float32 or float64 arrays of length n (same dtype)
     lr : float
         Learning rate η (ignored by iRPROP−, which sizes its steps itself).
@@ -236,7 +225,7 @@ def step(int code, floating[::1] params not None, const floating[::1] grads not 
     >>> import numpy as np
     >>> from fastbp import _optim
     >>> theta, g = np.ones(3), np.array([1.0, -2.0, 0.5])
-    >>> _optim.step(_optim.OPTIMIZER_CODES["sgd"], theta, g, 0.1, np.empty(0), np.empty(0), 1)
+    >>> _optim.step(_optim.Optimizer.SGD, theta, g, 0.1, np.empty(0), np.empty(0), 1)
     >>> theta
     array([0.9 , 1.2 , 0.95])
     """

@@ -227,11 +227,6 @@ class Network:
         self._state.history = value
 
     @property
-    def architecture(self):
-        """The compiled layer layout and path planner (thresholds settable for tests and tuning)."""
-        return self._arch
-
-    @property
     def n_threads(self):
         """Threads of the BLAS-backed layers (fastbp's own kernels use one); see :class:`Network`."""
         return self._n_threads

@@ -43,8 +43,8 @@ def test_the_kernels_buffers_are_aligned(tmp_path, problem):
     net.fit(X, y, epochs=1, batch_size=32, optimizer="adam")
     net.save(tmp_path / "net")
     for each in (net, net.copy(), fastbp.load(tmp_path / "net")):
-        assert each._params.ctypes.data % 64 == 0
-        assert each._optimizer_state.ctypes.data % 64 == 0
+        assert each.state.params.ctypes.data % 64 == 0
+        assert each.state.optimizer_state.ctypes.data % 64 == 0
         assert each._workspace(7).ctypes.data % 64 == 0
     for chunk in (1, 7, 64):
         for dropout in (False, True):

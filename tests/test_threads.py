@@ -29,7 +29,7 @@ def test_own_kernels_give_the_same_weights_for_any_thread_count():
         net = fastbp.Network([3, 8, 8, 1], seed=0, n_threads=n_threads)
         assert _paths(net, 8) == {"loops"}  # the tiny network never reaches BLAS
         net.fit(X, y, epochs=3, batch_size=8, lr=0.05)
-        trained.append(net._params.copy())
+        trained.append(net.state.params.copy())
     np.testing.assert_array_equal(trained[0], trained[1])
 
 
@@ -43,7 +43,7 @@ def test_blas_layers_are_deterministic_for_a_fixed_thread_count(n_threads):
                              n_threads=n_threads)
         assert "blas" in _paths(net, 64)
         net.fit(X, y, epochs=1, batch_size=64, lr=0.05, shuffle=False)
-        trained.append((net._params.copy(), net.predict(X[:100]), net.loss(X, y)))
+        trained.append((net.state.params.copy(), net.predict(X[:100]), net.loss(X, y)))
     np.testing.assert_array_equal(trained[0][0], trained[1][0])
     np.testing.assert_array_equal(trained[0][1], trained[1][1])
     assert trained[0][2] == trained[1][2]
