@@ -3,6 +3,11 @@
 Set FASTBP_DEBUG=1 in the environment to build with bounds checks, wraparound and
 initialisation checks switched back on, no optimisation and debug symbols.
 
+FASTBP_SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer (-O1, debug
+symbols; undefined behaviour aborts). Python itself is not instrumented: run the tests with the
+sanitizer runtimes preloaded, as .ci/run does (LD_PRELOAD of gcc's libasan.so and libubsan.so,
+ASAN_OPTIONS=detect_leaks=0).
+
 FASTBP_NATIVE=1 adds -march=native (gcc/clang): a build for this CPU only, for comparing
 against the portable build (bench/native_vs_portable.py). Never for wheels or anything
 shipped: such a build may crash with an illegal instruction on another CPU.
@@ -17,6 +22,9 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTBP_DEBUG", "") not in ("", "0")
 NATIVE = os.environ.get("FASTBP_NATIVE", "") not in ("", "0")
+SANITIZE = os.environ.get("FASTBP_SANITIZE", "") not in ("", "0")
+SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                   "-fno-omit-frame-pointer"] if SANITIZE else []
 
 
 def compile_args():
@@ -27,7 +35,8 @@ def compile_args():
     # No fused multiply-adds from contraction: each runtime-dispatched variant of a kernel
     # (AVX-512, AVX2, baseline) and each inlined copy of it then rounds the same operations
     # the same way.
-    flags = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
+    flags = (["-O0", "-g"] if DEBUG else ["-O1", "-g"] if SANITIZE else ["-O3"]) + ["-ffp-contract=off"]
+    flags += SANITIZER_FLAGS
     return flags + ["-march=native"] if NATIVE else flags
 
 
@@ -55,6 +64,7 @@ def extension(name, sources=()):
         depends=sorted(glob.glob("src_c/*.h")),  # rebuild when a C header or template changes
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS,
+        extra_link_args=SANITIZER_FLAGS,
         libraries=[] if sys.platform == "win32" else ["m"],
     )
 
