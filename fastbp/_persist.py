@@ -375,13 +375,17 @@ def _members(archive, file_size):
 
 def _npy_header(handle, name):
     """(shape, dtype) from the .npy header at the start of member `name`, its values not read."""
-    version = npy_format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran_order, dtype = npy_format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = npy_format.read_array_header_2_0(handle)
-    else:
-        raise ValueError(f"{name} is an .npy of version {version}, not 1.0 or 2.0")
+    try:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"version {version}, not 1.0 or 2.0")
+    except Exception as exc:  # numpy parses the header as Python literals: SyntaxError, ...
+        raise ValueError(f"{name} has a damaged .npy header ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
     if dtype.hasobject:
         raise ValueError(f"{name} holds Python objects")
     return shape, dtype
