@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import os
 import secrets
 import socket
@@ -110,7 +111,8 @@ def _short(value):
 
 
 def _int(what, value, low, high=MAX_COUNT):
-    if isinstance(value, bool) or not isinstance(value, int):
+    # numpy's integers too: copies and pickles pass records that JSON never saw.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{what} must be an integer, got {_short(value)}")
     if not low <= value <= high:
         raise ValueError(f"{what} must be in [{low}, {high}], got {_short(value)}")
@@ -118,7 +120,7 @@ def _int(what, value, low, high=MAX_COUNT):
 
 
 def _real(what, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{what} must be a number, got {_short(value)}")
     if not math.isfinite(value):
         raise ValueError(f"{what} must be finite, got {_short(value)}")
@@ -270,11 +272,9 @@ def restore(state, header, layout, params, optimizer_state):
     state.step = header["optimizer"]["step"]
     state.optimizer_state[...] = optimizer_state
     state.epochs_trained = header["epochs_trained"]
-    scaling = header["scaling"]
-    state.input_scaler = None if scaling["input_scaler"] is None else \
-        Scaler.from_dict(scaling["input_scaler"])
-    state.target_scaler = None if scaling["target_scaler"] is None else \
-        Scaler.from_dict(scaling["target_scaler"])
+    scalers = [header["scaling"][key] for key in ("input_scaler", "target_scaler")]
+    state.input_scaler, state.target_scaler = (
+        None if scaler is None else Scaler.from_dict(scaler) for scaler in scalers)
     state.shuffle_rng.bit_generator.state = header["shuffle_state"]
     state.dropout_rng.bit_generator.state = header["dropout_state"]
 
@@ -293,10 +293,13 @@ def _digest(text, length):
 def _temp_stem(path):
     """``.fastbp-<target>-<host>-`` for `path`: the start of every temporary name of its saves
     from this machine."""
-    return f"{TEMP_PREFIX}{_digest(os.path.basename(path), 12)}-{_digest(socket.gethostname(), 6)}-"
+    name, host = _digest(os.path.basename(path), 12), _digest(socket.gethostname(), 6)
+    return f"{TEMP_PREFIX}{name}-{host}-"
 
 
 def _process_exists(pid):
+    if os.name == "nt":  # os.kill there terminates the process: never judge, never remove
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

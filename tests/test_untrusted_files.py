@@ -191,6 +191,15 @@ def test_a_valid_small_file_loads_in_little_memory(saved):
     assert isinstance(loaded, fastbp.Network) and peak < SMALL_LOAD_BYTES
 
 
+def test_loading_takes_a_small_multiple_of_what_the_file_holds(tmp_path):
+    net = trained(sizes=(300, 300, 300), dtype="float64")
+    path = tmp_path / "model.npz"
+    net.save(path)
+    loaded, peak = load_peak(path)
+    assert isinstance(loaded, fastbp.Network)
+    assert peak < 3 * path.stat().st_size + SMALL_LOAD_BYTES
+
+
 def test_a_header_claiming_a_huge_network_is_refused_before_building_it(saved):
     path, _ = saved
     header = read_header(path)
