@@ -454,14 +454,13 @@ except ImportError:  # the generated cases need hypothesis; the cases above run 
     st = None
 
 
-@pytest.mark.skipif(st is None, reason="needs hypothesis")
-def test_hypothesis_is_there_for_the_generated_cases():
-    assert st is not None
-
-
-if st is not None:
+if st is None:
+    @pytest.mark.skip(reason="the generated cases need hypothesis")
+    def test_a_damaged_file_gives_value_error_or_the_identical_network():
+        """Shows the skip in the report."""
+else:
     # Derandomised: CI runs the same cases every time. FASTBP_HYPOTHESIS_EXAMPLES raises the
-    # number locally (each case trains, saves, damages and loads a small network: ~10 ms).
+    # number locally (each case trains, saves, damages and loads a small network: ~15 ms).
     DAMAGE_EXAMPLES = int(os.environ.get("FASTBP_HYPOTHESIS_EXAMPLES", "200"))
     GENERATED = settings(max_examples=DAMAGE_EXAMPLES, deadline=None, derandomize=True,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
