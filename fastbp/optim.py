@@ -124,25 +124,6 @@ class _Config:
             raise ValueError(f"{cls.__name__} settings lack {missing}")
         return cls(**data)
 
-    def check_state(self, state):
-        """Refuse an optimizer state (e.g. read from a file) that no run of this optimizer
-        produces: NaN or infinity anywhere, and what :meth:`_check_slots` refuses.
-
-        Raises
-        ------
-        ValueError
-            Naming the first problem.
-        """
-        state = np.asarray(state)
-        if not np.all(np.isfinite(state)):
-            raise ValueError(f"{self.name} state contains NaN or infinity")
-        size = getattr(self, "state_size", 0)
-        if size:
-            self._check_slots(state.reshape(size, -1), state.dtype)
-
-    def _check_slots(self, slots, dtype):
-        """Refuse impossible values in the state arrays `slots` (one row per array)."""
-
     def continues(self, previous):
         """Whether this configuration carries on `previous`'s state: the same optimizer and
         settings, whatever the learning rate."""
@@ -167,6 +148,24 @@ class _StepConfig(_Config):
     def state_size(self):
         """Number of state arrays, each as long as the parameters, the optimizer keeps."""
         return state_size(self.code)
+
+    def check_state(self, state):
+        """Refuse an optimizer state (e.g. read from a file) that no run of this optimizer
+        produces: NaN or infinity anywhere, and what :meth:`_check_slots` refuses.
+
+        Raises
+        ------
+        ValueError
+            Naming the first problem.
+        """
+        state = np.asarray(state)
+        if not np.all(np.isfinite(state)):
+            raise ValueError(f"{self.name} state contains NaN or infinity")
+        if self.state_size:
+            self._check_slots(state.reshape(self.state_size, -1), state.dtype)
+
+    def _check_slots(self, slots, dtype):
+        """Refuse impossible values in the state arrays `slots` (one row per array)."""
 
     def new_state(self, n_params, dtype):
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
