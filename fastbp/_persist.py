@@ -4,22 +4,56 @@ The header records everything needed to continue training exactly: the architect
 dtype, initialiser, dropout, seed, the shuffle and dropout generators' states, the
 optimizer (its settings and step count; its state arrays sit beside the parameters) and the
 input/target scaling learnt on the first fit.
+
+Files are untrusted input. :func:`load` reads the archive's directory, then the header (its
+size bounded by the file's own size), checks every header field, works out from it how many
+values each array holds, compares that with each member's declared size and ``.npy`` header,
+and only then reads the arrays and builds the network. Whatever is wrong surfaces as one
+``ValueError`` naming the problem.
 """
 import contextlib
+import hashlib
 import json
+import math
+import numbers
 import os
-import tempfile
+import secrets
+import socket
+import struct
 import zipfile
+import zlib
+from typing import NamedTuple
 
 import numpy as np
+from numpy.lib import format as npy_format
 
-from fastbp import optim
-from fastbp._registry import FIXED_OUTPUTS
+from fastbp import _init, optim
+from fastbp._registry import FIXED_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, REGRESSION_OUTPUTS
 from fastbp._scaling import Scaler
+from fastbp._validate import DTYPES
 from fastbp._version import __version__
 
 FORMAT_NAME = "fastbp-network"
 FORMAT_VERSION = 1
+# The keys the writer puts in every header (files of 0.1.0 hold them all: none is optional).
+HEADER_KEYS = ("format", "format_version", "fastbp_version", "sizes", "activations", "output",
+               "loss", "dtype", "seed", "init", "dropout", "epochs_trained", "shuffle_state",
+               "dropout_state", "optimizer", "scaling")
+SCALING_KEYS = ("inputs", "targets", "input_scaler", "target_scaler")
+MEMBERS = ("header.npy", "params.npy", "optimizer_state.npy")
+# Counts (epochs, updates, parameters) beyond this are damage: the kernels count in int64.
+MAX_COUNT = 2**63 - 1
+# A header member may expand to this many bytes whatever its compressed size, and beyond that
+# to HEADER_EXPANSION bytes per stored byte: its size stays bounded by the file's.
+HEADER_FREE_BYTES = 1 << 20
+HEADER_EXPANSION = 32
+# The .npy header in front of an array's values (numpy refuses ones over 10000 characters).
+NPY_HEADER_MAX = 10016
+# Errors that reading damaged bytes can raise, from zipfile, zlib, numpy and json; all are
+# reported as the file's ValueError.
+DAMAGE = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, MemoryError,
+          OverflowError, RecursionError, NotImplementedError, RuntimeError, struct.error,
+          zlib.error, zipfile.BadZipFile)
 
 
 def record(net, state):
@@ -50,80 +84,262 @@ def record(net, state):
     }, state.params.copy(), state.optimizer_state.copy()
 
 
-def check_format(header):
-    """Refuse a header that is not of a fastbp network in this format version."""
-    if header.get("format") != FORMAT_NAME:
-        raise ValueError("not a fastbp network (format name missing)")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"unsupported format_version {header.get('format_version')!r} "
-                         f"(this fastbp reads version {FORMAT_VERSION})")
+# ----- checking a header ----------------------------------------------------------------------
+class Layout(NamedTuple):
+    """What a checked header implies: the arrays' dtype and lengths, the optimizer."""
+    dtype: np.dtype
+    n_params: int
+    n_state: int
+    optimizer: object
 
 
-def network_arguments(header):
-    """The Network(...) keyword arguments that rebuild the network `header` describes."""
-    check_format(header)
-    scaling = header.get("scaling") or {}
-    try:
-        return dict(sizes=header["sizes"], activation=list(header["activations"]),
-                    output=None if header["loss"] in FIXED_OUTPUTS else header["output"],
-                    loss=header["loss"], dtype=header["dtype"], seed=header["seed"],
-                    init=header.get("init", "auto"), dropout=header.get("dropout"),
-                    scale_inputs=bool(scaling.get("inputs", False)),
-                    scale_targets=bool(scaling.get("targets", False)))
-    except KeyError as exc:
-        raise ValueError(f"header lacks {exc}") from None
+def _keys(what, value, keys):
+    """Refuse `value` unless it is a dict with exactly `keys`."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object: {_short(value)}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{what} lacks {', '.join(map(repr, missing))}")
+    unknown = [key for key in value if key not in keys]
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {', '.join(map(repr, unknown[:5]))}")
 
 
-def _generator_state(header, key):
-    value = header.get(key)
-    if not isinstance(value, dict) or value.get("bit_generator") != "PCG64":
-        raise ValueError(f"missing or unknown {key}")
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _int(what, value, low, high=MAX_COUNT):
+    # numpy's integers too: copies and pickles pass records that JSON never saw.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{what} must be an integer, got {_short(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be in [{low}, {high}], got {_short(value)}")
     return value
 
 
-def restore(state, header, params, optimizer_state=None):
-    """Put the training state `header`, `params` and `optimizer_state` describe into `state`
-    (that of a network built from :func:`network_arguments`), checking that the parts agree."""
+def _real(what, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{what} must be a number, got {_short(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be finite, got {_short(value)}")
+    return value
+
+
+def _name(what, value, names):
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"unknown {what} {_short(value)}; known: {', '.join(map(repr, names))}")
+    return value
+
+
+def _list(what, value, length):
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list, got {_short(value)}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{what} must have {length} entries, got {len(value)}")
+    return value
+
+
+def _generator_state(what, value):
+    """Refuse anything but a PCG64 state as ``bit_generator.state`` gives it."""
+    _keys(what, value, ("bit_generator", "state", "has_uint32", "uinteger"))
+    if value["bit_generator"] != "PCG64":
+        raise ValueError(f"{what} is not of a PCG64 generator: {_short(value['bit_generator'])}")
+    _keys(f"{what}['state']", value["state"], ("state", "inc"))
+    _int(f"{what} state", value["state"]["state"], 0, 2**128 - 1)
+    if _int(f"{what} increment", value["state"]["inc"], 0, 2**128 - 1) % 2 == 0:
+        raise ValueError(f"{what} increment must be odd (PCG64 keeps it odd)")
+    _int(f"{what} has_uint32", value["has_uint32"], 0, 1)
+    _int(f"{what} uinteger", value["uinteger"], 0, 2**32 - 1)
+
+
+def _scaler(what, value, width):
+    if value is None:
+        return
+    _keys(what, value, ("mean", "std"))
+    for key in ("mean", "std"):
+        for k, number in enumerate(_list(f"{what} {key}", value[key], width)):
+            _real(f"{what} {key}[{k}]", number)
+    if not all(std > 0 for std in value["std"]):
+        raise ValueError(f"{what} has a standard deviation <= 0")
+
+
+def _optimizer(value):
+    """The optimizer configuration a header's ``optimizer`` entry holds, every setting present."""
+    _keys("optimizer", value, ("config", "step"))
+    config = value["config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"optimizer config is not a JSON object: {_short(config)}")
+    _int("optimizer step", value["step"], 0)
+    try:
+        return optim.from_dict(config, complete=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"optimizer config: {exc}") from None
+
+
+def check_header(header):
+    """The :class:`Layout` a header describes, after checking every field's type and range.
+
+    Raises
+    ------
+    ValueError
+        Naming the first field that no file written by fastbp holds.
+    """
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    if header.get("format") != FORMAT_NAME:
+        raise ValueError("not a fastbp network (format name missing)")
+    version = header.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise ValueError(f"unsupported format_version {_short(version)} "
+                         f"(this fastbp reads version {FORMAT_VERSION})")
+    _keys("header", header, HEADER_KEYS)
+    if not isinstance(header["fastbp_version"], str) or len(header["fastbp_version"]) > 64:
+        raise ValueError(f"fastbp_version must be a short string, got "
+                         f"{_short(header['fastbp_version'])}")
+    sizes = _list("sizes", header["sizes"], None)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output width, got {_short(sizes)}")
+    for k, width in enumerate(sizes):
+        _int(f"sizes[{k}]", width, 1)
+    n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if n_params > MAX_COUNT:
+        raise ValueError(f"sizes {_short(sizes)} imply {n_params} parameters")
+    for k, name in enumerate(_list("activations", header["activations"], len(sizes) - 2)):
+        _name(f"activations[{k}]", name, HIDDEN_ACTIVATIONS)
+    loss = _name("loss", header["loss"], tuple(LOSSES))
+    _name("output", header["output"],
+          (FIXED_OUTPUTS[loss],) if loss in FIXED_OUTPUTS else REGRESSION_OUTPUTS)
+    dtype = np.dtype(_name("dtype", header["dtype"], DTYPES))
+    _int("seed", header["seed"], 0, math.inf)
+    _name("init", header["init"], _init.NAMES)
+    for k, rate in enumerate(_list("dropout", header["dropout"], len(sizes) - 2)):
+        if not 0 <= _real(f"dropout[{k}]", rate) < 1:
+            raise ValueError(f"dropout[{k}] must be in [0, 1), got {rate!r}")
+    _int("epochs_trained", header["epochs_trained"], 0)
+    _generator_state("shuffle_state", header["shuffle_state"])
+    _generator_state("dropout_state", header["dropout_state"])
+    config = _optimizer(header["optimizer"])
+    scaling = header["scaling"]
+    _keys("scaling", scaling, SCALING_KEYS)
+    for flag, key, width in (("inputs", "input_scaler", sizes[0]),
+                             ("targets", "target_scaler", sizes[-1])):
+        if not isinstance(scaling[flag], bool):
+            raise ValueError(f"scaling {flag} must be true or false, got {_short(scaling[flag])}")
+        if scaling[key] is not None and not scaling[flag]:
+            raise ValueError(f"{key} given for a network that does not scale its {flag}")
+        _scaler(key, scaling[key], width)
+    n_state = 0 if config.code is None else config.state_size * n_params
+    return Layout(dtype, n_params, n_state, config)
+
+
+def check_arrays(layout, params, optimizer_state):
+    """(params, optimizer_state) as arrays, after checking them against `layout`: their dtype
+    and length, finite values and an optimizer state that the optimizer can have produced."""
     params = np.asarray(params)
-    if params.shape != state.params.shape or params.dtype != state.dtype:
+    if params.shape != (layout.n_params,) or params.dtype != layout.dtype:
         raise ValueError(f"parameters are {params.dtype}{params.shape}, the header describes "
-                         f"{state.dtype}{state.params.shape}")
+                         f"{layout.dtype}({layout.n_params},)")
     if not np.all(np.isfinite(params)):
         raise ValueError("parameters contain NaN or infinity")
-    state.params[...] = params
+    state = np.asarray(optimizer_state if optimizer_state is not None
+                       else np.zeros(0, layout.dtype))
+    if state.shape != (layout.n_state,) or state.dtype != layout.dtype:
+        raise ValueError(f"optimizer state is {state.dtype}{state.shape}, the header's "
+                         f"{layout.optimizer.name} keeps {layout.dtype}({layout.n_state},)")
+    if layout.n_state:
+        layout.optimizer.check_state(state)
+    return params, state
 
-    optimizer = header.get("optimizer")
-    if optimizer is not None:
-        state.set_optimizer(optim.from_dict(optimizer["config"]))
-        state.step = int(optimizer["step"])
-        state_array = (np.asarray(optimizer_state) if optimizer_state is not None
-                       else np.zeros(0, state.dtype))
-        if state_array.shape != state.optimizer_state.shape or state_array.dtype != state.dtype:
-            raise ValueError("optimizer state does not match the optimizer and parameters")
-        state.optimizer_state[...] = state_array
-    state.epochs_trained = int(header.get("epochs_trained", 0))
-    if state.epochs_trained < 0 or state.step < 0:
-        raise ValueError("negative epoch or update count")
-    scaling = header.get("scaling") or {}
-    for key, width in (("input_scaler", state.weights[0].shape[1]),
-                       ("target_scaler", state.biases[-1].size)):
-        if scaling.get(key) is not None:
-            scaler = Scaler.from_dict(scaling[key])
-            if scaler.mean.shape != (width,):
-                raise ValueError(f"{key} has {scaler.mean.size} columns, the network {width}")
-            setattr(state, key, scaler)
-    state.shuffle_rng.bit_generator.state = _generator_state(header, "shuffle_state")
-    if "dropout_state" in header:
-        state.dropout_rng.bit_generator.state = _generator_state(header, "dropout_state")
+
+def network_arguments(header):
+    """The Network(...) keyword arguments that rebuild the network a checked `header`
+    describes."""
+    scaling = header["scaling"]
+    return dict(sizes=header["sizes"], activation=list(header["activations"]),
+                output=None if header["loss"] in FIXED_OUTPUTS else header["output"],
+                loss=header["loss"], dtype=header["dtype"], seed=header["seed"],
+                init=header["init"], dropout=header["dropout"],
+                scale_inputs=scaling["inputs"], scale_targets=scaling["targets"])
+
+
+def restore(state, header, layout, params, optimizer_state):
+    """Put the training state that a checked `header` and arrays (see :func:`check_arrays`)
+    describe into `state`, that of a network built from :func:`network_arguments`."""
+    state.params[...] = params
+    state.set_optimizer(layout.optimizer)
+    state.step = header["optimizer"]["step"]
+    state.optimizer_state[...] = optimizer_state
+    state.epochs_trained = header["epochs_trained"]
+    scalers = [header["scaling"][key] for key in ("input_scaler", "target_scaler")]
+    state.input_scaler, state.target_scaler = (
+        None if scaler is None else Scaler.from_dict(scaler) for scaler in scalers)
+    state.shuffle_rng.bit_generator.state = header["shuffle_state"]
+    state.dropout_rng.bit_generator.state = header["dropout_state"]
+
+
+# ----- saving ---------------------------------------------------------------------------------
+# Temporary files are named .fastbp-<target>-<host>-<pid>-<random>.tmp: short whatever the
+# target's name, and telling which target, machine and process they belong to.
+TEMP_PREFIX = ".fastbp-"
+TEMP_SUFFIX = ".tmp"
+
+
+def _digest(text, length):
+    return hashlib.sha256(os.fsencode(text)).hexdigest()[:length]
+
+
+def _temp_stem(path):
+    """``.fastbp-<target>-<host>-`` for `path`: the start of every temporary name of its saves
+    from this machine."""
+    name, host = _digest(os.path.basename(path), 12), _digest(socket.gethostname(), 6)
+    return f"{TEMP_PREFIX}{name}-{host}-"
+
+
+def _process_exists(pid):
+    if os.name == "nt":  # os.kill there terminates the process: never judge, never remove
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or a pid this system cannot test: keep
+    return True
+
+
+def _remove_stale_temporaries(directory, stem):
+    """Delete the temporary files that saves of this target from this machine left when
+    their process died mid-write (their writer's pid no longer exists)."""
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            name = os.fsdecode(entry.name)
+            if not (name.startswith(stem) and name.endswith(TEMP_SUFFIX)):
+                continue
+            pid = name[len(stem):-len(TEMP_SUFFIX)].split("-")[0]
+            if pid.isdigit() and not _process_exists(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def save(path, header, params, optimizer_state):
-    """Write a :func:`record` to `path` through a temporary file renamed into place (atomic on
-    POSIX)."""
+    """Write a :func:`record` to `path` (str, bytes or path-like) through a temporary file
+    beside it, renamed into place (atomic on POSIX); first remove the temporary files that
+    earlier saves of `path` left when their process was killed mid-write."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    stem = _temp_stem(os.fsdecode(path))
+    _remove_stale_temporaries(directory, stem)
+    while True:
+        name = f"{stem}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        tmp = os.path.join(directory, os.fsencode(name) if isinstance(directory, bytes) else name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             # Through a handle, np.savez appends no ".npz" to the name.
@@ -139,6 +355,135 @@ def save(path, header, params, optimizer_state):
         raise
 
 
+# ----- loading --------------------------------------------------------------------------------
+def _members(archive, file_size):
+    """The archive's entries for :data:`MEMBERS`, by name, after checking what their
+    directory entries declare."""
+    found = {}
+    for info in archive.infolist():
+        if info.filename not in MEMBERS:
+            continue  # np.load ignores extra members; so does fastbp
+        if info.filename in found:
+            raise ValueError(f"{info.filename} appears twice in the archive")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{info.filename} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{info.filename} is compressed with method {info.compress_type}; "
+                             "fastbp reads stored and deflated members")
+        if info.header_offset + info.compress_size > file_size:
+            raise ValueError(f"{info.filename} extends past the end of the file")
+        found[info.filename] = info
+    return found
+
+
+def _npy_header(handle, name):
+    """(shape, dtype) from the .npy header at the start of member `name`, its values not read."""
+    try:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"version {version}, not 1.0 or 2.0")
+    except Exception as exc:  # numpy parses the header as Python literals: SyntaxError, ...
+        raise ValueError(f"{name} has a damaged .npy header ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{name} holds Python objects")
+    return shape, dtype
+
+
+def _read_values(archive, info, shape, dtype, limit):
+    """The values of member `info`, which must be an array of `shape` and `dtype`; its declared
+    size is checked against `limit` bytes before anything is read."""
+    name = info.filename
+    if info.file_size > limit:
+        raise ValueError(f"{name} declares {info.file_size} bytes, more than the header "
+                         f"implies ({limit})")
+    with archive.open(info) as handle:
+        found_shape, found_dtype = _npy_header(handle, name)
+        if found_shape != shape or found_dtype != dtype:
+            raise ValueError(f"{name} holds {found_dtype}{found_shape}, the header implies "
+                             f"{dtype}{shape}")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if info.file_size != handle.tell() + n_bytes:
+            raise ValueError(f"{name} declares {info.file_size} bytes, its .npy header "
+                             f"{handle.tell() + n_bytes}")
+        data = handle.read(n_bytes)
+        if len(data) != n_bytes or handle.read(1):
+            raise ValueError(f"{name} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _unique_keys(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"header repeats a key among {', '.join(map(repr, keys[:8]))}")
+    return dict(pairs)
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"header holds the number {text[:40]}, out of range")
+    return value
+
+
+def _refuse_constant(name):
+    raise ValueError(f"header holds {name}")
+
+
+def _read_header(archive, info):
+    """The header member's JSON object, its size checked against its compressed size first."""
+    if info.file_size > HEADER_FREE_BYTES + HEADER_EXPANSION * info.compress_size:
+        raise ValueError(f"header.npy declares {info.file_size} bytes from "
+                         f"{info.compress_size} stored")
+    with archive.open(info) as handle:
+        shape, dtype = _npy_header(handle, "header.npy")
+        if shape != () or dtype.kind != "U":
+            raise ValueError(f"header.npy holds {dtype}{shape}, not one string")
+        if info.file_size != handle.tell() + dtype.itemsize:
+            raise ValueError("header.npy is not the size its .npy header declares")
+        data = handle.read(dtype.itemsize)
+        if len(data) != dtype.itemsize or handle.read(1):
+            raise ValueError("header.npy is truncated")
+    try:
+        text = str(np.frombuffer(data, dtype=dtype)[0])
+    except (ValueError, UnicodeError):
+        raise ValueError("header is not valid text") from None
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant,
+                          object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("header nests too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"header is not valid JSON: {exc}") from None
+
+
+def read(handle, file_size):
+    """(header, params, optimizer_state) of the open file `handle` of `file_size` bytes: the
+    header checked field by field and the arrays' sizes against it before they are read."""
+    try:
+        archive = zipfile.ZipFile(handle)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not an .npz archive ({exc})") from None
+    with archive:
+        members = _members(archive, file_size)
+        if "header.npy" not in members:
+            raise ValueError("not a fastbp network (no header)")
+        header = _read_header(archive, members["header.npy"])
+        layout = check_header(header)
+        arrays = []
+        for name, count in (("params.npy", layout.n_params),
+                            ("optimizer_state.npy", layout.n_state)):
+            if name not in members:
+                raise ValueError(f"the archive lacks {name}")
+            arrays.append(_read_values(archive, members[name], (count,), layout.dtype,
+                                       NPY_HEADER_MAX + count * layout.dtype.itemsize))
+    return (header, *arrays)
+
+
 def load(path, build):
     """``build(header, params, optimizer_state)`` of the file at `path` (a network saved by
     :meth:`Network.save`), any error in the file or in building from it reported as the file's.
@@ -152,17 +497,11 @@ def load(path, build):
     """
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            header = json.loads(str(archive["header"][()]))
-            params = archive["params"]
-            optimizer_state = archive["optimizer_state"] if "optimizer_state" in archive.files else None
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
+        with open(path, "rb") as handle:
+            header, params, optimizer_state = read(handle, os.fstat(handle.fileno()).st_size)
         return build(header, params, optimizer_state)
     except FileNotFoundError:
         raise
-    except (ValueError, TypeError, KeyError, OSError, EOFError, MemoryError,
-            zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is not a readable fastbp network file: {exc}") from exc
+    except DAMAGE as exc:
+        raise ValueError(f"{os.fsdecode(path)} is not a readable fastbp network file: "
+                         f"{exc}") from exc

@@ -599,10 +599,13 @@ class Network:
         return from_record, self._record()
 
     def save(self, path):
-        """Save the network to `path` (an .npz archive; the name is used as given).
+        """Save the network to `path` (str, bytes or path-like; an .npz archive; the name is
+        used as given).
 
-        The file is written beside `path` and renamed into place, so a failed save never
-        destroys an existing file.
+        The file is written to a temporary file beside `path` (``.fastbp-<hash of the
+        name>-<host>-<pid>-<random>.tmp``) and renamed into place, so a failed save never
+        destroys an existing file; a temporary file that a killed save left behind is removed
+        by the next save of the same `path`.
         """
         _persist.save(path, *self._record())
 
@@ -613,21 +616,29 @@ class Network:
 
 
 def from_record(header, params, optimizer_state=None):
-    """The Network a file-format record describes (see fastbp._persist), checked part by part."""
+    """The Network a file-format record describes (see fastbp._persist), checked part by part
+    before anything is built."""
+    layout = _persist.check_header(header)
+    params, optimizer_state = _persist.check_arrays(layout, params, optimizer_state)
     net = Network(**_persist.network_arguments(header))
-    _persist.restore(net.state, header, params, optimizer_state)
+    _persist.restore(net.state, header, layout, params, optimizer_state)
     return net
 
 
 def load(path):
-    """Load a network saved by :meth:`Network.save`.
+    """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like).
+
+    Files may come from anywhere: nothing is built or allocated before the header has been
+    checked field by field and every array's declared size against what the header implies,
+    so a damaged or hostile file costs no more memory than a valid file of its header.
 
     Raises
     ------
     FileNotFoundError
         `path` does not exist.
     ValueError
-        The file is corrupt, not a fastbp network, or from an unsupported format version.
+        The file is damaged, not a fastbp network, from an unsupported format version, or
+        holds values no saved network has (the message names the problem).
     """
     return _persist.load(path, from_record)
 

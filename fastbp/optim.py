@@ -84,6 +84,11 @@ def _count(what, value):
     return int(value)
 
 
+def _non_negative(config, what, values):
+    if not np.all(values >= 0):
+        raise ValueError(f"{config.name} state holds negative {what}")
+
+
 def _set(obj, **values):
     """Store normalised values on a frozen dataclass (validation runs before it is shared)."""
     for field, value in values.items():
@@ -101,18 +106,22 @@ class _Config:
         return {"name": self.name, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, data):
-        """The configuration that :meth:`to_dict` wrote; missing fields take their defaults."""
+    def from_dict(cls, data, *, complete=False):
+        """The configuration that :meth:`to_dict` wrote; missing fields take their defaults
+        (with ``complete=True``, as for a saved file, which holds them all, they are an error)."""
         data = dict(data)
         name = data.pop("name", cls.name)
         if name != cls.name:
             raise ValueError(f"{cls.__name__}.from_dict got the settings of {name!r}, "
                              f"not {cls.name!r}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known), key=str)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} settings {unknown}; "
                              f"known: {sorted(known)}")
+        missing = [field for field in known if field not in data]
+        if complete and missing:
+            raise ValueError(f"{cls.__name__} settings lack {missing}")
         return cls(**data)
 
     def continues(self, previous):
@@ -139,6 +148,24 @@ class _StepConfig(_Config):
     def state_size(self):
         """Number of state arrays, each as long as the parameters, the optimizer keeps."""
         return state_size(self.code)
+
+    def check_state(self, state):
+        """Refuse an optimizer state (e.g. read from a file) that no run of this optimizer
+        produces: NaN or infinity anywhere, and what :meth:`_check_slots` refuses.
+
+        Raises
+        ------
+        ValueError
+            Naming the first problem.
+        """
+        state = np.asarray(state)
+        if not np.all(np.isfinite(state)):
+            raise ValueError(f"{self.name} state contains NaN or infinity")
+        if self.state_size:
+            self._check_slots(state.reshape(self.state_size, -1), state.dtype)
+
+    def _check_slots(self, slots, dtype):
+        """Refuse impossible values in the state arrays `slots` (one row per array)."""
 
     def new_state(self, n_params, dtype):
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
@@ -232,6 +259,9 @@ class Adam(_StepConfig):
     def _hyper(self):
         return [self.beta1, self.beta2, self.eps]
 
+    def _check_slots(self, slots, dtype):
+        _non_negative(self, "second moments v", slots[1])
+
 
 @dataclasses.dataclass(frozen=True)
 class AdamW(_StepConfig):
@@ -267,6 +297,9 @@ class AdamW(_StepConfig):
     def _hyper(self):
         return [self.beta1, self.beta2, self.eps, self.weight_decay]
 
+    def _check_slots(self, slots, dtype):
+        _non_negative(self, "second moments v", slots[1])
+
 
 @dataclasses.dataclass(frozen=True)
 class RMSprop(_StepConfig):
@@ -298,6 +331,9 @@ class RMSprop(_StepConfig):
     def _hyper(self):
         return [self.rho, self.eps]
 
+    def _check_slots(self, slots, dtype):
+        _non_negative(self, "mean squares v", slots[0])
+
 
 @dataclasses.dataclass(frozen=True)
 class Adagrad(_StepConfig):
@@ -324,6 +360,9 @@ class Adagrad(_StepConfig):
 
     def _hyper(self):
         return [self.eps]
+
+    def _check_slots(self, slots, dtype):
+        _non_negative(self, "sums of squares s", slots[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,6 +421,14 @@ class IRPropMinus(_StepConfig):
 
     def _hyper(self):
         return [self.eta_plus, self.eta_minus, self.delta_min, self.delta_max, self.delta0]
+
+    def _check_slots(self, slots, dtype):
+        # The kernel clamps each step to [delta_min, delta_max] as rounded to the dtype.
+        low, high = dtype.type(self.delta_min), dtype.type(self.delta_max)
+        steps = slots[0]
+        if not (np.all(steps >= low) and np.all(steps <= high)):
+            raise ValueError(f"{self.name} step sizes must lie in [delta_min, delta_max] = "
+                             f"[{self.delta_min}, {self.delta_max}]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -478,8 +525,9 @@ def base_lr(config, lr):
     return lr
 
 
-def from_dict(data):
-    """The configuration saved by ``to_dict()``, whichever optimizer it names.
+def from_dict(data, *, complete=False):
+    """The configuration saved by ``to_dict()``, whichever optimizer it names (with
+    ``complete=True`` every setting must be present, as in a saved file).
 
     Examples
     --------
@@ -491,4 +539,4 @@ def from_dict(data):
     except (KeyError, TypeError):
         raise ValueError(f"not a saved optimizer configuration (a dict with a known 'name': "
                          f"{', '.join(map(repr, _CLASSES))}): {data!r}") from None
-    return cls.from_dict(data)
+    return cls.from_dict(data, complete=complete)

@@ -122,6 +122,76 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["model.npz"]  # no temporary left behind
 
 
+def test_a_file_name_of_250_bytes_saves_and_loads(tmp_path):
+    net = fastbp.Network([3, 2, 1], seed=0)
+    path = tmp_path / ("n" * 246 + ".npz")
+    net.save(path)
+    assert pickle.dumps(fastbp.load(path)) == pickle.dumps(net)
+    assert os.listdir(tmp_path) == [path.name]
+
+
+def test_save_takes_a_bytes_path_like_load(tmp_path):
+    net = fastbp.Network([3, 2, 1], seed=0)
+    path = os.fsencode(tmp_path / "model.npz")
+    net.save(path)
+    assert pickle.dumps(fastbp.load(path)) == pickle.dumps(net)
+
+
+# A save stopped inside its write: `die` ends the process there, else it waits for stdin.
+STOPPED_SAVE = """
+import os, sys, numpy as np, fastbp
+def stopped(handle, **arrays):
+    handle.write(b"half a file")
+    handle.flush()
+    print("writing", flush=True)
+    if sys.argv[2] == "die":
+        os._exit(1)
+    sys.stdin.read()
+np.savez = stopped
+fastbp.Network([3, 2, 1], seed=0).save(sys.argv[1])
+"""
+
+
+def stopped_save(path, how):
+    """A process saving to `path`, stopped mid-write (dead for how="die", else still running)."""
+    import subprocess
+    import sys
+    process = subprocess.Popen([sys.executable, "-c", STOPPED_SAVE, os.fspath(path), how],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"writing\n"
+    if how == "die":
+        process.wait()
+    return process
+
+
+def test_the_next_save_removes_what_a_killed_save_left_and_keeps_a_running_ones(tmp_path):
+    path = tmp_path / "model.npz"
+    fastbp.Network([3, 2, 1], seed=0).save(path)
+    running = stopped_save(path, "wait")
+    stopped_save(path, "die")  # (its own save removed nothing: the other writer runs)
+    try:
+        left = sorted(set(os.listdir(tmp_path)) - {"model.npz"})
+        assert len(left) == 2  # the dead writer's and the running writer's temporary files
+        other = tmp_path / "other.npz"
+        fastbp.Network([3, 2, 1], seed=1).save(other)  # another target: none of its business
+        assert sorted(set(os.listdir(tmp_path)) - {"model.npz", "other.npz"}) == left
+        fastbp.Network([3, 2, 1], seed=1).save(path)
+        kept = sorted(set(os.listdir(tmp_path)) - {"model.npz", "other.npz"})
+        assert len(kept) == 1 and str(running.pid) in kept[0]
+        assert fastbp.load(path).seed == 1
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_temporary_names_are_short_whatever_the_target(tmp_path, monkeypatch):
+    names = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (names.append(src), real_replace(src, dst)))
+    fastbp.Network([3, 2, 1], seed=0).save(tmp_path / ("n" * 255))
+    assert len(os.path.basename(names[0])) <= 64
+
+
 def test_file_is_a_plain_npz_with_json_header(tmp_path):
     path = tmp_path / "m.npz"
     fastbp.Network([3, 2, 1], seed=0).save(path)
