@@ -503,7 +503,8 @@ class DeferredCtrlC:
 
 def _interrupt_at_look(long long n):
     """Test hook (tests/test_interrupts.py): the n-th look from now, by any call in this
-    process, acts as a Ctrl-C found there; 0 disarms it."""
+    process, acts as a Ctrl-C found there (in a call without a fit's TrainOptions, e.g.
+    net.loss or a fit's validation, as one the default handler raises); 0 disarms it."""
     global interrupt_at_look
     if n < 0:
         raise ValueError("n must be >= 0")

@@ -3,10 +3,11 @@
 # layer's planned path.
 
 # ----- looking up from long work: Ctrl-C and the time budget --------------------------------
-# Work between two looks, in multiply-adds (counted as Lookout says): 2^26 is 3-15 ms on every
-# path measured, T1 to M2, and one look per chunk on L1 (a chunk: 60 ms), so Ctrl-C stops
-# well within 0.2 s, while a look (the GIL, the signal flag, the clock) costs a microsecond.
-# Counted in work, not time, so that where a fit looks up is deterministic (tests).
+# Work between two looks, in multiply-adds (counted as Lookout says): 2^26 is 2-10 ms on every
+# path measured, T1 to M2 (float32 and float64, SGD and Adam, batch 1 to full), and a look per
+# chunk on L1 (a chunk: ~60 ms), so Ctrl-C stops well within 0.2 s, while a look (the GIL, the
+# signal flag, the clock) costs about a microsecond. Counted in work, not time, so that where
+# a fit looks up is deterministic (tests/test_interrupts.py).
 cdef long long CHECK_WORK = 1 << 26
 # A row's and an update's fixed costs (calls, loss, gathering, the loop), in multiply-adds at
 # the rate of the products (~0.4 µs at ~10 G/s): tiny networks, whose products are a few
@@ -46,6 +47,7 @@ cdef struct Lookout:
 
 cdef void lookout_init(Lookout* look, Architecture arch, bint training, double deadline,
                        bint* requested) noexcept:
+    """A call's Lookout: no work yet, its row work from the layers' sizes."""
     cdef Py_ssize_t l
     look.work = 0
     look.row_work = ROW_OVERHEAD
