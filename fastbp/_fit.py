@@ -169,10 +169,11 @@ def run(state, runner, settings):
                     if stale_epochs >= settings.n_iter_no_change:
                         history.stopped_because = "tol"
                         break
-                with ctrl_c.immediate():
-                    if callbacks_stop(settings.callbacks, epoch, figures):
-                        history.stopped_because = "callback"
-                        break
+                if settings.callbacks:
+                    with ctrl_c.immediate():
+                        if callbacks_stop(settings.callbacks, epoch, figures):
+                            history.stopped_because = "callback"
+                            break
                 if settings.max_time is not None and time.monotonic() - settings.started >= settings.max_time:
                     history.stopped_because = "max_time"
                     break
