@@ -2,14 +2,18 @@
 # full-data losses, gradients and predictions, each one nogil block over the layer
 # operations.
 
-# How often a long epoch looks up from its batches (for Ctrl-C and the time budget).
-cdef double CHECK_SECONDS = 0.1
+import threading
+
+try:  # the C module under signal: its functions without enum conversions, 25x faster a call
+    import _signal as signals
+except ImportError:  # (other Pythons)
+    import signal as signals
 
 # Status codes of train_epoch.
 cpdef enum Status:
     STATUS_OK = 0
     STATUS_DIVERGED = 1        # a batch loss or a parameter became NaN or infinite
-    STATUS_INTERRUPTED = 2     # Ctrl-C (or another signal whose handler raised)
+    STATUS_INTERRUPTED = 2     # Ctrl-C (deferred, or a signal handler raised), at a look
     STATUS_TIME_UP = 3         # the time budget ran out
     STATUS_UPDATES_DONE = 4    # the update budget ran out
     STATUS_NONFINITE_INPUT = 5  # a row of X about to be trained on holds NaN or infinity
@@ -18,7 +22,9 @@ cpdef enum Status:
 cdef class TrainOptions:
     """What an epoch does beyond plain SGD: the optimizer, L2 penalty, gradient clipping,
     dropout, and the budgets. Python fills it once per fit call (budgets and the dropout seed
-    once per epoch); the compiled loop reads it."""
+    once per epoch); the compiled loop reads it. A deferred Ctrl-C (DeferredCtrlC) sets
+    interrupt_requested; the exception a signal handler raised at a look is kept in
+    interruption."""
     cdef public int optimizer
     cdef double[::1] hyper
     cdef public long long step          # updates applied so far by this optimizer
@@ -30,6 +36,9 @@ cdef class TrainOptions:
     cdef public long long max_updates   # < 0: unlimited
     cdef public double max_seconds      # inf: unlimited
     cdef public bint check_inputs       # check each batch's rows of X before training on them
+    cdef public bint interrupt_requested  # Ctrl-C, to act on at the next look
+    cdef public object interruption     # what a signal handler raised at a look, or None
+    cdef public long long work_since_look  # carried from epoch to epoch (Lookout.work)
 
     def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
                  double clip_norm=0.0, dropout=None):
@@ -50,6 +59,9 @@ cdef class TrainOptions:
         self.max_updates = -1
         self.max_seconds = INFINITY
         self.check_inputs = False
+        self.interrupt_requested = False
+        self.interruption = None
+        self.work_since_look = 0
 
     cdef bint plain_sgd(self):
         return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
@@ -126,19 +138,23 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
                          const floating* Y, const floating* weights, const Py_ssize_t* order,
                          Py_ssize_t start, Py_ssize_t count, double batch_weight_sum,
                          double lr, floating* state, long long step, bint fused_sgd,
-                         Workspace* ws) noexcept nogil:
+                         Workspace* ws, Lookout* look) noexcept nogil:
     """One update from the batch order[start:start+count] (rows start.. when order is NULL):
     the (weighted) mean gradient, the L2 term and clipping, then the optimizer's step (plain
     SGD in one pass when `fused_sgd` and the batch fits a chunk). Returns Σ w·loss over the
-    batch (with the L2 term); when that is not finite, θ is left unchanged."""
+    batch (with the L2 term); when that is not finite, θ is left unchanged. A batch of several
+    chunks may look up between them: when that look says stop, θ is left unchanged too."""
     cdef double batch_loss
     if fused_sgd and count <= ws.chunk:
+        look.work += count * look.row_work
         return plain_sgd_batch(arch, params, grads, X, Y, order, start, count, <floating>lr,
                                ws)
     memset(grads, 0, n_params * sizeof(floating))
     batch_loss = accumulate_gradient(
         arch, params, grads, X, Y, weights, order, start, count,
-        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws)
+        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws, look)
+    if look.interrupted or look.time_up:
+        return 0
     if not isfinite(batch_loss):
         return batch_loss
     if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
@@ -150,8 +166,8 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
     return batch_loss
 
 
-# Samples per call of the fused per-example loop: the epoch loop looks up (clock, Ctrl-C,
-# budgets) between calls, as it does between batches.
+# Samples per call of the fused per-example loop: the epoch loop looks up (Ctrl-C, the clock)
+# and counts the update budget between calls, as it does between batches.
 cdef Py_ssize_t PER_EXAMPLE_BLOCK = 1024
 
 
@@ -262,25 +278,28 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     With options.check_inputs, each batch's rows of X are checked for NaN and infinity just
     before they are trained on (Network.fit's first epoch, instead of a pass over X first).
 
-    Returns ``(status, loss_sum, weight_sum, updates)``: Σ w·loss over the samples seen (at
-    the time they were seen), Σ w over them, and the number of updates made. Training stops
-    early with STATUS_DIVERGED (a non-finite batch loss or parameter), STATUS_INTERRUPTED
-    (Ctrl-C, checked about every CHECK_SECONDS), STATUS_TIME_UP, STATUS_UPDATES_DONE or
-    STATUS_NONFINITE_INPUT (the batches before the one with a non-finite input are trained).
-    STATUS_OK: every row was trained on.
+    Returns ``(status, loss_sum, weight_sum, updates)``: Σ w·loss over the batches applied (at
+    the time they were seen), Σ w over them, and the number of updates made, which
+    options.step has counted. Training stops early with STATUS_DIVERGED (a non-finite batch
+    loss or parameter), STATUS_UPDATES_DONE, STATUS_NONFINITE_INPUT (the batches before the
+    one with a non-finite input are trained), or at a look: STATUS_INTERRUPTED (Ctrl-C: see
+    Lookout and DeferredCtrlC; a handler's exception is left in options.interruption) and
+    STATUS_TIME_UP. The epoch looks up once CHECK_WORK of work has been done since its last
+    look (the count carried from epoch to epoch in options.work_since_look), between batches
+    (not before its first) and between the chunks of a batch; a batch cut short by a look is
+    not applied. STATUS_OK: every row was trained on.
     """
-    cdef Py_ssize_t n = X.shape[0], start = 0, count, batches_since_check = 0
-    cdef Py_ssize_t check_every = 1
+    cdef Py_ssize_t n = X.shape[0], start = 0, count
     cdef int status = STATUS_OK
     cdef double batch_loss, batch_weight_sum, loss_sum = 0, weight_sum = 0
-    cdef double now, last_check, deadline
-    cdef long long updates = 0, max_updates
+    cdef long long updates = 0, max_updates, update_work
     cdef const Py_ssize_t* order_ptr = NULL
     cdef const floating* weights_ptr = NULL
     cdef floating* state_ptr = NULL
     cdef bint fused_sgd, per_example, check_inputs
     cdef Py_ssize_t steps
     cdef Workspace ws
+    cdef Lookout look
     if options is None:
         options = TrainOptions()
     check_inputs = options.check_inputs
@@ -310,16 +329,21 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                    &options.dropout[0] if options.has_dropout else NULL, n, batch_size, fused_sgd)
     fbp_rng_seed(&ws.rng, options.dropout_seed)
     per_example = fused_sgd and batch_size == 1 and fused_per_example(arch, &ws)
+    lookout_init(&look, arch, True, INFINITY, &options.interrupt_requested)
+    look.work = options.work_since_look
+    update_work = params.shape[0] + UPDATE_OVERHEAD
     try:
         if floating is float:
             if ws.paths[0] == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
                 transpose_first_layer_weights(arch, &ws, &params[0])
         with nogil:
-            last_check = fbp_monotonic_seconds()
-            deadline = last_check + options.max_seconds
+            look.deadline = fbp_monotonic_seconds() + options.max_seconds
             while start < n:
                 if max_updates >= 0 and updates >= max_updates:
                     status = STATUS_UPDATES_DONE
+                    break
+                # (Not before the epoch's first batch: the loop between epochs acts there.)
+                if start > 0 and look.work >= CHECK_WORK and look_up(&look):
                     break
                 if per_example:
                     count = min(PER_EXAMPLE_BLOCK, n - start)
@@ -338,6 +362,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                         arch.n_layers, &params[0], &X[0, 0], &Y[0, 0], order_ptr, start, count,
                         <floating>lr, &work[0], &batch_loss)
                     batch_weight_sum = steps
+                    look.work += steps * (look.row_work + update_work)
                     if steps < count:
                         status = STATUS_DIVERGED
                         break
@@ -347,36 +372,23 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                                               params.shape[0], &X[0, 0], &Y[0, 0],
                                               weights_ptr, order_ptr, start, count,
                                               batch_weight_sum, lr, state_ptr,
-                                              options.step + updates + 1, fused_sgd, &ws)
+                                              options.step + updates + 1, fused_sgd, &ws,
+                                              &look)
+                    if look.interrupted or look.time_up:  # (the batch was not applied)
+                        break
                     if not isfinite(batch_loss):
                         status = STATUS_DIVERGED
                         break
                     steps = 1
+                    look.work += update_work
                 loss_sum += batch_loss
                 weight_sum += batch_weight_sum
                 updates += steps
                 start += count
-                # Look up every so many batches, that many being adapted so that the clock
-                # is read about every CHECK_SECONDS / 4 whatever a batch costs.
-                batches_since_check += 1
-                if batches_since_check >= check_every:
-                    batches_since_check = 0
-                    now = fbp_monotonic_seconds()
-                    if now - last_check < CHECK_SECONDS / 8:
-                        check_every *= 2
-                    elif now - last_check > CHECK_SECONDS / 2 and check_every > 1:
-                        check_every //= 2
-                    if now >= deadline:
-                        status = STATUS_TIME_UP
-                        break
-                    if now - last_check >= CHECK_SECONDS / 4:
-                        last_check = now
-                        with gil:
-                            if PyErr_CheckSignals() != 0:
-                                PyErr_Clear()  # Python raises KeyboardInterrupt itself
-                                status = STATUS_INTERRUPTED
-                        if status == STATUS_INTERRUPTED:
-                            break
+            if status == STATUS_OK and look.interrupted:
+                status = STATUS_INTERRUPTED
+            elif status == STATUS_OK and look.time_up:
+                status = STATUS_TIME_UP
             if floating is float:  # (weights_t is only ever set for float)
                 if ws.weights_t != NULL:  # back in place, whatever stopped the epoch
                     stranspose(<float*>ws.weights_t, arch.sizes[0], arch.sizes[1],
@@ -386,23 +398,30 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                 status = STATUS_DIVERGED
     finally:
         workspace_free(&ws)
+        options.interruption = lookout_error(&look)
+    options.work_since_look = look.work
     options.step += updates
     return status, loss_sum, weight_sum, updates
 
 
 def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] grads,
                       floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
-                      Py_ssize_t chunk, const floating[::1] sample_weight=None):
+                      Py_ssize_t chunk, const floating[::1] sample_weight=None,
+                      TrainOptions options=None):
     """Return (Σ w·loss, Σ w) over all of X (w = 1 without sample weights); with `grads`
     (not None) set it to the gradient of the weighted mean loss.
 
-    Works through `chunk` rows at a time, so the workspace does not grow with len(X).
+    Works through `chunk` rows at a time, so the workspace does not grow with len(X), and
+    looks up between chunks (as train_epoch does): at Ctrl-C, or `options`'
+    interrupt_requested (L-BFGS's deferred Ctrl-C), it stops and raises KeyboardInterrupt (or
+    what the signal handler raised).
     """
     cdef Py_ssize_t n = X.shape[0]
     cdef double total, weight_sum
     cdef floating* grads_ptr = NULL
     cdef const floating* weights_ptr = NULL
     cdef Workspace ws
+    cdef Lookout look
     check_call(arch, params.shape[0], work.shape[0], chunk, X.shape[0], X.shape[1],
                Y.shape[0], Y.shape[1])
     if grads is not None:
@@ -417,18 +436,106 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
             raise ValueError("sample_weight must hold one weight per row of X")
         weights_ptr = &sample_weight[0]
     workspace_init(&ws, arch, &work[0], chunk)
+    lookout_init(&look, arch, grads is not None, INFINITY,
+                 NULL if options is None else &options.interrupt_requested)
     try:
         with nogil:
             weight_sum = batch_weight(weights_ptr, NULL, 0, n)
             total = accumulate_gradient(arch, &params[0], grads_ptr, &X[0, 0], &Y[0, 0],
                                         weights_ptr, NULL, 0, n,
                                         <floating>(1.0 / weight_sum) if weight_sum > 0 else 0,
-                                        &ws)
+                                        &ws, &look)
     finally:
         workspace_free(&ws)
+        error = lookout_error(&look)
+    if look.interrupted:
+        raise KeyboardInterrupt if error is None else error
     if not weight_sum > 0:
         raise ValueError("the sample weights sum to zero")
     return total, weight_sum
+
+
+cdef class DeferredCtrlC:
+    """Ctrl-C during a fit, put off to the points where the network is consistent (what it
+    then holds: Network.fit).
+
+    Entered in the main thread while Python's default SIGINT handler is in place, it replaces
+    that handler for the call: Ctrl-C then only sets options.interrupt_requested, which the
+    compiled loops act on at their next look and the fit's loops between their epochs or
+    iterations. Within ``immediate()`` (the user's callbacks) Ctrl-C raises KeyboardInterrupt
+    at once, as usual. Elsewhere (another thread; a handler of the user's) it changes nothing:
+    a look that runs a handler which raises stops the loop all the same, the exception kept
+    in options.interruption. (A compiled class: it is entered once per fit call, partial_fit's
+    included.)
+    """
+    cdef TrainOptions options
+    cdef object previous
+    cdef public bint deferring
+
+    def __init__(self, TrainOptions options):
+        self.options = options
+        self.previous = None
+        self.deferring = True
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signals.getsignal(signals.SIGINT) is signals.default_int_handler):
+            self.previous = signals.signal(signals.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        if self.previous is not None:
+            signals.signal(signals.SIGINT, self.previous)
+            self.previous = None
+        if error_type is None and self.options.interrupt_requested:
+            # Ctrl-C after the call's last look: the call finished, raised now.
+            self.options.interrupt_requested = False
+            raise KeyboardInterrupt
+        return False
+
+    def _handler(self, signum, frame):
+        if not self.deferring:
+            raise KeyboardInterrupt
+        self.options.interrupt_requested = True
+
+    def immediate(self):
+        """A context in which Ctrl-C raises at once (the user's code)."""
+        return _Immediately(self)
+
+
+cdef class _Immediately:
+    """DeferredCtrlC.immediate()'s context (a class: cheaper than a generator's, per epoch)."""
+    cdef DeferredCtrlC ctrl_c
+
+    def __init__(self, DeferredCtrlC ctrl_c):
+        self.ctrl_c = ctrl_c
+
+    def __enter__(self):
+        self.ctrl_c.deferring = False
+
+    def __exit__(self, error_type, error, traceback):
+        self.ctrl_c.deferring = True
+        return False
+
+
+def _interrupt_at_look(long long n):
+    """Test hook (tests/test_interrupts.py): the n-th look from now, by any call in this
+    process, acts as a Ctrl-C found there (in a call without a fit's TrainOptions, e.g.
+    net.loss or a fit's validation, as one the default handler raises); 0 disarms it."""
+    global interrupt_at_look
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    interrupt_at_look = 0 if n == 0 else looks_taken + n
+
+
+def _looks_taken():
+    """Test hook: the looks (signal checks) taken by this process so far."""
+    return looks_taken
+
+
+# The work a look is taken after, and its parts (Lookout), for the tests.
+LOOK_WORK = {"check_work": CHECK_WORK, "row_overhead": ROW_OVERHEAD,
+             "update_overhead": UPDATE_OVERHEAD}
 
 
 def predict(Architecture arch, floating[::1] params, floating[::1] work,

@@ -1,9 +1,14 @@
 """One ``fit`` call: the epoch loop and every decision taken between epochs.
 
 The compiled trainer runs whole epochs (every batch, the optimizer step, dropout, clipping,
-the time and update budgets, and a Ctrl-C check) with the GIL released; between epochs this
-module records the history, validates, applies the learning-rate schedule, early stopping and
-convergence tests, calls the callbacks and shows progress. Nothing here runs per batch.
+the time and update budgets, and its looks for Ctrl-C) with the GIL released; between epochs
+this module records the history, validates, applies the learning-rate schedule, early stopping
+and convergence tests, calls the callbacks and shows progress. Nothing here runs per batch.
+
+An epoch cut short (Ctrl-C, max_updates, max_time) counts its updates and nothing else: no
+history row, no validation, no best weights put back; an epoch that applied no update leaves
+the random streams as they were. So a fit stopped by Ctrl-C after k updates leaves the network
+``fit(..., max_updates=k)`` leaves (Network.fit, Raises).
 """
 import math
 import time
@@ -16,7 +21,7 @@ from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
 from fastbp._registry import l2_penalty
 from fastbp._state import CHUNK_ROWS
-from fastbp._train import Status, is_finite, train_epoch
+from fastbp._train import DeferredCtrlC, Status, is_finite, train_epoch
 from fastbp.history import History, TrainingDiverged, callbacks_stop
 
 
@@ -66,7 +71,7 @@ class EpochRunner:
 
     def run(self, order, lr, updates_left, seconds_left):
         """One epoch: (status, loss_sum, weight_sum, updates_done). The caller adds the updates
-        to the state's step."""
+        to the state's step. Ctrl-C (DeferredCtrlC) stops it with STATUS_INTERRUPTED."""
         state = self.state
         self.options.step = state.step  # the state's count is the one kept
         self.options.max_updates = -1 if updates_left is None else updates_left
@@ -79,104 +84,139 @@ class EpochRunner:
 
 
 def run(state, runner, settings):
-    """Train for settings.epochs epochs (or until a stop rule fires); return the History."""
+    """Train for settings.epochs epochs (or until a stop rule fires); return the History.
+
+    Ctrl-C is deferred (DeferredCtrlC) to the compiled loop's next look, or to the start of
+    the next epoch, then raised as KeyboardInterrupt once the network is as max_updates would
+    leave it (or, outside the main thread or under a handler of the user's, what that handler
+    raised)."""
     history = History()
     n = runner.X.shape[0]
+    options = runner.options
     progress = Progress(settings.verbose, settings.epochs, n)
     before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
     best = _Best(settings, state) if settings.early_stopping else None
     stale_epochs, best_loss = 0, math.inf
     updates = 0
+    cut_short = False  # the last epoch stopped before its end: no best weights put back
     try:
-        for epoch in range(1, settings.epochs + 1):
-            if settings.max_updates is not None and updates >= settings.max_updates:
-                history.stopped_because = "max_updates"  # before drawing this epoch's order
-                break
-            lr = settings.schedule.lr(state.epochs_trained, settings.base_lr)
-            if lr == 0:  # e.g. Cosine after its epochs with min_lr = 0: nothing more to learn
-                history.stopped_because = "schedule"
-                break
-            if not (math.isfinite(lr) and lr > 0):
-                state.history = history
-                raise ValueError(f"the schedule gave learning rate {lr!r} for epoch {epoch}")
-            order = state.shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
-            before_epoch = state.snapshot(state.WEIGHTS, reuse=before_epoch)
-            seconds_left = None
-            if settings.max_time is not None:
-                seconds_left = settings.max_time - (time.monotonic() - settings.started)
-            started = time.perf_counter()
-            status, loss_sum, weight_sum, done = runner.run(
-                order, lr, None if settings.max_updates is None else settings.max_updates - updates,
-                seconds_left)
-            seconds = time.perf_counter() - started
-            updates += done
-            state.step += done
-            if runner.options.check_inputs:  # the first epoch: X checked as it was reached
-                if not _inputs_finite(runner, status):
-                    state.restore(before_epoch)
-                    raise NonFiniteTrainingInputs(runner)
-                runner.options.check_inputs = False
-            if status == Status.STATUS_DIVERGED:
-                state.restore(before_epoch)
-                history.stopped_because = "diverged"
-                state.history = history
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch}: the loss became NaN or infinite "
-                    f"(try a smaller lr, currently {lr:g}); the weights are those from before "
-                    "that epoch", epoch=epoch - 1, history=history)
-            if status == Status.STATUS_INTERRUPTED:
-                history.stopped_because = "interrupted"
-                state.history = history
-                raise KeyboardInterrupt("training interrupted; the network holds the weights "
-                                        "after the last complete batch")
-            if weight_sum == 0:  # a budget ran out before the first batch of this epoch
-                history.stopped_because = _budget_reason(status)
-                break
-            state.epochs_trained += 1
-            # (the compiled loop adds each batch's L2 penalty, at the weights that batch saw)
-            figures = {"loss": loss_sum / weight_sum, "lr": lr, "seconds": seconds}
-            if settings.validation is not None:
-                figures.update(_validation_figures(state, runner, settings))
-            history.record(figures)
-            progress.update(figures)
-            settings.schedule.observe(figures)
-
-            if status in (Status.STATUS_TIME_UP, Status.STATUS_UPDATES_DONE):
-                history.stopped_because = _budget_reason(status)
-                break
-            if best is not None and best.update(epoch, figures):
-                history.stopped_because = "early_stopping"
-                break
-            if settings.tol is not None:
-                if figures["loss"] > best_loss - settings.tol:
-                    stale_epochs += 1
-                else:
-                    stale_epochs = 0
-                best_loss = min(best_loss, figures["loss"])
-                if stale_epochs >= settings.n_iter_no_change:
-                    history.stopped_because = "tol"
+        with DeferredCtrlC(options) as ctrl_c:
+            for epoch in range(1, settings.epochs + 1):
+                if options.interrupt_requested:  # Ctrl-C between epochs: stop where max_updates does
+                    history.stopped_because = "interrupted"
                     break
-            if callbacks_stop(settings.callbacks, epoch, figures):
-                history.stopped_because = "callback"
-                break
-            if settings.max_time is not None and time.monotonic() - settings.started >= settings.max_time:
-                history.stopped_because = "max_time"
-                break
+                if settings.max_updates is not None and updates >= settings.max_updates:
+                    history.stopped_because = "max_updates"  # before drawing this epoch's order
+                    break
+                lr = settings.schedule.lr(state.epochs_trained, settings.base_lr)
+                if lr == 0:  # e.g. Cosine after its epochs with min_lr = 0: nothing more to learn
+                    history.stopped_because = "schedule"
+                    break
+                if not (math.isfinite(lr) and lr > 0):
+                    state.history = history
+                    raise ValueError(f"the schedule gave learning rate {lr!r} for epoch {epoch}")
+                # Only a batch of several chunks can be cut short before its first update.
+                streams = state.snapshot(STREAMS) if runner.batch_size > runner.chunk else None
+                order = state.shuffle_rng.permutation(n).astype(np.intp, copy=False) if settings.shuffle else None
+                before_epoch = state.snapshot(state.WEIGHTS, reuse=before_epoch)
+                seconds_left = None
+                if settings.max_time is not None:
+                    seconds_left = settings.max_time - (time.monotonic() - settings.started)
+                started = time.perf_counter()
+                status, loss_sum, weight_sum, done = runner.run(
+                    order, lr, None if settings.max_updates is None else settings.max_updates - updates,
+                    seconds_left)
+                seconds = time.perf_counter() - started
+                updates += done
+                state.step += done
+                if runner.options.check_inputs:  # the first epoch: X checked as it was reached
+                    if not _inputs_finite(runner, status):
+                        state.restore(before_epoch)
+                        raise NonFiniteTrainingInputs(runner)
+                    runner.options.check_inputs = False
+                if status == Status.STATUS_DIVERGED:
+                    state.restore(before_epoch)
+                    history.stopped_because = "diverged"
+                    state.history = history
+                    raise TrainingDiverged(
+                        f"training diverged in epoch {epoch}: the loss became NaN or infinite "
+                        f"(try a smaller lr, currently {lr:g}); the weights are those from before "
+                        "that epoch", epoch=epoch - 1, history=history)
+                if status != Status.STATUS_OK:  # cut short: Ctrl-C, max_updates, max_time
+                    if done == 0:  # as if the epoch had not begun
+                        state.restore(streams)
+                    history.stopped_because = _STOPPED_BECAUSE[status]
+                    cut_short = True
+                    break
+                state.epochs_trained += 1
+                # (the compiled loop adds each batch's L2 penalty, at the weights that batch saw)
+                figures = {"loss": loss_sum / weight_sum, "lr": lr, "seconds": seconds}
+                if settings.validation is not None:
+                    figures.update(_validation_figures(state, runner, settings))
+                history.record(figures)
+                progress.update(figures)
+                settings.schedule.observe(figures)
+
+                if best is not None and best.update(epoch, figures):
+                    history.stopped_because = "early_stopping"
+                    break
+                if settings.tol is not None:
+                    if figures["loss"] > best_loss - settings.tol:
+                        stale_epochs += 1
+                    else:
+                        stale_epochs = 0
+                    best_loss = min(best_loss, figures["loss"])
+                    if stale_epochs >= settings.n_iter_no_change:
+                        history.stopped_because = "tol"
+                        break
+                if settings.callbacks:
+                    with ctrl_c.immediate():
+                        if callbacks_stop(settings.callbacks, epoch, figures):
+                            history.stopped_because = "callback"
+                            break
+                if settings.max_time is not None and time.monotonic() - settings.started >= settings.max_time:
+                    history.stopped_because = "max_time"
+                    break
+            if options.interrupt_requested:  # (also after the last epoch: delivered now)
+                history.stopped_because = "interrupted"
+            if runner.options.check_inputs and not is_finite(runner.X.reshape(-1)):
+                # (no epoch ran, e.g. the schedule's first rate was 0: nothing to put back)
+                raise NonFiniteTrainingInputs(runner)
+            if best is not None and not cut_short:
+                history.best_epoch = best.restore()
+            state.history = history
+            if history.stopped_because == "interrupted":
+                options.interrupt_requested = False
+                error = options.interruption
+                options.interruption = None
+                if error is not None and not isinstance(error, KeyboardInterrupt):
+                    raise error  # a signal handler of the user's raised it at a look
+                raise KeyboardInterrupt(_interrupted_message(state, history, updates))
     except KeyboardInterrupt:
-        # Ctrl-C in the compiled loop (its status, above) or between epochs: the weights are
-        # those after the last complete batch, the history holds the completed epochs.
+        # Ctrl-C (above), or in a callback or outside the main thread's deferral: the
+        # history holds the completed epochs, the state every update applied.
         history.stopped_because = "interrupted"
         state.history = history
         raise
     finally:
         progress.close()
-    if runner.options.check_inputs and not is_finite(runner.X.reshape(-1)):
-        # (no epoch ran, e.g. the schedule's first rate was 0: nothing to put back)
-        raise NonFiniteTrainingInputs(runner)
-    if best is not None:
-        history.best_epoch = best.restore()
-    state.history = history
     return history
+
+
+# What a fit's random streams are, for an epoch that applied no update to put back.
+STREAMS = ("shuffle_rng", "dropout_rng")
+
+_STOPPED_BECAUSE = {Status.STATUS_INTERRUPTED: "interrupted",
+                    Status.STATUS_TIME_UP: "max_time",
+                    Status.STATUS_UPDATES_DONE: "max_updates"}
+
+
+def _interrupted_message(state, history, updates):
+    return (f"training interrupted after {updates} updates in this call: the network holds "
+            f"the weights and optimizer state after the last of them (step {state.step}), "
+            f"{state.epochs_trained} epochs trained in all, and net.history the "
+            f"{history.epochs} epochs this call completed; fit(..., max_updates={updates}) "
+            "leaves the same network")
 
 
 def _inputs_finite(runner, status):
@@ -189,10 +229,6 @@ def _inputs_finite(runner, status):
     if status in (Status.STATUS_OK, Status.STATUS_INTERRUPTED):
         return True
     return is_finite(runner.X.reshape(-1))
-
-
-def _budget_reason(status):
-    return "max_time" if status == Status.STATUS_TIME_UP else "max_updates"
 
 
 def _validation_figures(state, runner, settings):

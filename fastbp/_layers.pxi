@@ -2,6 +2,107 @@
 # layer's forward pass, weight gradient, input delta and plain-SGD step, each a switch on the
 # layer's planned path.
 
+# ----- looking up from long work: Ctrl-C and the time budget --------------------------------
+# Work between two looks, in multiply-adds (counted as Lookout says): 2^26 is 2-10 ms on every
+# path measured, T1 to M2 (float32 and float64, SGD and Adam, batch 1 to full), and a look per
+# chunk on L1 (a chunk: ~60 ms), so Ctrl-C stops well within 0.2 s, while a look (the GIL, the
+# signal flag, the clock) costs about a microsecond. Counted in work, not time, so that where
+# a fit looks up is deterministic (tests/test_interrupts.py).
+cdef long long CHECK_WORK = 1 << 26
+# A row's and an update's fixed costs (calls, loss, gathering, the loop), in multiply-adds at
+# the rate of the products (~0.4 µs at ~10 G/s): tiny networks, whose products are a few
+# multiply-adds, then look up about as often in time as large ones.
+cdef long long ROW_OVERHEAD = 4096
+cdef long long UPDATE_OVERHEAD = 4096
+
+# Test hook (tests/test_interrupts.py): looks taken by this process, and the look that is to act
+# as Ctrl-C (0: none). Read and written under the GIL only (look_for_signals).
+cdef long long looks_taken = 0
+cdef long long interrupt_at_look = 0
+
+
+from cpython.ref cimport PyObject, Py_XDECREF
+
+cdef extern from "Python.h":
+    # No except clause (cpython.exc's has except -1): a handler's exception is fetched into
+    # the Lookout, so that the loop stops through its status path (W put back, the updates
+    # counted) instead of unwinding past it.
+    int PyErr_CheckSignals()
+    void PyErr_Fetch(PyObject** type, PyObject** value, PyObject** traceback)
+    void PyErr_NormalizeException(PyObject** type, PyObject** value, PyObject** traceback)
+    int PyException_SetTraceback(PyObject* exception, PyObject* traceback)
+
+
+cdef struct Lookout:
+    # Where a call stands between two looks, and what the last look found.
+    long long work          # multiply-adds since the last look: for each row through the
+                            # layers row_work, for each update n_params + UPDATE_OVERHEAD
+    long long row_work      # this call's: (Σ (n_in + 1)·n_out + ROW_OVERHEAD), ×3 to train
+    double deadline         # the time budget's end on fbp_monotonic_seconds (INFINITY: none)
+    bint* requested         # a deferred Ctrl-C of this call (TrainOptions), or NULL
+    PyObject* error         # the exception a signal handler raised (owned), or NULL
+    bint interrupted        # a look found Ctrl-C (or a handler raised, or the test hook)
+    bint time_up            # a look found the time budget spent
+
+
+cdef void lookout_init(Lookout* look, Architecture arch, bint training, double deadline,
+                       bint* requested) noexcept:
+    """A call's Lookout: no work yet, its row work from the layers' sizes."""
+    cdef Py_ssize_t l
+    look.work = 0
+    look.row_work = ROW_OVERHEAD
+    for l in range(arch.n_layers):
+        look.row_work += (arch.sizes[l] + 1) * arch.sizes[l + 1] * (3 if training else 1)
+    look.deadline = deadline
+    look.requested = requested
+    look.error = NULL
+    look.interrupted = look.time_up = False
+
+
+cdef void look_for_signals(Lookout* look) noexcept with gil:
+    """Run Python's signal handlers; look.interrupted when one raised (its exception kept in
+    look.error), when this call's Ctrl-C was deferred to here, or at the test hook's look."""
+    global looks_taken, interrupt_at_look
+    cdef PyObject* error_type = NULL
+    cdef PyObject* traceback = NULL
+    looks_taken += 1
+    if interrupt_at_look > 0 and looks_taken >= interrupt_at_look:
+        interrupt_at_look = 0
+        look.interrupted = True
+    elif PyErr_CheckSignals() != 0:
+        PyErr_Fetch(&error_type, &look.error, &traceback)
+        PyErr_NormalizeException(&error_type, &look.error, &traceback)
+        if traceback != NULL and look.error != NULL:
+            PyException_SetTraceback(look.error, traceback)
+        Py_XDECREF(error_type)
+        Py_XDECREF(traceback)
+        look.interrupted = True
+    elif look.requested != NULL and look.requested[0]:
+        look.interrupted = True
+
+
+cdef bint look_up(Lookout* look) noexcept nogil:
+    """At the clock and for Ctrl-C, once look.work has reached CHECK_WORK; True: stop now
+    (look.time_up or look.interrupted says why)."""
+    look.work = 0
+    if look.deadline != INFINITY and fbp_monotonic_seconds() >= look.deadline:
+        look.time_up = True
+        return True
+    look_for_signals(look)
+    return look.interrupted
+
+
+cdef object lookout_error(Lookout* look):
+    """The exception a signal handler raised at a look (None if none), taken from look."""
+    cdef PyObject* error = look.error
+    if error == NULL:
+        return None
+    look.error = NULL
+    result = <object>error
+    Py_XDECREF(error)
+    return result
+
+
 cdef struct Workspace:
     Py_ssize_t chunk
     void** acts      # acts[l]: chunk × sizes[l] activations (acts[0]: gathered inputs)
@@ -286,10 +387,13 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
 cdef double accumulate_gradient(Architecture arch, const floating* params, floating* grads,
                                 const floating* X, const floating* Y, const floating* weights,
                                 const Py_ssize_t* order, Py_ssize_t start, Py_ssize_t count,
-                                floating scale, Workspace* ws) noexcept nogil:
+                                floating scale, Workspace* ws, Lookout* look) noexcept nogil:
     """grads += scale · Σ w·∂loss/∂θ over samples order[start:start+count] (rows start.. when
     order is NULL; w = 1 when weights is NULL); returns Σ w·loss. grads may be NULL: loss
-    only."""
+    only.
+
+    Between chunks it looks up (look_up) when `look` has seen CHECK_WORK since its last look,
+    and returns at once, the sums unfinished, when that look says stop."""
     cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers]
     cdef Py_ssize_t done, rows, l
     cdef double total = 0
@@ -322,15 +426,17 @@ cdef double accumulate_gradient(Architecture arch, const floating* params, float
         total += loss_and_delta(out, targets, rows, n_out, arch.loss,
                                 arch.activation[arch.n_layers - 1], scale, row_weights, delta)
         done += rows
-        if grads == NULL:
-            continue
-        for l in range(arch.n_layers - 1, -1, -1):
-            layer_gradient(arch, ws, l, delta, layer_input(ws, l, inputs), rows, grads)
-            if l > 0:
-                layer_input_delta(arch, ws, l, params, delta, rows, delta_next)
-                swap = delta
-                delta = delta_next
-                delta_next = swap
+        if grads != NULL:
+            for l in range(arch.n_layers - 1, -1, -1):
+                layer_gradient(arch, ws, l, delta, layer_input(ws, l, inputs), rows, grads)
+                if l > 0:
+                    layer_input_delta(arch, ws, l, params, delta, rows, delta_next)
+                    swap = delta
+                    delta = delta_next
+                    delta_next = swap
+        look.work += rows * look.row_work
+        if done < count and look.work >= CHECK_WORK and look_up(look):
+            break
     return total
 
 

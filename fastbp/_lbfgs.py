@@ -2,11 +2,17 @@
 
 For small data sets, where a quasi-Newton method converges in far fewer passes than
 gradient descent (scikit-learn's MLP offers the same). scipy is an optional dependency here.
+
+Ctrl-C (deferred: DeferredCtrlC) stops the minimisation at the compiled loss's next look, or at
+the next evaluation or iteration; the network then holds the last accepted iterate (never a
+line search's trial point) and the history its completed iterations, as
+``fit(..., epochs=<iterations>)`` would leave them.
 """
 import time
 
 import numpy as np
 
+from fastbp._train import DeferredCtrlC, TrainOptions
 from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
 from fastbp._buffers import aligned_empty
 from fastbp._registry import l2_gradient, l2_penalty_flat
@@ -29,11 +35,14 @@ def run(state, X, Y, weights, settings, config):
     for w in weight_slices:
         weight_mask[w] = 1.0
     alpha = settings.alpha
+    options = TrainOptions()  # only its deferred Ctrl-C
 
     def loss_and_gradient(theta):
+        if options.interrupt_requested:
+            raise KeyboardInterrupt
         state.params[...] = theta
         total, weight_sum = compiled_loss_and_gradient(state.architecture, state.params, grads,
-                                                     work, X, Y, chunk, weights)
+                                                     work, X, Y, chunk, weights, options)
         loss = total / weight_sum + l2_penalty_flat(theta, weight_mask, alpha)
         gradient = grads.astype(np.float64)
         for w in weight_slices:  # at theta itself (float64), not its rounding to the dtype
@@ -42,23 +51,46 @@ def run(state, X, Y, weights, settings, config):
 
     history = History()
     started = time.perf_counter()
+    accepted = None  # the last iterate L-BFGS accepted, for Ctrl-C
 
     def record(intermediate_result):
-        nonlocal started
+        nonlocal started, accepted
         now = time.perf_counter()
         loss = float(intermediate_result.fun)
         figures = {"loss": loss, "lr": float("nan"), "seconds": now - started}
+        accepted = intermediate_result.x.copy()
         history.record(figures)
         started = now
-        if callbacks_stop(settings.callbacks, history.epochs, figures):
-            raise StopIteration  # scipy >= 1.11 ends the minimisation cleanly on this
+        with ctrl_c.immediate():
+            if callbacks_stop(settings.callbacks, history.epochs, figures):
+                raise StopIteration  # scipy >= 1.11 ends the minimisation cleanly on this
+        if options.interrupt_requested:
+            raise KeyboardInterrupt
 
     before = state.snapshot(state.WEIGHTS)
     theta0 = state.params.astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = minimize(loss_and_gradient, theta0, jac=True, method="L-BFGS-B", callback=record,
-                          options={**config.scipy_options(),
-                                   "maxiter": min(config.max_iter, settings.epochs)})
+    try:
+        with DeferredCtrlC(options) as ctrl_c, np.errstate(over="ignore", invalid="ignore"):
+            result = minimize(loss_and_gradient, theta0, jac=True, method="L-BFGS-B",
+                              callback=record,
+                              options={**config.scipy_options(),
+                                       "maxiter": min(config.max_iter, settings.epochs)})
+    except BaseException as error:  # Ctrl-C, or what a signal handler or callback raised
+        if accepted is None:
+            state.restore(before)
+        else:
+            state.params[...] = accepted
+        state.epochs_trained += history.epochs
+        state.history = history
+        if not isinstance(error, KeyboardInterrupt):
+            raise
+        history.stopped_because = "interrupted"
+        if type(error) is not KeyboardInterrupt or error.args:
+            raise
+        raise KeyboardInterrupt(
+            f"L-BFGS interrupted after {history.epochs} iterations: the network holds the "
+            "last accepted iterate and net.history those iterations, as fit(..., "
+            f"epochs={history.epochs}) leaves them") from None
     if not np.all(np.isfinite(result.x)):
         state.restore(before)
         raise TrainingDiverged("L-BFGS diverged: the loss became NaN or infinite",

@@ -26,7 +26,6 @@ functions stay in one C file where the compiler can inline them:
 Below them, in other extensions: fastbp._kernels (dense, activation and loss kernels over
 src_c/), fastbp._optim (optimizer steps), fastbp._blas (the BLAS wrapper).
 """
-from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear
 from cython cimport floating
 from libc.limits cimport INT_MAX
 from libc.math cimport isfinite, sqrt, INFINITY

@@ -428,9 +428,18 @@ class Network:
         tol : float, optional
             Stop when the training loss has not improved by `tol` for `n_iter_no_change` epochs.
         max_time : float, optional
-            Seconds of training allowed (checked inside the compiled loop).
+            Seconds of training allowed (checked inside the compiled loop, at its looks; an
+            epoch it cuts short is treated as under `max_updates`).
         max_updates : int, optional
-            Parameter updates (batches) allowed in this call.
+            Parameter updates (batches) allowed in this call. Running out in the middle of an
+            epoch cuts that epoch short, which changes, field by field: the weights and the
+            optimizer state, by each update applied; the optimizer's step (Adam's t, saved
+            with the model), which counts every update applied; and nothing else:
+            ``epochs_trained`` counts completed epochs only, the cut-short epoch adds no
+            history row, runs no validation, and no best weights are put back
+            (`early_stopping`); an epoch that applied no update leaves the random streams as
+            they were. An epoch whose last batch uses up the budget is complete (its row,
+            validation, then the best weights as at any end).
         callbacks : sequence of callables
             Each called as ``callback(epoch, figures)`` after every epoch (epoch counts from 1 in
             this call; figures holds loss, lr, seconds and the validation figures); returning
@@ -452,8 +461,24 @@ class Network:
             The loss or a parameter became non-finite; the weights are those from before
             the failing epoch.
         KeyboardInterrupt
-            Ctrl-C: the weights are those after the last complete batch; ``net.history`` holds
-            the epochs completed before.
+            Ctrl-C. The network is then exactly the one ``fit(..., max_updates=k)`` leaves for
+            the k updates this call applied (the message gives k), field by field as under
+            `max_updates`: weights and optimizer state after the k-th update (a batch
+            interrupted part-way, e.g. a full batch between its chunks, is not applied); the
+            optimizer's step counts all k; ``epochs_trained`` counts the completed epochs;
+            ``net.history`` holds this call's completed epochs, with ``stopped_because ==
+            "interrupted"``; the epoch cut short adds no row, runs no validation and puts back
+            no best weights; random streams as that fit leaves them. Ctrl-C at an epoch's end
+            (during its validation, or between epochs) stops where `max_updates` would stop
+            there. The compiled loops look for Ctrl-C once 2**26 multiply-adds of work have
+            been done since their last look, between batches and between the chunks (256 rows)
+            of a batch: within a few tens of milliseconds. L-BFGS keeps its last accepted
+            iterate (never a line search's trial point) and its completed iterations in
+            ``net.history`` and ``epochs_trained``: what ``fit(..., epochs=m)`` leaves for
+            those m iterations. Ctrl-C while a callback runs raises there, the epoch already
+            recorded. Under a signal handler of your own, an exception it raises at a look
+            stops the fit the same way and is raised instead of KeyboardInterrupt. (Python runs
+            signal handlers in the main thread only: a fit in another thread runs on.)
         """
         config = self._state.optimizer if optimizer is None else optim.resolve(optimizer)
         base_lr = optim.base_lr(config, lr)

@@ -397,7 +397,9 @@ def test_max_updates_counts_batches():
     net = fastbp.Network([3, 4, 1], dtype="float64", seed=0)
     ref = ReferenceNetwork.like(net)
     history = net.fit(X, y, epochs=10, batch_size=4, lr=0.1, shuffle=False, max_updates=10)
-    assert history.stopped_because == "max_updates" and history.epochs == 2   # 8 batches per epoch
+    # 8 batches per epoch: the second, cut short after 2, counts its updates but adds no row
+    assert history.stopped_because == "max_updates" and history.epochs == 1
+    assert net.state.step == 10 and net.state.epochs_trained == 1
     ref.fit(X, y, epochs=1, batch_size=4, lr=0.1)
     ref.fit(X[:8], y[:8], epochs=1, batch_size=4, lr=0.1)
     np.testing.assert_allclose(params_of(net), ref_params(ref), rtol=1e-12)
