@@ -332,6 +332,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     lookout_init(&look, arch, True, INFINITY, &options.interrupt_requested)
     look.work = options.work_since_look
     update_work = params.shape[0] + UPDATE_OVERHEAD
+    cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
     try:
         if floating is float:
             if ws.paths[0] == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
@@ -397,6 +398,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                     and not all_finite(&params[0], params.shape[0])):
                 status = STATUS_DIVERGED
     finally:
+        fbp_restore_fpmode(caller_fpmode)
         workspace_free(&ws)
         options.interruption = lookout_error(&look)
     options.work_since_look = look.work
@@ -438,6 +440,7 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
     workspace_init(&ws, arch, &work[0], chunk)
     lookout_init(&look, arch, grads is not None, INFINITY,
                  NULL if options is None else &options.interrupt_requested)
+    cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
     try:
         with nogil:
             weight_sum = batch_weight(weights_ptr, NULL, 0, n)
@@ -446,6 +449,7 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
                                         <floating>(1.0 / weight_sum) if weight_sum > 0 else 0,
                                         &ws, &look)
     finally:
+        fbp_restore_fpmode(caller_fpmode)
         workspace_free(&ws)
         error = lookout_error(&look)
     if look.interrupted:

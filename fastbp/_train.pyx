@@ -53,6 +53,13 @@ cdef extern from "fastbp_random.h" nogil:
     double fbp_rng_uniform(fbp_rng* rng)
 
 
+# Subnormal numbers flushed to zero during each compiled call (fastbp_fpmode.h says why).
+cdef extern from "fastbp_fpmode.h" nogil:
+    ctypedef unsigned long fbp_fpmode
+    fbp_fpmode fbp_flush_subnormals()
+    void fbp_restore_fpmode(fbp_fpmode saved)
+
+
 cdef extern from "fastbp_clock.h" nogil:
     double fbp_monotonic_seconds()
 
