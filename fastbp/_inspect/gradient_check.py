@@ -299,7 +299,8 @@ def check_gradients(net, X, y, eps=None, sample_weight=None, alpha=0.0, gradient
     -------
     GradientCheck
         ``.passed`` is True when every layer's relative error is at most ``TOLERANCE`` (and,
-        for a float32 network, its own gradients are within ``FLOAT32_TOLERANCE``);
+        for a float32 network, its own gradients are within ``FLOAT32_TOLERANCE``); a NaN or
+        inf anywhere in the checked or the numeric gradient fails it;
         ``str()`` is a per-layer report; ``.raise_if_failed()`` raises when it failed.
 
     Warns
