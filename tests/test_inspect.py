@@ -532,6 +532,13 @@ def test_check_gradients_fails_on_a_non_finite_gradient_in_any_layer(layer, part
         check.raise_if_failed()
 
 
+def test_a_nan_in_the_float32_kernels_errors_fails_the_check():
+    pairs = [(np.zeros((2, 2)), np.zeros(2))] * 3
+    check = _inspect.GradientCheck("net", 4, [0.0] * 3, [0.0] * 3, pairs, pairs, 1e-6, 1e-5,
+                                   dtype_errors=[(0.0, 0.0), (0.0, float("nan")), (0.0, 0.0)])
+    assert not check.passed and "FAIL" in str(check)
+
+
 def test_check_gradients_fails_where_the_loss_overflows():
     net = fastbp.Network([2, 3, 1], activation="tanh", loss="poisson", dtype="float64", seed=0)
     net.set_weights(net.weights, [net.biases[0], [800.0]])  # exp(z) = inf at the output
