@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from fastbp._blas import blas_info, thread_control
+from fastbp._blas import blas_info, thread_policy
 from fastbp._kernels import Activation, Loss, avx512_kernels_run, simd_level
 from fastbp._threads import default_threads
 from fastbp._train import (
@@ -91,8 +91,6 @@ def _plans():
 def _threads():
     """How n_threads is applied on this machine, and its default here."""
 
-    control = thread_control()
-    blas = (f"BLAS layers: n_threads BLAS threads (set through {control})" if control else
-            "BLAS layers: the BLAS library's own thread count (fastbp found no setter for it)")
+    blas = f"BLAS layers: {thread_policy()}"
     return (f"n_threads default {default_threads()} (CPUs this process may use); "
             f"compiled loops: 1 thread; {blas}")

@@ -593,6 +593,8 @@ class Network:
         """Replace all weights and biases, after checking count, shapes and finiteness.
 
         Values are converted to the network's dtype; the network is unchanged on error.
+        Arrays that share memory with the network's own parameters (``net.weights`` in
+        another order, views of them) are read before any is written.
         """
         weights, biases = list(weights), list(biases)
         n_layers = len(self.weights)
@@ -608,6 +610,9 @@ class Network:
                     raise ValueError(f"{kind}[{layer}] must have shape {target.shape}, got {array.shape}")
                 array = np.ascontiguousarray(array, dtype=self._dtype)
                 _validate.require_finite(f"{kind}[{layer}]", array)
+                # a view of the parameters (net.weights reordered) must not change before it is read
+                if np.may_share_memory(array, self._state.params):
+                    array = array.copy()
                 converted.append((target, array))
         with self._exclusive():
             for target, array in converted:

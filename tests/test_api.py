@@ -28,6 +28,47 @@ def test_set_weights_converts_dtype():
     assert net.weights[0].dtype == np.float32 and net.biases[1][0] == 0.5
 
 
+def _set_like_copies(net, weights, biases):
+    """set_weights(weights, biases) on net, and on a twin given copies of them: (net, twin)."""
+    twin = net.copy()
+    twin.set_weights([np.array(W) for W in weights], [np.array(b) for b in biases])
+    net.set_weights(weights, biases)
+    return net, twin
+
+
+def _assert_same_parameters(net, twin):
+    for a, b in zip(net.weights + net.biases, twin.weights + twin.biases):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_weights_swaps_the_networks_own_layers():
+    net = fastbp.Network([4, 4, 4, 4], seed=0)
+    W, b = net.weights, net.biases
+    net, twin = _set_like_copies(net, [W[1], W[2], W[0]], [b[2], b[0], b[1]])
+    _assert_same_parameters(net, twin)
+    assert not np.array_equal(net.weights[0], net.weights[1])
+
+
+@pytest.mark.parametrize("shift", [1, -1, 5])
+def test_set_weights_reads_shifted_views_of_the_parameters_before_writing(shift):
+    net = fastbp.Network([3, 4, 4, 2], dtype="float64", seed=0)
+    net.set_weights(net.weights, [np.arange(b.size) + 0.5 for b in net.biases])
+    def offset(part, buffer):
+        address = lambda array: array.__array_interface__["data"][0]  # noqa: E731
+        return (address(part) - address(buffer)) // buffer.itemsize
+
+    buffer = net.weights[0].base  # the (aligned) allocation that the parameters view
+    flat = buffer[offset(net.weights[0], buffer):][:net.n_params]  # all parameters, in order
+
+    def shifted(part):
+        start = (offset(part, flat) + shift) % (flat.size - part.size + 1)
+        return flat[start:start + part.size].reshape(part.shape)
+
+    net, twin = _set_like_copies(net, [shifted(W) for W in net.weights],
+                                 [shifted(b) for b in net.biases])
+    _assert_same_parameters(net, twin)
+
+
 def test_matching_input_is_used_without_copy_and_others_are_converted():
     X = np.ones((5, 3), np.float32)
     assert _validate.inputs(X, 3, np.dtype("float32")) is X

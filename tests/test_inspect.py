@@ -514,6 +514,41 @@ def test_check_gradients_adds_alpha_to_the_finite_differences_too(problem):
     assert max(check.bias_errors) < _inspect.TOLERANCE  # the penalty spares the biases
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("part", ["W", "b"])
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_check_gradients_fails_on_a_non_finite_gradient_in_any_layer(layer, part, bad, problem):
+    net = checked_network([3, 4, 3, 2], "tanh", "mse", None, "float64")
+    X, y = problem("mse", 3, 2, 6, seed=0)
+    gradients = [[np.array(g) for g in pair] for pair in ReferenceNetwork.like(net).gradients(X, y)]
+    assert _inspect.check_gradients(net, X, y, gradients=gradients).passed
+    gradients[layer][part == "b"].flat[1] = bad
+    check = _inspect.check_gradients(net, X, y, gradients=gradients)
+    assert not check.passed and not check
+    assert math.isnan(check.max_error)
+    failed = check.weight_errors if part == "W" else check.bias_errors
+    assert math.isnan(failed[layer]) and "FAIL" in str(check)
+    with pytest.raises(_inspect.GradientCheckError):
+        check.raise_if_failed()
+
+
+def test_a_nan_in_the_float32_kernels_errors_fails_the_check():
+    pairs = [(np.zeros((2, 2)), np.zeros(2))] * 3
+    check = _inspect.GradientCheck("net", 4, [0.0] * 3, [0.0] * 3, pairs, pairs, 1e-6, 1e-5,
+                                   dtype_errors=[(0.0, 0.0), (0.0, float("nan")), (0.0, 0.0)])
+    assert not check.passed and "FAIL" in str(check)
+
+
+def test_check_gradients_fails_where_the_loss_overflows():
+    net = fastbp.Network([2, 3, 1], activation="tanh", loss="poisson", dtype="float64", seed=0)
+    net.set_weights(net.weights, [net.biases[0], [800.0]])  # exp(z) = inf at the output
+    X, y = np.ones((4, 2)), np.ones(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inf − inf in the differences
+        check = _inspect.check_gradients(net, X, y)
+    assert not check.passed and math.isnan(check.max_error)
+
+
 @pytest.mark.parametrize("loss,output", [("mae", "identity"), ("huber", "tanh"),
                                          ("poisson", None)])
 @pytest.mark.parametrize("activation", ["elu", "softplus", "gelu"])

@@ -105,14 +105,17 @@ class GradientCheck:
 
     @property
     def max_error(self):
-        """The largest relative error against the finite differences."""
-        return max(self.weight_errors + self.bias_errors)
+        """The largest relative error against the finite differences; NaN when any is NaN
+        (a non-finite value in either gradient)."""
+        return float(np.max(self.weight_errors + self.bias_errors))
 
     @property
     def passed(self):
+        """Every error within its tolerance; a NaN error (a NaN or inf in g or ĝ) fails."""
+        # np.max, not max: Python's max skips a NaN that is not first
         ok = self.max_error <= self.tolerance
         if self.dtype_errors is not None:
-            ok = ok and max(max(pair) for pair in self.dtype_errors) <= self.dtype_tolerance
+            ok = ok and np.max(self.dtype_errors) <= self.dtype_tolerance
         return bool(ok)
 
     def raise_if_failed(self):
@@ -165,6 +168,8 @@ class GradientCheck:
 
 
 def _relative_error(g, g_hat):
+    if not (np.isfinite(g).all() and np.isfinite(g_hat).all()):
+        return float("nan")  # nothing to measure: the layer fails
     norm = np.linalg.norm
     return float(norm(g - g_hat) / max(norm(g), norm(g_hat), np.finfo(np.float64).tiny))
 
@@ -294,7 +299,8 @@ def check_gradients(net, X, y, eps=None, sample_weight=None, alpha=0.0, gradient
     -------
     GradientCheck
         ``.passed`` is True when every layer's relative error is at most ``TOLERANCE`` (and,
-        for a float32 network, its own gradients are within ``FLOAT32_TOLERANCE``);
+        for a float32 network, its own gradients are within ``FLOAT32_TOLERANCE``); a NaN or
+        inf anywhere in the checked or the numeric gradient fails it;
         ``str()`` is a per-layer report; ``.raise_if_failed()`` raises when it failed.
 
     Warns
