@@ -4,9 +4,11 @@
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_RECORDS_RO, PyBUF_RECORDS
 
-# Up to this many rows, predict takes the fast path (a matrix-vector product per row and
-# layer beats one BLAS or in-place-kernel product over the rows up to here: bench_predict).
-DEFAULT_FAST_PREDICT_MAX_ROWS = 4
+# Up to this many rows, predict takes the fast path: a matrix-vector product per row and
+# layer beats the general path's products over all rows up to about 10 rows on M1 and M2
+# (8 rows: 13 µs against 19 on M1, 94 against 140 on M2; 1 row: 2.3 against 18, 28 against
+# 237), and always on T1, whose layers take the compiled loops on both paths.
+DEFAULT_FAST_PREDICT_MAX_ROWS = 8
 # Activation elements the fast path keeps on the C stack (larger networks allocate).
 cdef enum:
     STACK_ELEMENTS = 4096
@@ -178,8 +180,10 @@ def uses_blas_at(Architecture arch, Py_ssize_t chunk):
 
 
 # ----- many rows, float32, fastbp's own kernels --------------------------------------------------
-# Rows per pass of predict_transposed: the activations of a chunk stay in L2 beside Wᵀ.
-DEFAULT_PREDICT_CHUNK_ROWS = 256
+# From this many rows, transposing each large W once per call is repaid by the transposes per
+# chunk it saves (M2 against training's forward path: 0.75× at 64 rows, 1.03× at 256, 1.18×
+# at 512 and 4,096).
+PREDICT_TRANSPOSED_MIN_ROWS = 512
 # Outputs from which a layer's product takes the in-place kernel with Wᵀ (its tiles are 64
 # columns wide: narrower outputs would fill a fraction of one).
 cdef Py_ssize_t TRANSPOSED_MIN_OUT = 64
@@ -192,11 +196,13 @@ cdef bint transposed_weights(Architecture arch, Py_ssize_t l, Py_ssize_t chunk) 
             and arch.sizes[l] * arch.sizes[l + 1] <= INPLACE_GEMM_MAX_WEIGHTS)
 
 
-def predicts_transposed(Architecture arch, Py_ssize_t chunk, dtype):
-    """Whether predict_transposed runs (float32 on a CPU where fastbp's kernels run, BLAS on
-    one thread, some layer large enough for its Wᵀ): else the general predict."""
+def predicts_transposed(Architecture arch, Py_ssize_t n_rows, Py_ssize_t chunk, dtype):
+    """Whether predict_transposed runs for n_rows rows in chunks of `chunk` (float32 on a CPU
+    where fastbp's kernels run, BLAS on one thread, enough rows to pay for the transposes,
+    some layer large enough for its Wᵀ): else the general predict."""
     cdef Py_ssize_t l
-    if np.dtype(dtype) != np.float32 or blas_threads() != 1 or not avx512_kernels_run():
+    if (n_rows < PREDICT_TRANSPOSED_MIN_ROWS or np.dtype(dtype) != np.float32
+            or blas_threads() != 1 or not avx512_kernels_run()):
         return False
     for l in range(arch.n_layers):
         if transposed_weights(arch, l, chunk):
@@ -209,8 +215,9 @@ def predict_transposed(Architecture arch, const float[::1] params, const float[:
     """out := the output layer's activations for every row of X (float32, predicts_transposed),
     `chunk` rows at a time: each large layer's W transposed once per call, then Z = A·Wᵀ by
     fastbp's in-place kernel reading Wᵀ row by row (no transposes per chunk, as the first
-    layer of an epoch of plain SGD); the other layers as plan_layers plans them, with BLAS
-    on one thread."""
+    layer of an epoch of plain SGD; arch.last_plan calls these layers
+    "inplace_gemm_transposed_weights"); the other layers as plan_layers plans them, with
+    BLAS on one thread."""
     cdef Py_ssize_t n = X.shape[0], l, done, rows, widest = 1, transposed_size = 0
     cdef Py_ssize_t n_in, n_out, last = arch.n_layers - 1
     cdef LayerPath* paths = NULL
@@ -243,6 +250,9 @@ def predict_transposed(Architecture arch, const float[::1] params, const float[:
                 widest = max(widest, arch.sizes[l + 1])
             if transposed_weights(arch, l, chunk):
                 transposed_size += in_lines(arch.sizes[l] * arch.sizes[l + 1])
+                paths[l] = INPLACE_GEMM_TRANSPOSED_WEIGHTS
+            arch._last_plan[l] = paths[l]
+        arch._planned = True
         # Two chunks of activations, the Wᵀs and the packed kernel's blocks: one allocation.
         block = malloc((2 * in_lines(chunk * widest) + transposed_size
                         + sgemm_packed_work()) * sizeof(float) + 64)

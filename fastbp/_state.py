@@ -185,7 +185,8 @@ class TrainingState:
             return out.reshape(X.shape[0], -1)
         out = np.empty((X.shape[0], self.biases[-1].size), dtype=self.dtype)
         chunk = min(X.shape[0], PREDICT_CHUNK_ROWS)
-        if self.predict_transposed and predicts_transposed(self.architecture, chunk, self.dtype):
+        if self.predict_transposed and predicts_transposed(self.architecture, X.shape[0], chunk,
+                                                           self.dtype):
             predict_transposed(self.architecture, self.params, X, out, chunk)
             return out
         chunk = min(X.shape[0], CHUNK_ROWS)

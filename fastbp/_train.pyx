@@ -22,8 +22,9 @@ functions stay in one C file where the compiler can inline them:
 2. ``_layers.pxi``, the layer operations: the workspace, and each layer's forward pass,
    weight gradient, input delta and plain-SGD step, each a switch on its path.
 3. ``_epoch.pxi``, the epoch driver: train_epoch, loss_and_gradient, predict.
-4. ``_predict.pxi``, predict's fast path for a few rows (Predictor): checked and computed in
-   one compiled call, every layer through the compiled loops.
+4. ``_predict.pxi``, forward-only passes: predict's fast path for a few rows (Predictor:
+   checked and computed in one compiled call, every layer through the compiled loops), and
+   predict_transposed for many float32 rows (each large W transposed once per call).
 
 Below them, in other extensions: fastbp._kernels (dense, activation and loss kernels over
 src_c/), fastbp._optim (optimizer steps), fastbp._blas (the BLAS wrapper).

@@ -287,3 +287,51 @@ def test_layers_on_blas_still_set_the_thread_count(counting_limit):
     net.predict(X)
     net.loss(X, np.arange(300) % 10)
     assert counting_limit.uses == 2
+
+
+# ----- many float32 rows: each large W transposed once per call --------------------------------
+def general_transposed(net, X):
+    """predict of many rows through training's forward passes (no Wᵀ)."""
+    state = net.state
+    state.predict_transposed = False
+    try:
+        return net.predict(X)
+    finally:
+        state.predict_transposed = True
+
+
+def own_kernels_run():
+    from fastbp import _kernels
+    return _kernels.avx512_kernels_run()
+
+
+@pytest.mark.parametrize("sizes, activation, loss, output", [
+    ((784, 256, 128, 10), "relu", "cross_entropy", None),
+    ((64, 128, 10), "gelu", "cross_entropy", None),
+    ((40, 96, 64, 1), "tanh", "mse", "sigmoid"),
+    ((30, 700, 1000, 3), "elu", "binary_cross_entropy", None),  # 700·1000 > 2¹⁹: not transposed
+])
+@pytest.mark.parametrize("n", [512, 700, 2000])
+def test_many_float32_rows_equal_training_forward_path_within_rounding(sizes, activation, loss,
+                                                                       output, n):
+    net = network(sizes, "float32", activation, loss, output, n_threads=1)
+    X = rows(n, sizes[0], "float32")
+    fast = net.predict(X)
+    plan = net.architecture.last_plan
+    if own_kernels_run():
+        assert "inplace_gemm_transposed_weights" in plan
+    ref = ReferenceNetwork.like(net).predict(X.astype(np.float64)).reshape(fast.shape)
+    np.testing.assert_allclose(fast, general_transposed(net, X), rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(fast, ref, rtol=2e-4, atol=2e-5)
+
+
+def test_fewer_rows_float64_or_small_layers_keep_the_general_path():
+    """Where predict_transposed does not run, predict is training's forward path, bit for bit."""
+    cases = [((784, 256, 10), "float32", 511), ((784, 256, 10), "float64", 512),
+             ((3, 8, 8, 1), "float32", 1000)]
+    for sizes, dtype, n in cases:
+        net = network(sizes, dtype, "relu", n_threads=1)
+        X = rows(n, sizes[0], dtype)
+        fast = net.predict(X)
+        assert "inplace_gemm_transposed_weights" not in net.architecture.last_plan
+        np.testing.assert_array_equal(fast, general_transposed(net, X))
