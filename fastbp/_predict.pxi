@@ -1,6 +1,8 @@
-# predict's fast path (included by _train.pyx, last): a few rows checked and computed in one
-# compiled call, every layer a matrix-vector product per row (the compiled loops, W read row by
-# row with vectorised partial sums), no BLAS, no workspace allocated, no Python in between.
+# Forward-only passes (included by _train.pyx, last). predict's fast path (Predictor): a few
+# rows checked and computed in one compiled call, every layer a matrix-vector product per row
+# (the compiled loops, W read row by row with vectorised partial sums), no BLAS, scratch on the
+# C stack, no Python in between. predict_transposed: many float32 rows through fastbp's
+# in-place kernel with each large layer's W transposed once per call.
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_RECORDS_RO, PyBUF_RECORDS
 
@@ -161,6 +163,7 @@ cdef class Predictor:
 
     cdef void forward(self, const void* X, Py_ssize_t rows, void* out, void* buffer0,
                       void* buffer1) noexcept nogil:
+        """forward_rows in the network's dtype."""
         if self.code == b"f":
             forward_rows(self.arch, <const float*>self.params_ptr, <const float*>X, rows,
                          <float*>out, <float*>buffer0, <float*>buffer1)
@@ -251,6 +254,8 @@ def predict_transposed(Architecture arch, const float[::1] params, const float[:
             if transposed_weights(arch, l, chunk):
                 transposed_size += in_lines(arch.sizes[l] * arch.sizes[l + 1])
                 paths[l] = INPLACE_GEMM_TRANSPOSED_WEIGHTS
+            elif paths[l] != LOOPS and paths[l] != PACKED_GEMM:
+                paths[l] = BLAS  # (what the loop below runs for any other path)
             arch._last_plan[l] = paths[l]
         arch._planned = True
         # Two chunks of activations, the Wᵀs and the packed kernel's blocks: one allocation.

@@ -325,6 +325,13 @@ class Network:
 
         For the classification losses these are probabilities (softmax rows, or sigmoids);
         for poisson the predicted means exp(z); with ``scale_targets`` values in the targets' units.
+
+        Up to 8 rows given as a C-contiguous numpy array of the network's dtype (without
+        scaling) are checked and computed in one compiled call, a matrix-vector product per
+        layer and row; any other X is validated and converted first. Float32 predictions of
+        512 rows or more run fastbp's own matrix kernels on each large layer's transposed W
+        (with ``n_threads=1`` on a CPU with AVX-512). Both agree with the general path to
+        float rounding (exactly, where the layers are small enough for the compiled loops).
         """
         if not (self._scale_inputs or self._scale_targets):
             # A few rows of the right array: checked and computed in one compiled call

@@ -318,8 +318,9 @@ def test_many_float32_rows_equal_training_forward_path_within_rounding(sizes, ac
     X = rows(n, sizes[0], "float32")
     fast = net.predict(X)
     plan = net.architecture.last_plan
-    if own_kernels_run():
+    if own_kernels_run():  # (the other layers: what the pass runs for them)
         assert "inplace_gemm_transposed_weights" in plan
+        assert set(plan) <= {"inplace_gemm_transposed_weights", "loops", "packed_gemm", "blas"}
     ref = ReferenceNetwork.like(net).predict(X.astype(np.float64)).reshape(fast.shape)
     np.testing.assert_allclose(fast, general_transposed(net, X), rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(fast, ref, rtol=2e-4, atol=2e-5)
