@@ -103,15 +103,22 @@ def test_fastbp(grouped, measure, case):
 
 
 def test_fastbp_general_path(grouped, measure, case):
-    """The validating path every call took before the fast one (where the fast path applies)."""
-    predictor = getattr(case.net.state, "predictor", None)
-    if predictor is None or predictor(case.X) is None:
-        pytest.skip("the fast path does not take these rows (or this fastbp has none)")
-    kept, predictor.max_rows = predictor.max_rows, 0
+    """The path these rows took before: for one row the validating path
+    (``predictor.max_rows = 0``), for many rows training's forward passes
+    (``predict_transposed = False``)."""
+    state = case.net.state
+    predictor = getattr(state, "predictor", None)
+    if predictor is None:
+        pytest.skip("this fastbp has no fast path")
+    # (an object, attribute and value to set while timing, and the value to put back)
+    target, name = (predictor, "max_rows") if predictor(case.X) is not None else (
+        state, "predict_transposed")
+    kept = getattr(target, name)
+    setattr(target, name, 0 if name == "max_rows" else False)
     try:
         case.time(measure, grouped, "fastbp general path", case.net.predict)
     finally:
-        predictor.max_rows = kept
+        setattr(target, name, kept)
 
 
 def test_torch(grouped, measure, case, bench_module):
