@@ -473,6 +473,31 @@ class Measure:
     def _rounds(workload, rounds):
         return 1 if SMOKE else (rounds or workload.rounds)
 
+    def prediction(self, benchmark, workload, implementation, predict, X, expected, rtol,
+                   rounds=15, iterations=1, **more):
+        """Time `predict(X)` (`iterations` calls a round, `rounds` rounds; one of each in smoke
+        mode), check its output against `expected` (the reference's probabilities or values)
+        and record rows/s as the table's samples/s. `workload`: a name (T1, M1, M2), and so
+        the group's first column; `more` goes to extra_info."""
+        if SMOKE:
+            rounds = iterations = 1
+        out = benchmark.pedantic(predict, args=(X,), rounds=rounds, iterations=iterations,
+                                 warmup_rounds=0 if SMOKE else 1)
+        out = np.asarray(out, dtype=np.float64).reshape(expected.shape)
+        np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol * 1e-2,
+                                   err_msg=f"{workload}: {implementation}'s predictions")
+        info = benchmark.extra_info
+        info.update(workload=workload, implementation=implementation, threads=THREADS,
+                    rows=X.shape[0], samples=X.shape[0], cpu=cpu_model(), blas=blas_kernel(),
+                    smoke=SMOKE, **more)
+        stats = benchmark.stats  # None under --benchmark-disable
+        if stats:
+            median = stats.stats.median
+            info.update(seconds_median=median, rows_per_s=X.shape[0] / median,
+                        microseconds_per_call=median * 1e6)
+            _records.append(dict(group=benchmark.group, name=benchmark.name,
+                                 extra_info=dict(info), stats={"median": median}))
+
 
 def _record(benchmark, workload, implementation, dtype, final_loss, **more):
     info = benchmark.extra_info

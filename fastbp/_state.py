@@ -8,6 +8,7 @@ import numpy as np
 
 from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
 from fastbp._train import predict as compiled_predict
+from fastbp._train import Predictor, predict_transposed, predicts_transposed, uses_blas_at
 from fastbp._buffers import aligned_empty, aligned_zeros
 
 # Independent random streams spawned from the seed, by purpose. Adding a purpose later
@@ -16,6 +17,9 @@ INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2
 # Rows per compiled forward/backward pass: bounds the workspace of predict, loss, gradients
 # and large batches, whatever the number of samples.
 CHUNK_ROWS = 256
+# Rows per pass of a float32 predict through fastbp's kernels with transposed weights (its
+# activations stay in L2 beside the Wᵀs: bench_predict).
+PREDICT_CHUNK_ROWS = 256
 
 
 class Snapshot:
@@ -54,6 +58,13 @@ class TrainingState:
     epochs_trained : int
     shuffle_rng, dropout_rng : numpy.random.Generator
         The streams of the shuffled order and of the dropout masks.
+    predictor : fastbp._train.Predictor
+        predict's compiled fast path for a few rows over ``params`` (``predictor.max_rows = 0``
+        sends every call to the general path).
+    predict_transposed : bool
+        Whether a float32 predict of more rows takes fastbp's kernels with each large layer's
+        W transposed once per call, where they run (True; False: the path of training's
+        forward passes, for the tests).
     input_scaler, target_scaler : fastbp._scaling.Scaler or None
         Learnt by the first fit of a network that scales its inputs / targets.
     history : fastbp.History or None
@@ -84,6 +95,8 @@ class TrainingState:
         self.weights = tuple(self.params[w:b].reshape(end - b, (b - w) // (end - b))
                              for w, b, end in layers)
         self.biases = tuple(self.params[b:end] for _, b, end in layers)
+        self.predictor = Predictor(architecture, self.params)  # params is never reallocated
+        self.predict_transposed = True
         streams = np.random.SeedSequence(seed).spawn(DROPOUT_STREAM + 1)
         self.init_stream = streams[INIT_STREAM]  # drawn from once, for the initial weights
         self.shuffle_rng = np.random.Generator(np.random.PCG64(streams[SHUFFLE_STREAM]))
@@ -160,10 +173,23 @@ class TrainingState:
                 else self.architecture.workspace_size(chunk))
         return aligned_empty(size, self.dtype)
 
+    def uses_blas(self, n_rows):
+        """Whether a pass over n_rows rows would call BLAS in any layer (if not, its thread
+        count need not be set)."""
+        return uses_blas_at(self.architecture, min(n_rows, max(CHUNK_ROWS, PREDICT_CHUNK_ROWS)))
+
     def predict(self, X):
-        """Output activations for prepared X (the network's dtype and units)."""
-        chunk = min(X.shape[0], CHUNK_ROWS)
+        """Output activations for prepared X (the network's dtype and units), (n, n_out)."""
+        out = self.predictor(X)
+        if out is not None:
+            return out.reshape(X.shape[0], -1)
         out = np.empty((X.shape[0], self.biases[-1].size), dtype=self.dtype)
+        chunk = min(X.shape[0], PREDICT_CHUNK_ROWS)
+        if self.predict_transposed and predicts_transposed(self.architecture, X.shape[0], chunk,
+                                                           self.dtype):
+            predict_transposed(self.architecture, self.params, X, out, chunk)
+            return out
+        chunk = min(X.shape[0], CHUNK_ROWS)
         compiled_predict(self.architecture, self.params, self.workspace(chunk), X, out, chunk)
         return out
 

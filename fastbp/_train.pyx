@@ -11,7 +11,7 @@ Memory: parameters and gradients are flat arrays laid out by :class:`Architectur
 (``Architecture.workspace_size(chunk)`` elements): one activation buffer per layer, two
 delta buffers, and room to gather shuffled input and target rows.
 
-One extension in three files, each building on the one before, so that the hot ``cdef``
+One extension in four files, each building on the one before, so that the hot ``cdef``
 functions stay in one C file where the compiler can inline them:
 
 1. ``_plan.pxi``, the plan: the parameter layout (Architecture), the thresholds, and
@@ -22,6 +22,9 @@ functions stay in one C file where the compiler can inline them:
 2. ``_layers.pxi``, the layer operations: the workspace, and each layer's forward pass,
    weight gradient, input delta and plain-SGD step, each a switch on its path.
 3. ``_epoch.pxi``, the epoch driver: train_epoch, loss_and_gradient, predict.
+4. ``_predict.pxi``, forward-only passes: predict's fast path for a few rows (Predictor:
+   checked and computed in one compiled call, every layer through the compiled loops), and
+   predict_transposed for many float32 rows (each large W transposed once per call).
 
 Below them, in other extensions: fastbp._kernels (dense, activation and loss kernels over
 src_c/), fastbp._optim (optimizer steps), fastbp._blas (the BLAS wrapper).
@@ -67,3 +70,4 @@ cdef extern from "fastbp_clock.h" nogil:
 include "_plan.pxi"
 include "_layers.pxi"
 include "_epoch.pxi"
+include "_predict.pxi"

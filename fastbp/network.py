@@ -314,15 +314,31 @@ class Network:
 
     def _raw_predict(self, X):
         """Output activations for prepared X, in the network's own (scaled) units."""
+        state = self._state
+        if not state.uses_blas(X.shape[0]):  # the thread count changes nothing: left alone
+            return state.predict(X)
         with limit_threads(self._n_threads):
-            return self._state.predict(X)
+            return state.predict(X)
 
     def predict(self, X):
         """Output-layer activations for each row of X: (n, n_out), or (n,) when n_out == 1.
 
         For the classification losses these are probabilities (softmax rows, or sigmoids);
         for poisson the predicted means exp(z); with ``scale_targets`` values in the targets' units.
+
+        Up to 8 rows given as a C-contiguous numpy array of the network's dtype (without
+        scaling) are checked and computed in one compiled call, a matrix-vector product per
+        layer and row; any other X is validated and converted first. Float32 predictions of
+        512 rows or more run fastbp's own matrix kernels on each large layer's transposed W
+        (with ``n_threads=1`` on a CPU with AVX-512). Both agree with the general path to
+        float rounding (exactly, where the layers are small enough for the compiled loops).
         """
+        if not (self._scale_inputs or self._scale_targets):
+            # A few rows of the right array: checked and computed in one compiled call
+            # (state.predictor); anything else is None there and takes the validating path.
+            out = self._state.predictor(X)
+            if out is not None:
+                return out
         target_scaler = self._state.target_scaler
         if self._scale_targets and target_scaler is None:
             raise not_fitted("targets")
@@ -332,8 +348,11 @@ class Network:
         return out.reshape(-1) if self._sizes[-1] == 1 else out
 
     def _loss_and_gradient(self, X, Y, weights, want_gradient):
+        state = self._state
+        if not state.uses_blas(X.shape[0]):  # the thread count changes nothing: left alone
+            return state.loss_and_gradient(X, Y, weights, want_gradient)
         with limit_threads(self._n_threads):
-            return self._state.loss_and_gradient(X, Y, weights, want_gradient)
+            return state.loss_and_gradient(X, Y, weights, want_gradient)
 
     def _mean_loss(self, X, Y, weights=None):
         return float(self._loss_and_gradient(X, Y, weights, want_gradient=False)[0])
