@@ -555,6 +555,7 @@ def predict(Architecture arch, floating[::1] params, floating[::1] work,
     if n == 0:
         return
     workspace_init(&ws, arch, &work[0], chunk)
+    cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
     try:
         with nogil:
             done = 0
@@ -565,6 +566,7 @@ def predict(Architecture arch, floating[::1] params, floating[::1] work,
                 output_probabilities(&out[done, 0], rows, n_out, arch.loss)
                 done += rows
     finally:
+        fbp_restore_fpmode(caller_fpmode)
         workspace_free(&ws)
 
 

@@ -151,6 +151,7 @@ cdef class Predictor:
                 raise MemoryError()
             buffer0 = heap
         buffer1 = <char*>buffer0 + elements * item
+        cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
         try:
             if rows * self.work_per_row >= FAST_PREDICT_NOGIL_WORK:
                 with nogil:
@@ -158,6 +159,7 @@ cdef class Predictor:
             else:
                 self.forward(X, rows, out, buffer0, buffer1)
         finally:
+            fbp_restore_fpmode(caller_fpmode)
             free(heap)
         return 0
 
@@ -243,6 +245,7 @@ def predict_transposed(Architecture arch, const float[::1] params, const float[:
         return
     paths = <LayerPath*>malloc(arch.n_layers * sizeof(LayerPath))
     weights_t = <float**>malloc(arch.n_layers * sizeof(float*))
+    cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
     try:
         if paths == NULL or weights_t == NULL:
             raise MemoryError()
@@ -310,6 +313,7 @@ def predict_transposed(Architecture arch, const float[::1] params, const float[:
                 output_probabilities(&out[done, 0], rows, arch.sizes[arch.n_layers], arch.loss)
                 done += rows
     finally:
+        fbp_restore_fpmode(caller_fpmode)
         free(paths)
         free(weights_t)
         free(block)
