@@ -156,8 +156,11 @@ def stopped_save(path, how):
     """A process saving to `path`, stopped mid-write (dead for how="die", else still running)."""
     import subprocess
     import sys
+    # (run from the file's folder: `python -c` puts its working folder first on sys.path,
+    # and the repository's fastbp/ holds sources, not the installed package)
     process = subprocess.Popen([sys.executable, "-c", STOPPED_SAVE, os.fspath(path), how],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               cwd=os.path.dirname(path))
     assert process.stdout.readline() == b"writing\n"
     if how == "die":
         process.wait()
