@@ -122,10 +122,7 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
             if options.alpha != 0:  # ‖W‖² before the step, in weights_squared's order
                 squares += sum_of_squares(params + arch.w_offset[l],
                                           arch.b_offset[l] - arch.w_offset[l])
-            # W and b of a layer are adjacent in the flat arrays: one clear.
-            memset(grads + arch.w_offset[l], 0,
-                   (arch.sizes[l] + 1) * arch.sizes[l + 1] * sizeof(floating))
-            layer_gradient(arch, ws, l, delta, A, count, grads)
+            layer_gradient_over(arch, ws, l, delta, A, count, grads)
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, count, delta_next)
             layer_update(arch, l, options.optimizer, &options.hyper[0], lr, options.alpha, step,
