@@ -27,9 +27,9 @@ ENTRIES = {  # name: (fastbp config, learning rate (None: the workload's), alpha
 TORCH_ENTRIES = ["adam", "adam+dropout+l2"]
 # A run with dropout must have learned: its final loss below this fraction of the untrained
 # one (no two libraries draw the same masks, and M2's losses end between 1e-7 and 1e-4, where
-# dropout moves them by orders of magnitude); the float64 run without dropout is recorded
-# beside it.
-DROPOUT_LEARNED = 0.1
+# dropout moves them by orders of magnitude; M1's smoke run trains 2 epochs); the float64 run
+# without dropout is recorded beside it.
+DROPOUT_LEARNED = 0.5
 
 
 @pytest.fixture(scope="module")

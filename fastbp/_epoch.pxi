@@ -237,7 +237,7 @@ cdef enum:
 
 cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
     """Σ x² in float64, element k going to partial sum k mod SQUARES_LANES (one running sum
-    waits on each addition in turn: 4 cycles an element, a third of M2's Adam step)"""
+    waits on each addition in turn, about 4 cycles a weight: longer than M2's Adam step)"""
     cdef double partial[SQUARES_LANES]
     cdef Py_ssize_t block, k, j, whole = n - n % SQUARES_LANES
     cdef int width

@@ -1,6 +1,6 @@
 # The layer operations (included by _train.pyx, after the plan): a call's workspace, and each
 # layer's forward pass, weight gradient, input delta and plain-SGD step, each a switch on the
-# layer's planned path.
+# layer's planned path; and a layer's optimizer step (layer_update, over _optim's kernels).
 
 cdef struct Workspace:
     Py_ssize_t chunk
