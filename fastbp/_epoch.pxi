@@ -82,21 +82,24 @@ cdef bint rows_finite(const floating* X, Py_ssize_t width, const Py_ssize_t* ord
     return True
 
 
-cdef double plain_sgd_batch(Architecture arch, floating* params, floating* grads,
-                            const floating* X, const floating* Y, const Py_ssize_t* order,
-                            Py_ssize_t start, Py_ssize_t count, floating lr,
-                            Workspace* ws) noexcept nogil:
-    """θ −= lr · mean gradient over samples order[start:start+count] (rows start.. when order
-    is NULL), for a batch of at most ws.chunk rows; returns Σ of their losses.
-
-    Each layer is stepped as soon as its gradient is known, after the delta below it has been
-    computed with its old weights: the same step as accumulating the whole gradient first, but
-    without a full gradient buffer. A non-finite loss leaves θ unchanged.
-    """
+cdef double fused_batch(Architecture arch, TrainOptions options, floating* params,
+                        floating* grads, const floating* X, const floating* Y,
+                        const floating* weights, const Py_ssize_t* order, Py_ssize_t start,
+                        Py_ssize_t count, double batch_weight_sum, double lr, floating* state,
+                        long long step, bint plain_sgd, Workspace* ws) noexcept nogil:
+    """One update from the batch order[start:start+count] (rows start.. when order is NULL)
+    of at most ws.chunk rows, each layer stepped as soon as its gradient is known, after the
+    delta below it has been computed with its old weights: the update of batch_update's two
+    passes, without a pass over all parameters. plain_sgd (no weights, penalty or dropout):
+    θ −= lr · mean gradient, the products landing on W directly (layer_step); else options'
+    optimizer on each layer's gradient, the L2 term folded into its step (layer_update).
+    Returns Σ w·loss over the batch (with the L2 term); when that is not finite, θ is left
+    unchanged."""
     cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers], l
-    cdef double total
+    cdef double total, squares = 0
     cdef const floating* inputs
     cdef const floating* targets
+    cdef const floating* row_weights = NULL
     cdef const floating* A
     cdef floating* delta = <floating*>ws.delta0
     cdef floating* delta_next = <floating*>ws.delta1
@@ -104,32 +107,53 @@ cdef double plain_sgd_batch(Architecture arch, floating* params, floating* grads
     if order == NULL:
         inputs = X + start * n_in
         targets = Y + start * n_out
+        if weights != NULL:
+            row_weights = weights + start
     else:
         gather_rows(X, n_in, order + start, count, <floating*>ws.acts[0])
         gather_rows(Y, n_out, order + start, count, <floating*>ws.targets)
         inputs = <floating*>ws.acts[0]
         targets = <floating*>ws.targets
+        if weights != NULL:
+            gather_rows(weights, 1, order + start, count, <floating*>ws.weights)
+            row_weights = <floating*>ws.weights
     forward_chunk(arch, params, inputs, count, ws)
     total = loss_and_delta(<floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
-                           arch.activation[arch.n_layers - 1], <floating>(1.0 / count), NULL,
-                           delta)
+                           arch.activation[arch.n_layers - 1],
+                           <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0,
+                           row_weights, delta)
     if not isfinite(total):
+        return total
+    if not batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
+        if options.alpha != 0:
+            total += batch_weight_sum * 0.5 * options.alpha * weights_squared(arch, params)
         return total
     for l in range(arch.n_layers - 1, -1, -1):
         A = layer_input(ws, l, inputs)
-        if count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
+        if not plain_sgd:
+            if options.alpha != 0:  # ‖W‖² before the step, in weights_squared's order
+                squares += sum_of_squares(params + arch.w_offset[l],
+                                          arch.b_offset[l] - arch.w_offset[l])
+            layer_gradient_over(arch, ws, l, delta, A, count, grads)
+            if l > 0:
+                layer_input_delta(arch, ws, l, params, delta, count, delta_next)
+            layer_update(arch, l, options.optimizer, &options.hyper[0], lr, options.alpha, step,
+                         params, grads, state)
+        elif count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
-            dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], lr,
+            dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], <floating>lr,
                            params + arch.w_offset[l], params + arch.b_offset[l],
                            delta_next if l > 0 else NULL,
                            arch.activation[l - 1] if l > 0 else 0)
         else:
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, count, delta_next)
-            layer_step(arch, ws, l, delta, A, count, lr, params, grads)
+            layer_step(arch, ws, l, delta, A, count, <floating>lr, params, grads)
         swap = delta
         delta = delta_next
         delta_next = swap
+    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+        total += batch_weight_sum * 0.5 * options.alpha * squares
     return total
 
 
@@ -140,15 +164,18 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
                          double lr, floating* state, long long step, bint fused_sgd,
                          Workspace* ws, Lookout* look) noexcept nogil:
     """One update from the batch order[start:start+count] (rows start.. when order is NULL):
-    the (weighted) mean gradient, the L2 term and clipping, then the optimizer's step (plain
-    SGD in one pass when `fused_sgd` and the batch fits a chunk). Returns Σ w·loss over the
-    batch (with the L2 term); when that is not finite, θ is left unchanged. A batch of several
-    chunks may look up between them: when that look says stop, θ is left unchanged too."""
+    the (weighted) mean gradient, the L2 term and clipping, then the optimizer's step. A batch
+    that fits a chunk is stepped layer by layer (fused_batch: plain SGD when `fused_sgd`; any
+    optimizer without clipping while arch.fuse_optimizer_step); others take two passes, the
+    whole gradient first. Returns Σ w·loss over the batch (with the L2 term); when that is not
+    finite, θ is left unchanged. A batch of several chunks may look up between them: when that
+    look says stop, θ is left unchanged too."""
     cdef double batch_loss
-    if fused_sgd and count <= ws.chunk:
+    if count <= ws.chunk and (fused_sgd or (options.clip_norm == 0
+                                            and arch.fuse_optimizer_step)):
         look.work += count * look.row_work
-        return plain_sgd_batch(arch, params, grads, X, Y, order, start, count, <floating>lr,
-                               ws)
+        return fused_batch(arch, options, params, grads, X, Y, weights, order, start, count,
+                           batch_weight_sum, lr, state, step, fused_sgd, ws)
     memset(grads, 0, n_params * sizeof(floating))
     batch_loss = accumulate_gradient(
         arch, params, grads, X, Y, weights, order, start, count,
@@ -162,7 +189,7 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
     if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
         regularise_and_clip(arch, params, grads, options.alpha, options.clip_norm)
         optimizer_step(options.optimizer, params, grads, n_params, lr, &options.hyper[0], state,
-                       step)
+                       n_params, step, 0)
     return batch_loss
 
 
@@ -211,13 +238,40 @@ cdef double batch_weight(const floating* weights, const Py_ssize_t* order, Py_ss
 
 
 cdef double weights_squared(Architecture arch, const floating* params) noexcept nogil:
-    """Σ‖W‖² over the layers' weights (biases spared)"""
-    cdef Py_ssize_t l, k
+    """Σ‖W‖² over the layers' weights (biases spared), from the last layer down (the order in
+    which fused_batch meets them)"""
+    cdef Py_ssize_t l
     cdef double total = 0
-    for l in range(arch.n_layers):
-        for k in range(arch.w_offset[l], arch.b_offset[l]):
-            total += <double>params[k] * <double>params[k]
+    for l in range(arch.n_layers - 1, -1, -1):
+        total += sum_of_squares(params + arch.w_offset[l], arch.b_offset[l] - arch.w_offset[l])
     return total
+
+
+cdef enum:
+    SQUARES_LANES = 16  # independent partial sums: a loop the compiler vectorises
+
+
+cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Σ x² in float64, element k going to partial sum k mod SQUARES_LANES (one running sum
+    waits on each addition in turn, about 4 cycles a weight: longer than M2's Adam step)"""
+    cdef double partial[SQUARES_LANES]
+    cdef Py_ssize_t block, k, j, whole = n - n % SQUARES_LANES
+    cdef int width
+    cdef const floating* row
+    for j in range(SQUARES_LANES):
+        partial[j] = 0
+    for block in range(n // SQUARES_LANES):
+        row = x + block * SQUARES_LANES
+        for j in range(SQUARES_LANES):
+            partial[j] += <double>row[j] * <double>row[j]
+    for k in range(whole, n):
+        partial[k - whole] += <double>x[k] * <double>x[k]
+    width = SQUARES_LANES // 2
+    while width > 0:  # pairwise: the partial sums of equal weight added together
+        for j in range(width):
+            partial[j] += partial[j + width]
+        width //= 2
+    return partial[0]
 
 
 cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,

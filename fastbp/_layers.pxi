@@ -1,6 +1,6 @@
 # The layer operations (included by _train.pyx, after the plan): a call's workspace, and each
 # layer's forward pass, weight gradient, input delta and plain-SGD step, each a switch on the
-# layer's planned path.
+# layer's planned path; and a layer's optimizer step (layer_update, over _optim's kernels).
 
 # ----- looking up from long work: Ctrl-C and the time budget --------------------------------
 # Work between two looks, in multiply-adds (counted as Lookout says): 2^26 is 2-10 ms on every
@@ -269,11 +269,11 @@ cdef void inplace_forward(const float* A, Py_ssize_t rows, Py_ssize_t n_in, cons
 
 cdef void inplace_weight_product(const float* dZ, const float* A, Py_ssize_t rows,
                              Py_ssize_t n_in, Py_ssize_t n_out, float alpha, Workspace* ws,
-                             float* W) noexcept nogil:
-    """W += alpha·dZᵀ·A (W: a weight matrix or its gradient)"""
+                             float* W, float beta=1) noexcept nogil:
+    """W := alpha·dZᵀ·A + beta·W (W: a weight matrix or its gradient; beta 0: W not read)"""
     cdef float* dZT = <float*>ws.outputs_t
     stranspose(dZ, rows, n_out, dZT)
-    sgemm_inplace(n_out, n_in, rows, alpha, dZT, rows, 1, A, n_in, 1, W, n_in)
+    sgemm_inplace(n_out, n_in, rows, alpha, dZT, rows, 1, A, n_in, beta, W, n_in)
 
 
 
@@ -469,3 +469,44 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
     bias_backward(dZ, rows, n_out, b_grad)
     sgd_step(params + arch.b_offset[l], b_grad, n_out, lr)
 
+
+
+cdef void layer_update(Architecture arch, Py_ssize_t l, int optimizer, const double* hyper,
+                       double lr, double alpha, long long t, floating* params,
+                       const floating* grads, floating* state) noexcept nogil:
+    """layer l: its W and b stepped by `optimizer` from their gradient in `grads`, the L2
+    term α·W folded into W's (biases spared); `state` is the network's flat optimizer state
+    (slots n_params apart), or NULL for a stateless optimizer"""
+    cdef Py_ssize_t w = arch.w_offset[l], b = arch.b_offset[l], n_out = arch.sizes[l + 1]
+    if alpha == 0:  # W and b are adjacent in every flat array: one step
+        optimizer_step(optimizer, params + w, grads + w, b + n_out - w, lr, hyper,
+                       state + w if state != NULL else NULL, arch.n_params, t, 0)
+        return
+    optimizer_step(optimizer, params + w, grads + w, b - w, lr, hyper,
+                   state + w if state != NULL else NULL, arch.n_params, t, alpha)
+    optimizer_step(optimizer, params + b, grads + b, n_out, lr, hyper,
+                   state + b if state != NULL else NULL, arch.n_params, t, 0)
+
+
+cdef void layer_gradient_over(Architecture arch, Workspace* ws, Py_ssize_t l,
+                              const floating* dZ, const floating* A, Py_ssize_t rows,
+                              floating* grads) noexcept nogil:
+    """layer l: dW := dZᵀ·A, db := Σ_r dZ (layer_gradient written over the layer's slice: the
+    products do not read a cleared buffer back)"""
+    cdef Py_ssize_t n_in = arch.sizes[l], n_out = arch.sizes[l + 1]
+    cdef LayerPath path = ws.paths[l]
+    if path == LOOPS:  # (the compiled loops accumulate)
+        memset(grads + arch.w_offset[l], 0, (n_in + 1) * n_out * sizeof(floating))
+        dense_backward_params(dZ, A, rows, n_in, n_out, grads + arch.w_offset[l],
+                              grads + arch.b_offset[l])
+        return
+    if floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
+        inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l], 0)
+    elif floating is float and path == PACKED_GEMM:
+        sgemm_packed(n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 0,
+                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+    else:
+        gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
+             A, <int>n_in, <floating>0, grads + arch.w_offset[l], <int>n_in)
+    memset(grads + arch.b_offset[l], 0, n_out * sizeof(floating))
+    bias_backward(dZ, rows, n_out, grads + arch.b_offset[l])

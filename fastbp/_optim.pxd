@@ -1,6 +1,7 @@
-# The optimizer step kernel of fastbp (private for now, like _kernels.pxd): one update of the
-# flat parameter array from the flat gradient array and the optimizer's flat state arrays, all
-# of the same layout. Pointers and sizes in, no checks: Python validated everything first.
+# The optimizer step kernel of fastbp (private for now, like _kernels.pxd): one update of a run
+# of the flat parameter array (all of it, or one layer's W or b) from the flat gradient array
+# and the optimizer's flat state arrays, all of the same layout. Pointers and sizes in, no
+# checks: Python validated everything first.
 from cython cimport floating
 
 # The optimizer codes, defined once in src_c/fastbp_codes.h (the Python enum
@@ -25,14 +26,18 @@ cdef extern from "fastbp_codes.h":
 #   RMSPROP       [ρ, ε]
 #   ADAGRAD       [ε]
 #   IRPROP_MINUS  [η⁺, η⁻, Δmin, Δmax, Δ₀]   (Δ₀ is read by init_state only; lr is ignored)
-# state[] holds state_size(code) arrays of n elements, back to back:
+# state[] holds state_size(code) slots of n elements, each `stride` (>= n) elements after the
+# one before: a whole state array (stride = n), or a layer's slice of the network's (stride =
+# the network's parameter count, state pointing at the layer's offset in the first slot):
 #   SGD (none); MOMENTUM, NESTEROV: [v]; RMSPROP: [v]; ADAGRAD: [s];
 #   ADAM, ADAMW: [m, v]; IRPROP_MINUS: [Δ, g_prev].
 # t is the 1-based number of this step (Adam's bias correction); other codes ignore it.
+# alpha: the L2 penalty ½·alpha·θ² on every one of these n parameters, folded into the step
+# (the update sees g + alpha·θ; 0: none).
 # An unknown code leaves params and state untouched (Python checks codes before calling).
 cdef void optimizer_step(int code, floating* params, const floating* grads, Py_ssize_t n,
-                         double lr, const double* hyper, floating* state,
-                         long long t) noexcept nogil
+                         double lr, const double* hyper, floating* state, Py_ssize_t stride,
+                         long long t, double alpha) noexcept nogil
 
 # The state before the first step: zeros, except iRPROP−'s step sizes Δ := Δ₀.
 cdef void optimizer_init_state(int code, const double* hyper, floating* state,

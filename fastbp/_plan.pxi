@@ -78,6 +78,7 @@ cdef class Architecture:
     cdef Py_ssize_t _first_layer_transposed_min_work
     cdef Py_ssize_t _packed_gemm_min_weights
     cdef public bint fuse_per_example
+    cdef public bint fuse_optimizer_step
     cdef public bint first_layer_transposed
     cdef int[::1] _last_plan
     cdef bint _planned
@@ -158,6 +159,12 @@ cdef class Architecture:
         runs as one compiled loop over the samples; False steps through the layers call by
         call (the same arithmetic: the tests hold one to the other).
 
+        fuse_optimizer_step (True): training with an optimizer other than plain SGD (or with
+        a penalty, dropout or sample weights) steps each layer as soon as its gradient is
+        known, where a batch fits one chunk and nothing clips the gradient; False computes
+        the whole gradient first, then steps all parameters in one pass (the same
+        arithmetic: the tests hold one to the other).
+
         first_layer_transposed (True): an epoch of plain SGD (of at least
         FIRST_LAYER_TRANSPOSED_MIN_BATCHES batches) whose first layer takes fastbp's in-place
         matrix kernel trains that layer's W transposed (INPLACE_GEMM_TRANSPOSED_WEIGHTS);
@@ -173,6 +180,7 @@ cdef class Architecture:
         self._first_layer_transposed_min_work = DEFAULT_FIRST_LAYER_TRANSPOSED_MIN_WORK
         self._packed_gemm_min_weights = DEFAULT_PACKED_GEMM_MIN_WEIGHTS
         self.fuse_per_example = True
+        self.fuse_optimizer_step = True
         self.first_layer_transposed = True
         self._last_plan = np.zeros(self.n_layers, dtype=np.intc)
         self._planned = False

@@ -128,6 +128,23 @@ def test_step_matches_numpy_reference_over_several_steps(config, lr, dtype, tol,
     assert rel_err(state, ref_state) < tol["close"]
 
 
+@pytest.mark.parametrize("config,lr", CONFIGS, ids=repr)
+def test_l2_term_folded_into_the_step_equals_the_step_on_g_plus_alpha_theta(config, lr, dtype):
+    # The fused trainer folds the penalty into each layer's step; the two-pass one adds α·θ to
+    # the gradient first: the same rounding, bit for bit.
+    theta0, grads = problem(dtype)
+    alpha = np.asarray(0.3, dtype)
+    folded, explicit = theta0.astype(dtype), theta0.astype(dtype)
+    folded_state, explicit_state = config.new_state(theta0.size, dtype), config.new_state(theta0.size, dtype)
+    for t, g in enumerate(grads, start=1):
+        _optim.step(config.code, folded, g, lr, config.hyper(), folded_state, t, float(alpha))
+        _optim.step(config.code, explicit, g + alpha * explicit, lr, config.hyper(),
+                    explicit_state, t)
+    assert not np.array_equal(folded, kernel_run(config, lr, theta0, grads, dtype)[0])
+    np.testing.assert_array_equal(folded, explicit)
+    np.testing.assert_array_equal(folded_state, explicit_state)
+
+
 # --- Adam ------------------------------------------------------------------------------------
 
 def test_adam_first_step_is_lr_times_g_over_abs_g_plus_eps():
