@@ -164,6 +164,7 @@ def test_m2_fastbp(benchmark, m2, name):
 @pytest.mark.benchmark(group="M2-optimizers")
 @pytest.mark.parametrize("name", TORCH_ENTRIES)
 def test_m2_torch(benchmark, m2, name, bench_module):
+    pytest.importorskip("torch")  # before peers_torch, which imports it
     run_torch(benchmark, m2, name, m2.rounds, bench_module("peers_torch"))
 
 
@@ -176,4 +177,5 @@ def test_m1_fastbp(benchmark, m1, name):
 @pytest.mark.benchmark(group="M1-optimizers")
 @pytest.mark.parametrize("name", TORCH_ENTRIES)
 def test_m1_torch(benchmark, m1, name, bench_module):
+    pytest.importorskip("torch")  # before peers_torch, which imports it
     run_torch(benchmark, m1, name, 5, bench_module("peers_torch"))
