@@ -59,20 +59,40 @@ static inline uint64_t fbp_rng_uniform_threshold(double p)
     return k + ((double)k < t);
 }
 
+/* One element of fbp_rng_keep_mask_*: keep's bits where the next draw's fbp_rng_uniform would
+ * be >= p, else 0. An integer mask ANDed into the bits: a branch on a random bit is
+ * mispredicted half the time. */
+static inline uint32_t fbp_rng_keep_bits_32(fbp_rng *rng, uint64_t threshold, uint32_t keep)
+{
+    return keep & (0u - (uint32_t)((fbp_rng_next(rng) >> 11) >= threshold));
+}
+
+static inline uint64_t fbp_rng_keep_bits_64(fbp_rng *rng, uint64_t threshold, uint64_t keep)
+{
+    return keep & (0ull - (uint64_t)((fbp_rng_next(rng) >> 11) >= threshold));
+}
+
 /* m[i] := keep where fbp_rng_uniform(rng) >= p (threshold = fbp_rng_uniform_threshold(p)),
- * else +0; one fbp_rng_next per element, as that comparison would draw. The choice is an
- * integer mask ANDed into keep's bits: a branch on a random bit is mispredicted half the time.
- * The state is copied to a local so that it stays in registers (stores to m could alias it). */
+ * else +0; one fbp_rng_next per element, in order, as that comparison would draw. The state is
+ * copied to a local so that it stays in registers (stores to m could alias it), and the loop is
+ * unrolled by four, which lets successive draws overlap (about 1.4x faster). */
 static inline void fbp_rng_keep_mask_f(fbp_rng *rng, uint64_t threshold, float keep,
                                        float *m, ptrdiff_t n)
 {
-    uint32_t bits;
-    ptrdiff_t i;
+    uint32_t bits, chosen[4];
+    ptrdiff_t i = 0;
     fbp_rng local = *rng;
     memcpy(&bits, &keep, sizeof bits);
-    for (i = 0; i < n; ++i) {
-        uint32_t chosen = bits & (0u - (uint32_t)((fbp_rng_next(&local) >> 11) >= threshold));
-        memcpy(&m[i], &chosen, sizeof chosen);
+    for (; i + 4 <= n; i += 4) {
+        chosen[0] = fbp_rng_keep_bits_32(&local, threshold, bits);
+        chosen[1] = fbp_rng_keep_bits_32(&local, threshold, bits);
+        chosen[2] = fbp_rng_keep_bits_32(&local, threshold, bits);
+        chosen[3] = fbp_rng_keep_bits_32(&local, threshold, bits);
+        memcpy(&m[i], chosen, sizeof chosen);
+    }
+    for (; i < n; ++i) {
+        chosen[0] = fbp_rng_keep_bits_32(&local, threshold, bits);
+        memcpy(&m[i], chosen, sizeof chosen[0]);
     }
     *rng = local;
 }
@@ -80,13 +100,20 @@ static inline void fbp_rng_keep_mask_f(fbp_rng *rng, uint64_t threshold, float k
 static inline void fbp_rng_keep_mask_d(fbp_rng *rng, uint64_t threshold, double keep,
                                        double *m, ptrdiff_t n)
 {
-    uint64_t bits;
-    ptrdiff_t i;
+    uint64_t bits, chosen[4];
+    ptrdiff_t i = 0;
     fbp_rng local = *rng;
     memcpy(&bits, &keep, sizeof bits);
-    for (i = 0; i < n; ++i) {
-        uint64_t chosen = bits & (0ull - (uint64_t)((fbp_rng_next(&local) >> 11) >= threshold));
-        memcpy(&m[i], &chosen, sizeof chosen);
+    for (; i + 4 <= n; i += 4) {
+        chosen[0] = fbp_rng_keep_bits_64(&local, threshold, bits);
+        chosen[1] = fbp_rng_keep_bits_64(&local, threshold, bits);
+        chosen[2] = fbp_rng_keep_bits_64(&local, threshold, bits);
+        chosen[3] = fbp_rng_keep_bits_64(&local, threshold, bits);
+        memcpy(&m[i], chosen, sizeof chosen);
+    }
+    for (; i < n; ++i) {
+        chosen[0] = fbp_rng_keep_bits_64(&local, threshold, bits);
+        memcpy(&m[i], chosen, sizeof chosen[0]);
     }
     *rng = local;
 }
