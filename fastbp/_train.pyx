@@ -53,7 +53,11 @@ cdef extern from "fastbp_random.h" nogil:
     ctypedef struct fbp_rng:
         pass
     void fbp_rng_seed(fbp_rng* rng, uint64_t seed)
-    double fbp_rng_uniform(fbp_rng* rng)
+    uint64_t fbp_rng_uniform_threshold(double p)
+    void fbp_rng_keep_mask_f(fbp_rng* rng, uint64_t threshold, float keep, float* m,
+                             Py_ssize_t n)
+    void fbp_rng_keep_mask_d(fbp_rng* rng, uint64_t threshold, double keep, double* m,
+                             Py_ssize_t n)
 
 
 # Subnormal numbers flushed to zero during each compiled call (fastbp_fpmode.h says why).
