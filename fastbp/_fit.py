@@ -54,6 +54,8 @@ class Settings:
     callbacks: tuple = ()
     verbose: int = 0
     alpha: float = 0.0
+    alpha_over_batch_size: bool = False  # alpha / each batch's Σ w (scikit-learn's convention)
+    weight_scale: float = 1.0         # the sample weights' rescaling (Network._weights_of_samples)
     loss_name: str = "mse"            # for the metrics of the validation figures
     started: float = field(default_factory=time.monotonic)
 
@@ -234,7 +236,8 @@ def _inputs_finite(runner, status):
 def _validation_figures(state, runner, settings):
     X_val, Y_val, w_val = settings.validation
     val_loss = state.loss_and_gradient(X_val, Y_val, w_val, want_gradient=False)[0]
-    figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, settings.alpha)}
+    alpha = settings.alpha / X_val.shape[0] if settings.alpha_over_batch_size else settings.alpha
+    figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, alpha)}
     figures["val_metric"] = _metrics.score(settings.loss_name, state.predict(X_val), Y_val)
     figures["metric"] = _metrics.score(settings.loss_name, state.predict(runner.X), runner.Y)
     return figures
