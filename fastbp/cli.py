@@ -281,12 +281,13 @@ def train(args):
         raise UsageError(f"{str(exc).splitlines()[0]}; nothing written") from None
     seconds = time.perf_counter() - started
 
+    restored = f", weights of epoch {history.best_epoch} restored" if history.best_epoch else ""
+    final_loss = history.loss[-1]  # (at least one epoch: Ctrl-C and divergence end above)
     lines = [f"trained {history.epochs} epochs in {seconds:.2f} s (stopped: "
-             f"{history.stopped_because}"
-             + (f", weights of epoch {history.best_epoch} restored" if history.best_epoch else "")
-             + f"); final training loss {history.loss[-1]:.6g}" if history.loss else
-             "no epoch completed"]
-    parts = [("training rows", train_rows)] + ([("validation rows", val_rows)] if len(val_rows) else [])
+             f"{history.stopped_because}{restored}); final training loss {final_loss:.6g}"]
+    parts = [("training rows", train_rows)]
+    if len(val_rows):
+        parts.append(("validation rows", val_rows))
     for what, rows in parts:
         lines += _metric_lines(net, task, X[rows], targets, None if Y is None else Y[rows],
                                None if labels is None else labels[rows], classes, what)
@@ -299,7 +300,7 @@ def train(args):
             "lr": lr, "batch_size": args.batch_size, "epochs": history.epochs,
             "max_epochs": args.epochs, "early_stopping": args.early_stopping,
             "stopped_because": history.stopped_because, "standardized": scale,
-            "seed": args.seed, "dtype": args.dtype, "final_loss": history.loss[-1] if history.loss else None,
+            "seed": args.seed, "dtype": args.dtype, "final_loss": final_loss,
             "results": lines[1:], "command_line_version": __version__}}
     try:
         net.save(args.out)

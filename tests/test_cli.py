@@ -368,3 +368,18 @@ def test_installed_command_reports_bad_input_in_one_line(tmp_path):
     assert os.listdir(tmp_path) == ["data.csv"]
     result = run_installed("--version", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == f"fastbp {fastbp.__version__}"
+
+
+def test_a_model_saved_without_names_takes_its_columns_in_order(capsys, tmp_path):
+    net = fastbp.Network([3, 2, 1], seed=0)
+    net.save(tmp_path / "bare.npz")
+    X = np.arange(6.0).reshape(2, 3)
+    write_csv(tmp_path / "x.csv", ["p", "q", "r"], X.tolist())
+    code, out, err = run(capsys, "predict", tmp_path / "bare.npz", tmp_path / "x.csv")
+    assert code == 0, err
+    header, rows = read_csv(out)
+    assert header == ["p", "q", "r", "predicted_output_0"]
+    np.testing.assert_array_equal([np.float32(row[-1]) for row in rows], net.predict(X))
+    write_csv(tmp_path / "x4.csv", ["p", "q", "r", "s"], [[1, 2, 3, 4]])
+    code, _, err = run(capsys, "predict", tmp_path / "bare.npz", tmp_path / "x4.csv")
+    assert code == 2 and "4 columns, the model (saved without column names) takes 3 inputs" in err

@@ -2,6 +2,7 @@
 History.plot show."""
 import io
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -75,7 +76,6 @@ def test_saving_into_a_missing_folder_names_the_file_asked_for(tmp_path):
 def test_a_corrupt_file_is_reported_without_numpys_allow_pickle_advice(tmp_path):
     path = tmp_path / "model.npz"
     fastbp.Network([3, 2, 1], seed=0).save(path)
-    import zipfile
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     # a .npy header longer than numpy parses without being told to trust the file
