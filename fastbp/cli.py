@@ -274,9 +274,6 @@ def train(args):
                           batch_size=args.batch_size, lr=args.lr, optimizer=optimizer,
                           validation_data=validation, early_stopping=args.early_stopping,
                           patience=args.patience, verbose=0 if args.quiet else 1)
-    except KeyboardInterrupt:
-        print("fastbp train: interrupted; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except ValueError as exc:  # settings fit refuses (e.g. lbfgs with validation), divergence
         raise UsageError(f"{str(exc).splitlines()[0]}; nothing written") from None
     seconds = time.perf_counter() - started
@@ -303,9 +300,10 @@ def train(args):
             "seed": args.seed, "dtype": args.dtype, "final_loss": final_loss,
             "results": lines[1:], "command_line_version": __version__}}
     try:
-        net.save(args.out)
+        net.save(args.out)  # (through a temporary file: Ctrl-C leaves no partial file)
     except OSError as exc:
         raise UsageError(f"{args.out}: cannot save ({exc.strerror or exc})") from None
+    args.saved = True
     print("\n".join(lines))
     print(f"saved to {args.out}")
     return 0
@@ -595,8 +593,10 @@ def main(argv=None):
     except UsageError as exc:
         print(f"fastbp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"fastbp {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, in fit or anywhere else
+        unsaved = args.command == "train" and not getattr(args, "saved", False)
+        print(f"fastbp {args.command}: interrupted" + ("; nothing written" if unsaved else ""),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (| head): no traceback, none at exit either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -383,3 +383,26 @@ def test_a_model_saved_without_names_takes_its_columns_in_order(capsys, tmp_path
     write_csv(tmp_path / "x4.csv", ["p", "q", "r", "s"], [[1, 2, 3, 4]])
     code, _, err = run(capsys, "predict", tmp_path / "bare.npz", tmp_path / "x4.csv")
     assert code == 2 and "4 columns, the model (saved without column names) takes 3 inputs" in err
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX's")
+def test_installed_command_interrupted_while_training_writes_nothing(tmp_path):
+    import signal
+    rng = np.random.default_rng(0)
+    write_csv(tmp_path / "big.csv", ["a", "b", "c", "y"],
+              np.round(rng.normal(size=(5000, 4)), 3).tolist())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fastbp", "train", "big.csv", "--target", "y", "--epochs",
+         "100000", "--quiet", "--out", "model.npz"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # the line printed just before fit starts
+            if line.startswith("training on"):
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert err == "fastbp train: interrupted; nothing written\n"
+    assert sorted(os.listdir(tmp_path)) == ["big.csv"]
