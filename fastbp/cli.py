@@ -205,6 +205,9 @@ def _metric_lines(net, task, X, targets, Y, labels, classes, what):
 
 
 def train(args):
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):  # found before training, not after
+        raise UsageError(f"{args.out}: cannot save there: the folder {folder} does not exist")
     table = read_csv(args.data)
     targets = [name.strip() for name in args.target.split(",") if name.strip()]
     if not targets:
@@ -575,8 +578,24 @@ def parser():
 
 
 def main(argv=None):
-    """Run the fastbp command with `argv` (default: the process's arguments); returns the
-    exit code: 0, 2 for bad input (one line on stderr), 130 when interrupted."""
+    """Run the fastbp command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program's name (default: the process's).
+
+    Returns
+    -------
+    int
+        The exit code: 0, 2 for bad input (one line on stderr, nothing written), 130 when
+        interrupted by Ctrl-C. Bad arguments exit through argparse (code 2) with its usage.
+
+    Examples
+    --------
+    >>> from fastbp import cli
+    >>> cli.main(["config"])  # doctest: +SKIP
+    """
     args = parser().parse_args(argv)
     try:
         if args.command == "train":

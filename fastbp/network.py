@@ -137,7 +137,7 @@ class Network:
         self._initialise()
         self._lock = threading.Lock()
         self._owner = None  # the thread holding _lock
-        self._metadata = _persist.check_metadata(None, self._sizes, self._loss_name)
+        self._metadata = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
 
     # ----- construction helpers -------------------------------------------------------
     def _hidden_activations(self, activation):

@@ -311,6 +311,9 @@ def test_bad_settings_are_refused_before_training(capsys, tmp_path, houses, anim
         ((houses[0], "--target", "price", "--lr", "1e30", "--optimizer", "sgd",
           "--no-standardize"), "training diverged"),
     ]
+    code, _, err = run(capsys, "train", houses[0], "--target", "price", "--out",
+                       tmp_path / "missing" / "m.npz")
+    assert code == 2 and "does not exist" in err and "epoch" not in err
     for argv, message in cases:
         code, _, err = run(capsys, "train", *argv, "--out", tmp_path / "m.npz", "-q")
         assert code == 2 and message in err and err.count("\n") == 1, err
