@@ -409,3 +409,16 @@ def test_installed_command_interrupted_while_training_writes_nothing(tmp_path):
     assert process.returncode == 130, err
     assert err == "fastbp train: interrupted; nothing written\n"
     assert sorted(os.listdir(tmp_path)) == ["big.csv"]
+
+
+def test_the_console_script_beside_this_python_runs(tmp_path):
+    """The `fastbp` command pip installs (skipped where this python has none, e.g. a test run
+    of a source folder through PYTHONPATH)."""
+    script = os.path.join(os.path.dirname(sys.executable), "fastbp")
+    if not os.path.exists(script):
+        pytest.skip("no fastbp console script beside this python")
+    (tmp_path / "data.csv").write_text("x,y\n1,2\n")
+    result = subprocess.run([script, "train", "data.csv", "--target", "z"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == "fastbp train: error: data.csv: no target column 'z'; the columns are x, y\n"
