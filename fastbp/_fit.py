@@ -93,9 +93,10 @@ def run(state, runner, settings):
     leave it (or, outside the main thread or under a handler of the user's, what that handler
     raised)."""
     history = History()
+    history.metric_name = _metrics.name(settings.loss_name)
     n = runner.X.shape[0]
     options = runner.options
-    progress = Progress(settings.verbose, settings.epochs, n)
+    progress = Progress(settings.verbose, settings.epochs, n, settings.loss_name)
     before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
     best = _Best(settings, state) if settings.early_stopping else None
     stale_epochs, best_loss = 0, math.inf

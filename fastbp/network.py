@@ -137,6 +137,7 @@ class Network:
         self._initialise()
         self._lock = threading.Lock()
         self._owner = None  # the thread holding _lock
+        self._metadata = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
 
     # ----- construction helpers -------------------------------------------------------
     def _hidden_activations(self, activation):
@@ -225,6 +226,23 @@ class Network:
     @history.setter
     def history(self, value):
         self._state.history = value
+
+    @property
+    def metadata(self):
+        """What the network's data were, saved with it (file format version 2): a dict of
+        ``feature_names`` (one per input), ``target_names``, ``classes`` (the labels of a
+        classifier's outputs), ``task`` ("regression" or "classification") and ``training``
+        (settings, a dict of up to 64 numbers, texts or short lists), None where unknown.
+
+        Assign a dict of some of these keys (``net.metadata = {"feature_names": [...]}``):
+        it is checked then, and again by ``save`` (after edits in place); fastbp itself only
+        stores it.
+        """
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value):
+        self._metadata = _persist.check_metadata(value, self._sizes, self._loss_name)
 
     @property
     def n_threads(self):
@@ -478,8 +496,9 @@ class Network:
             Each called as ``callback(epoch, figures)`` after every epoch (epoch counts from 1 in
             this call; figures holds loss, lr, seconds and the validation figures); returning
             False or raising ``fastbp.StopTraining`` ends training cleanly.
-        verbose : int
-            0 silent; 1 a progress bar over epochs (tqdm when installed).
+        verbose : int or bool
+            0 / False silent; 1 / True a progress bar over epochs (tqdm when installed) with
+            the loss, the metric and their validation figures.
 
         Returns
         -------
@@ -528,7 +547,7 @@ class Network:
             max_time=None if max_time is None else _validate.positive_float("max_time", max_time),
             max_updates=None if max_updates is None else _validate.positive_int("max_updates", max_updates),
             callbacks=_validate.callables("callbacks", callbacks),
-            verbose=_validate.non_negative_int("verbose", verbose),
+            verbose=_validate.verbosity(verbose),
             alpha=_validate.non_negative_float("alpha", alpha), loss_name=self._loss_name,
             alpha_over_batch_size=_validate.boolean("alpha_over_batch_size",
                                                     alpha_over_batch_size))
@@ -674,7 +693,7 @@ class Network:
 
     def save(self, path):
         """Save the network to `path` (str, bytes or path-like; an .npz archive; the name is
-        used as given).
+        used as given), or to a binary file object (``io.BytesIO``, an open file) as it is.
 
         The file is written to a temporary file beside `path` (``.fastbp-<hash of the
         name>-<host>-<pid>-<random>.tmp``) and renamed into place, so a failed save never
@@ -696,11 +715,13 @@ def from_record(header, params, optimizer_state=None):
     params, optimizer_state = _persist.check_arrays(layout, params, optimizer_state)
     net = Network(**_persist.network_arguments(header))
     _persist.restore(net.state, header, layout, params, optimizer_state)
+    net._metadata = layout.metadata
     return net
 
 
 def load(path):
-    """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like).
+    """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like),
+    or from a binary file object (``io.BytesIO``, an open file) from its current position.
 
     Files may come from anywhere: nothing is built or allocated before the header has been
     checked field by field and every array's declared size against what the header implies,
