@@ -8,6 +8,7 @@ one-line error on stderr, exit code 2, and no file written.
 """
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import sys
@@ -16,7 +17,7 @@ import time
 
 import numpy as np
 
-from fastbp import _inspect, _metrics, optim
+from fastbp import _inspect, _metrics, _persist, optim
 from fastbp._config import show_config
 from fastbp._registry import CLASSIFICATION_LOSSES, HIDDEN_ACTIVATIONS, LOSSES
 from fastbp._version import __version__
@@ -32,6 +33,14 @@ EXIT_INTERRUPTED = 130  # the shells' code for a command ended by Ctrl-C (128 + 
 
 class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr, exit code 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, reporting bad arguments in one line like the rest (its usage is
+    many lines of options that bury the error; --help shows it)."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # ----- reading CSV ----------------------------------------------------------------------------
@@ -131,8 +140,9 @@ def _classes_and_labels(cells):
     return [str(c) for c in classes], indices
 
 
-def choose_task(task, table, targets):
-    """("regression" or "classification", the reason shown to the user)."""
+def choose_task(task, table, targets, loss=None):
+    """("regression" or "classification", the reason shown to the user); `loss` is --loss
+    (None when not given)."""
     cells = [row[table.column(targets[0])] for row in table.rows]
     if task != "auto":
         return task, "as asked"
@@ -141,7 +151,11 @@ def choose_task(task, table, targets):
     if not all(_is_number(cell) for cell in cells):
         return "classification", f"the target column {targets[0]!r} holds text"
     values = np.unique(np.array(cells, dtype=np.float64))
-    if np.all(values == np.round(values)) and len(values) <= MAX_AUTO_CLASSES:
+    few_whole = np.all(values == np.round(values)) and len(values) <= MAX_AUTO_CLASSES
+    if few_whole and loss is not None and loss not in CLASSIFICATION_LOSSES:
+        return "regression", (f"the target column {targets[0]!r} holds {len(values)} distinct "
+                              f"whole numbers, taken as numbers for --loss {loss}")
+    if few_whole:
         return "classification", (f"the target column {targets[0]!r} holds {len(values)} "
                                   f"distinct whole numbers, taken for class labels; "
                                   f"--task regression to predict them as numbers")
@@ -152,7 +166,8 @@ def choose_task(task, table, targets):
 # ----- train ----------------------------------------------------------------------------------
 def _layers(text):
     try:
-        widths = [int(part) for part in text.replace(" ", "").split(",") if part]
+        # (int() takes " 32" but not "64 32", which must not become one layer of 6432)
+        widths = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a list of widths such as 64,32") from None
     if any(width < 1 for width in widths):
@@ -170,16 +185,28 @@ def _fraction(text):
     return value
 
 
+def _number(kind, text):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+
+
 def _positive(kind):
     def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        value = _number(kind, text)
         if not (math.isfinite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
         return value
     return parse
+
+
+def _seed(text):
+    value = _number(int, text)
+    if value < 0:  # (numpy's generators take none below 0)
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
 
 
 def _split(n, fraction, seed):
@@ -205,13 +232,20 @@ def _metric_lines(net, task, X, targets, Y, labels, classes, what):
 
 
 def train(args):
+    """``fastbp train``: read the CSV, train, print the final figures, save the model."""
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):  # found before training, not after
         raise UsageError(f"{args.out}: cannot save there: the folder {folder} does not exist")
+    if os.path.isdir(args.out):
+        raise UsageError(f"{args.out}: is a folder; --out names the model file, such as "
+                         f"{os.path.join(args.out, 'model.npz')}")
     table = read_csv(args.data)
     targets = [name.strip() for name in args.target.split(",") if name.strip()]
     if not targets:
         raise UsageError("--target names no column")
+    repeated = [name for k, name in enumerate(targets) if name in targets[:k]]
+    if repeated:
+        raise UsageError(f"--target names column {repeated[0]!r} twice")
     missing = [name for name in targets if name not in table.columns]
     if missing:
         raise UsageError(f"{args.data}: no target column {missing[0]!r}; the columns are "
@@ -220,7 +254,7 @@ def train(args):
     if not features:
         raise UsageError(f"{args.data}: no columns left for the inputs besides the target")
     X = table.numbers(features)
-    task, reason = choose_task(args.task, table, targets)
+    task, reason = choose_task(args.task, table, targets, args.loss)
     classes = labels = Y = None
     if task == "classification":
         if len(targets) > 1:
@@ -250,6 +284,15 @@ def train(args):
     net = Network([len(features), *args.layers, n_out], activation=args.activation, loss=loss,
                   dtype=args.dtype, seed=args.seed, scale_inputs=scale,
                   scale_targets=scale and task == "regression" and loss != "poisson")
+    try:  # what the model file keeps is checked now, not after training
+        net.metadata = {"feature_names": features, "target_names": targets, "classes": classes,
+                        "task": task}
+    except ValueError as exc:
+        raise UsageError(f"{args.data}: the model file cannot keep its column names or class "
+                         f"labels: {exc}") from None
+    if len(args.layers) > _persist.MAX_TRAINING_ENTRIES:
+        raise UsageError(f"--layers gives {len(args.layers)} hidden layers; the model file "
+                         f"keeps at most {_persist.MAX_TRAINING_ENTRIES}")
     train_rows, val_rows = _split(len(table.rows), args.validation_split, args.seed)
     validation = (X[val_rows], y[val_rows]) if len(val_rows) else None
     if args.early_stopping and validation is None:
@@ -263,6 +306,8 @@ def train(args):
         lr = None
     else:
         lr = optim.base_lr(optimizer, args.lr)  # the optimizer's default when --lr is not given
+        # the optimizer carries its lr, saved with it: info shows the lr used, not lr=None
+        optimizer = dataclasses.replace(optimizer, lr=lr)
 
     print(f"{args.data}: {len(table.rows)} rows, {len(features)} input columns, "
           f"target {', '.join(targets)}")
@@ -274,7 +319,7 @@ def train(args):
     started = time.perf_counter()
     try:
         history = net.fit(X[train_rows], y[train_rows], epochs=args.epochs,
-                          batch_size=args.batch_size, lr=args.lr, optimizer=optimizer,
+                          batch_size=args.batch_size, optimizer=optimizer,
                           validation_data=validation, early_stopping=args.early_stopping,
                           patience=args.patience, verbose=0 if args.quiet else 1)
     except ValueError as exc:  # settings fit refuses (e.g. lbfgs with validation), divergence
@@ -301,7 +346,8 @@ def train(args):
             "max_epochs": args.epochs, "early_stopping": args.early_stopping,
             "stopped_because": history.stopped_because, "standardized": scale,
             "seed": args.seed, "dtype": args.dtype, "final_loss": final_loss,
-            "results": lines[1:], "command_line_version": __version__}}
+            "results": [_shortened(line, _persist.MAX_TEXT) for line in lines[1:]],
+            "command_line_version": __version__}}
     try:
         net.save(args.out)  # (through a temporary file: Ctrl-C leaves no partial file)
     except OSError as exc:
@@ -310,6 +356,12 @@ def train(args):
     print("\n".join(lines))
     print(f"saved to {args.out}")
     return 0
+
+
+def _shortened(text, limit):
+    """`text`, cut to `limit` characters ending in "..." when longer (as the model file keeps
+    texts)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ----- predict --------------------------------------------------------------------------------
@@ -346,6 +398,7 @@ def _cell(value, dtype):
 
 
 def predict(args):
+    """``fastbp predict``: the CSV's rows with the model's predictions, as CSV."""
     net = _load(args.model)
     meta = net.metadata
     features = meta["feature_names"]
@@ -419,6 +472,7 @@ def _write_csv(path, header, rows):
 
 # ----- info, demo -----------------------------------------------------------------------------
 def info(args):
+    """``fastbp info``: the model's layers, inputs, target, classes and training."""
     net = _load(args.model)
     meta = net.metadata
     print(f"{args.model}\n")
@@ -491,8 +545,8 @@ Train a network on a CSV file (comma-separated, a header row of column names, ev
 filled; the input columns numeric) and save it.
 
 Every column besides the target is an input. The task is classification when the target holds
-text or at most 20 distinct whole numbers (the output says which; --task overrides), else
-regression. Inputs, and regression targets, are standardised ((value - mean) / std, with the
+text or at most 20 distinct whole numbers (unless --loss names a regression loss; the output
+says which; --task overrides), else regression. Inputs, and regression targets, are standardised ((value - mean) / std, with the
 training rows' statistics saved in the model). The validation rows are drawn at random (with
 --seed). Ctrl-C stops training and writes nothing.
 
@@ -514,8 +568,7 @@ was trained."""
 def parser():
     """The argument parser of the fastbp command."""
     formatter = argparse.RawDescriptionHelpFormatter
-    main_parser = argparse.ArgumentParser(prog="fastbp", description=DESCRIPTION,
-                                          formatter_class=formatter)
+    main_parser = ArgumentParser(prog="fastbp", description=DESCRIPTION, formatter_class=formatter)
     main_parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -551,7 +604,7 @@ def parser():
                    help="feed inputs and targets as they are")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_seed, default=0,
                    help="of the weights, the validation rows and the shuffling (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress per epoch")
 
@@ -571,7 +624,7 @@ def parser():
                             description="Train a small network on synthetic house prices and "
                                         "show the loss per epoch and the fit on held-out houses.")
     p.add_argument("--epochs", type=_positive(int), default=40, help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--seed", type=_seed, default=0, help="default: %(default)s")
     commands.add_parser("config", help="show how fastbp was built",
                         description="Show fastbp's version, build flags, CPU kernels and BLAS.")
     return main_parser
