@@ -2,6 +2,7 @@
 History.plot show."""
 import io
 import os
+import sys
 import zipfile
 
 import numpy as np
@@ -36,7 +37,13 @@ def test_real_valued_targets_of_the_wrong_shape_get_no_label_hint():
 
 
 # ----- verbose ---------------------------------------------------------------------------------
-def test_verbose_true_shows_progress_and_false_is_silent(capsys):
+@pytest.fixture
+def no_tqdm(monkeypatch):
+    """Progress as a line per epoch, whether or not tqdm (the progress extra) is installed."""
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+
+
+def test_verbose_true_shows_progress_and_false_is_silent(capsys, no_tqdm):
     X, y = labelled()
     fastbp.Network([4, 5, 3], loss="cross_entropy", seed=0).fit(X, y, epochs=2, verbose=True)
     assert "epoch 2" in capsys.readouterr().err
@@ -51,7 +58,7 @@ def test_verbose_still_refuses_nonsense(verbose):
         fastbp.Network([4, 5, 3], loss="cross_entropy", seed=0).fit(X, y, verbose=verbose)
 
 
-def test_progress_shows_the_metric_with_validation_data(capsys):
+def test_progress_shows_the_metric_with_validation_data(capsys, no_tqdm):
     X, y = labelled()
     fastbp.Network([4, 5, 3], loss="cross_entropy", seed=0).fit(
         X, y, epochs=2, verbose=1, validation_split=0.25)
@@ -61,6 +68,15 @@ def test_progress_shows_the_metric_with_validation_data(capsys):
     X, price = fastbp.datasets.house_prices(60, seed=0, standardize=True)
     fastbp.Network([3, 4, 1], seed=0).fit(X, price, epochs=1, verbose=1, validation_split=0.25)
     assert "R² " in capsys.readouterr().err
+
+
+def test_the_tqdm_bar_shows_the_metric_too(capsys):
+    pytest.importorskip("tqdm")
+    X, y = labelled()
+    fastbp.Network([4, 5, 3], loss="cross_entropy", seed=0).fit(
+        X, y, epochs=2, verbose=1, validation_split=0.25)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert "2/2" in bar and "val_loss=" in bar and "accuracy=" in bar and "val_accuracy=" in bar
 
 
 # ----- saving and loading ----------------------------------------------------------------------
