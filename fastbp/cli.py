@@ -148,8 +148,18 @@ def choose_task(task, table, targets, loss=None):
         return task, "as asked"
     if len(targets) > 1:
         return "regression", f"{len(targets)} target columns"
-    if not all(_is_number(cell) for cell in cells):
+    numeric = [_is_number(cell) for cell in cells]
+    if not any(numeric):
         return "classification", f"the target column {targets[0]!r} holds text"
+    if not all(numeric):  # numbers and text: labels, or numbers with a missing-value mark?
+        i = numeric.index(False)
+        text = f"{_short(cells[i])} on line {table.lines[i]}"
+        n_numbers = len({float(cell) for cell, number in zip(cells, numeric) if number})
+        if n_numbers > MAX_AUTO_CLASSES:
+            raise UsageError(f"{table.path}: the target column {targets[0]!r} holds numbers and "
+                             f"text ({text}): --task regression needs every cell a number, "
+                             f"--task classification takes them all for labels")
+        return "classification", f"the target column {targets[0]!r} holds text ({text})"
     values = np.unique(np.array(cells, dtype=np.float64))
     few_whole = np.all(values == np.round(values)) and len(values) <= MAX_AUTO_CLASSES
     if few_whole and loss is not None and loss not in CLASSIFICATION_LOSSES:

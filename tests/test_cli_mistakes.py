@@ -173,3 +173,29 @@ def test_giving_the_optimizer_its_lr_trains_the_same_weights(capsys, tmp_path, h
     net.fit(X[rows, :3], X[rows, 3:], epochs=3, batch_size=32, lr=0.02, optimizer="adam",
             verbose=0)
     assert fastbp.load(model).state.params.tobytes() == net.state.params.tobytes()
+
+
+def test_numbers_with_a_missing_value_mark_are_not_taken_for_labels(capsys, tmp_path, houses):
+    """One 'n/a' among the prices once made a classifier with a class per price."""
+    lines = open(houses).read().splitlines()
+    lines.insert(8, "2000.0,3,10,n/a")
+    path = tmp_path / "na.csv"
+    path.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.npz"
+    assert_refused(run(capsys, "train", path, "--target", "price", "--out", model),
+                   "the target column 'price' holds numbers and text ('n/a' on line 9): "
+                   "--task regression needs every cell a number", model)
+    code, out, err = run(capsys, "train", path, "--target", "price", "--task", "regression",
+                         "--out", model)
+    assert code == 2 and "line 9: column 'price' holds 'n/a', not a finite number" in err
+
+
+def test_labels_of_numbers_and_text_say_which_text(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    path = write_csv(tmp_path / "data.csv", ["x", "grade"],
+                     [[repr(float(x)), g] for x, g in zip(rng.normal(size=30), ["1", "2", "fail"] * 10)])
+    code, out, err = run(capsys, "train", path, "--target", "grade", "--epochs", "1", "-q",
+                         "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert "task: classification (the target column 'grade' holds text ('fail' on line 4))" in out
+    assert fastbp.load(tmp_path / "m.npz").metadata["classes"] == ["1", "2", "fail"]
