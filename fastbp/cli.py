@@ -319,8 +319,8 @@ def train(args):
         # the optimizer carries its lr, saved with it: info shows the lr used, not lr=None
         optimizer = dataclasses.replace(optimizer, lr=lr)
 
-    print(f"{args.data}: {len(table.rows)} rows, {len(features)} input columns, "
-          f"target {', '.join(targets)}")
+    print(f"{args.data}: {_count(len(table.rows), 'row')}, "
+          f"{_count(len(features), 'input column')}, target {', '.join(targets)}")
     print(f"task: {task} ({reason})" + (f", {len(classes)} classes: " + ", ".join(
         map(str, classes[:10])) + (", ..." if len(classes) > 10 else "") if classes else ""))
     print(f"{net}\ntraining on {len(train_rows)} rows, validating on {len(val_rows)}; "
@@ -338,8 +338,9 @@ def train(args):
 
     restored = f", weights of epoch {history.best_epoch} restored" if history.best_epoch else ""
     final_loss = history.loss[-1]  # (at least one epoch: Ctrl-C and divergence end above)
-    lines = [f"trained {history.epochs} epochs in {seconds:.2f} s (stopped: "
-             f"{history.stopped_because}{restored}); final training loss {final_loss:.6g}"]
+    units = " (of the standardised targets)" if net.scale_targets else ""  # not the CSV's units
+    lines = [f"trained {_count(history.epochs, 'epoch')} in {seconds:.2f} s (stopped: "
+             f"{history.stopped_because}{restored}); final training loss {final_loss:.6g}{units}"]
     parts = [("training rows", train_rows)]
     if len(val_rows):
         parts.append(("validation rows", val_rows))
@@ -366,6 +367,10 @@ def train(args):
     print("\n".join(lines))
     print(f"saved to {args.out}")
     return 0
+
+
+def _count(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _shortened(text, limit):

@@ -234,8 +234,8 @@ class Network:
         classifier's outputs), ``task`` ("regression" or "classification") and ``training``
         (settings, a dict of up to 64 numbers, texts or short lists), None where unknown.
 
-        Assign a dict of some of these keys (``net.metadata = {"feature_names": [...]}``):
-        it is checked then, and again by ``save`` (after edits in place); fastbp itself only
+        Assign a dict of some of these keys (``net.metadata = {"feature_names": [...]}``;
+        the keys not given become None): it is checked then, and again by ``save`` (after edits in place); fastbp itself only
         stores it.
         """
         return self._metadata

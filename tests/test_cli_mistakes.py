@@ -113,8 +113,9 @@ def test_what_the_model_file_cannot_keep_is_refused_before_training(capsys, tmp_
 
 def test_too_many_layers_for_the_model_file_are_refused_before_training(capsys, tmp_path, houses):
     model = tmp_path / "m.npz"
-    assert_refused(run(capsys, "train", houses, "--target", "price", "--layers", ",".join(["2"] * 65),
-                       "--out", model), "65", model)
+    layers = ",".join(["2"] * 65)
+    assert_refused(run(capsys, "train", houses, "--target", "price", "--layers", layers,
+                       "--out", model), "--layers gives 65 hidden layers", model)
 
 
 def test_many_targets_train_and_save_their_long_results_line(capsys, tmp_path):
@@ -138,7 +139,8 @@ def test_a_regression_loss_takes_whole_numbers_as_numbers(capsys, tmp_path):
     numbers to predict."""
     rng = np.random.default_rng(0)
     path = write_csv(tmp_path / "data.csv", ["x", "rating"],
-                     [[repr(float(x)), str(r)] for x, r in zip(rng.normal(size=40), [1, 2, 3, 4, 5] * 8)])
+                     [[repr(float(x)), str(r)]
+                      for x, r in zip(rng.normal(size=40), [1, 2, 3, 4, 5] * 8)])
     model = tmp_path / "m.npz"
     code, out, err = run(capsys, "train", path, "--target", "rating", "--loss", "mse", "--epochs",
                          "1", "-q", "--out", model)
@@ -193,9 +195,20 @@ def test_numbers_with_a_missing_value_mark_are_not_taken_for_labels(capsys, tmp_
 def test_labels_of_numbers_and_text_say_which_text(capsys, tmp_path):
     rng = np.random.default_rng(0)
     path = write_csv(tmp_path / "data.csv", ["x", "grade"],
-                     [[repr(float(x)), g] for x, g in zip(rng.normal(size=30), ["1", "2", "fail"] * 10)])
+                     [[repr(float(x)), g]
+                      for x, g in zip(rng.normal(size=30), ["1", "2", "fail"] * 10)])
     code, out, err = run(capsys, "train", path, "--target", "grade", "--epochs", "1", "-q",
                          "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert "task: classification (the target column 'grade' holds text ('fail' on line 4))" in out
     assert fastbp.load(tmp_path / "m.npz").metadata["classes"] == ["1", "2", "fail"]
+
+
+def test_the_summary_lines_read_as_english_and_say_the_losss_units(capsys, tmp_path, houses):
+    code, out, _ = run(capsys, "train", houses, "--target", "price", "--epochs", "1", "-q",
+                       "--out", tmp_path / "m.npz")
+    assert code == 0 and "60 rows, 3 input columns" in out and "trained 1 epoch in " in out
+    assert "(of the standardised targets)" in out.split("final training loss")[1].splitlines()[0]
+    code, out, _ = run(capsys, "train", houses, "--target", "price", "--epochs", "2", "-q",
+                       "--no-standardize", "--out", tmp_path / "m.npz")
+    assert code == 0 and "trained 2 epochs in " in out and "standardised targets" not in out
