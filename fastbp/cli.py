@@ -471,7 +471,7 @@ def _write_csv(path, header, rows):
         raise UsageError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, lineterminator="\n")  # the same bytes as on stdout
             writer.writerow(header)
             writer.writerows(rows)
         os.replace(tmp, path)

@@ -212,3 +212,11 @@ def test_the_summary_lines_read_as_english_and_say_the_losss_units(capsys, tmp_p
     code, out, _ = run(capsys, "train", houses, "--target", "price", "--epochs", "2", "-q",
                        "--no-standardize", "--out", tmp_path / "m.npz")
     assert code == 0 and "trained 2 epochs in " in out and "standardised targets" not in out
+
+
+def test_predict_writes_the_same_bytes_to_a_file_as_to_stdout(capsys, tmp_path, houses):
+    model = tmp_path / "m.npz"
+    run(capsys, "train", houses, "--target", "price", "--epochs", "1", "-q", "--out", model)
+    code, shown, _ = run(capsys, "predict", model, houses)
+    assert code == 0 and run(capsys, "predict", model, houses, "-o", tmp_path / "p.csv")[0] == 0
+    assert (tmp_path / "p.csv").read_bytes() == shown.encode()  # "\n" line ends in both
