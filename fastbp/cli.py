@@ -305,9 +305,12 @@ def train(args):
                          f"keeps at most {_persist.MAX_TRAINING_ENTRIES}")
     train_rows, val_rows = _split(len(table.rows), args.validation_split, args.seed)
     validation = (X[val_rows], y[val_rows]) if len(val_rows) else None
+    optimizer = optim.resolve(args.optimizer)
+    if optimizer.name == "lbfgs" and args.early_stopping:  # (before the two rules below clash)
+        raise UsageError("--optimizer lbfgs takes no --early-stopping: it trains on every row, "
+                         "without validation rows")
     if args.early_stopping and validation is None:
         raise UsageError("--early-stopping needs a --validation-split above 0")
-    optimizer = optim.resolve(args.optimizer)
     if optimizer.name == "lbfgs" and validation is not None:
         raise UsageError("--optimizer lbfgs takes no validation rows: add --validation-split 0")
     if optimizer.default_lr is None:  # irprop- and lbfgs choose their own steps

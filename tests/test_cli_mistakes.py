@@ -220,3 +220,12 @@ def test_predict_writes_the_same_bytes_to_a_file_as_to_stdout(capsys, tmp_path, 
     code, shown, _ = run(capsys, "predict", model, houses)
     assert code == 0 and run(capsys, "predict", model, houses, "-o", tmp_path / "p.csv")[0] == 0
     assert (tmp_path / "p.csv").read_bytes() == shown.encode()  # "\n" line ends in both
+
+
+@pytest.mark.parametrize("split", ["0.1", "0"])
+def test_lbfgs_with_early_stopping_gets_one_way_out(capsys, tmp_path, houses, split):
+    """Not 'add --validation-split 0' and then 'needs a --validation-split above 0'."""
+    model = tmp_path / "m.npz"
+    assert_refused(run(capsys, "train", houses, "--target", "price", "--optimizer", "lbfgs",
+                       "--early-stopping", "--validation-split", split, "--out", model),
+                   "--optimizer lbfgs takes no --early-stopping", model)
