@@ -327,8 +327,9 @@ def train(args):
     print(f"task: {task} ({reason})" + (f", {len(classes)} classes: " + ", ".join(
         map(str, classes[:10])) + (", ..." if len(classes) > 10 else "") if classes else ""))
     print(f"{net}\ntraining on {len(train_rows)} rows, validating on {len(val_rows)}; "
-          f"{args.optimizer}" + (f", lr {lr:g}" if lr else "") + ", "
-          f"batches of {args.batch_size}, up to {args.epochs} epochs", flush=True)
+          f"{args.optimizer}" + (f", lr {lr:g}" if lr else "") + ", " + (
+              f"full batch, up to {args.epochs} iterations" if optimizer.name == "lbfgs"
+              else f"batches of {args.batch_size}, up to {args.epochs} epochs"), flush=True)
     started = time.perf_counter()
     try:
         history = net.fit(X[train_rows], y[train_rows], epochs=args.epochs,

@@ -229,3 +229,10 @@ def test_lbfgs_with_early_stopping_gets_one_way_out(capsys, tmp_path, houses, sp
     assert_refused(run(capsys, "train", houses, "--target", "price", "--optimizer", "lbfgs",
                        "--early-stopping", "--validation-split", split, "--out", model),
                    "--optimizer lbfgs takes no --early-stopping", model)
+
+
+def test_lbfgs_is_announced_as_full_batch(capsys, tmp_path, houses):
+    code, out, err = run(capsys, "train", houses, "--target", "price", "--optimizer", "lbfgs",
+                         "--validation-split", "0", "--epochs", "3", "-q", "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert "lbfgs, full batch, up to 3 iterations" in out and "batches of" not in out
