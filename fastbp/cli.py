@@ -422,7 +422,7 @@ def predict(args):
     meta = net.metadata
     features = meta["feature_names"]
     targets = meta["target_names"] or []
-    table = read_csv(args.data, may_be_empty=targets)  # (targets unknown yet: ignored)
+    table = read_csv(args.data, may_be_empty=targets)  # target columns are ignored: may be empty
     if features is None:  # a model saved without names: the columns in order
         features = [name for name in table.columns if name not in targets]
         if len(features) != net.sizes[0]:
@@ -565,9 +565,10 @@ filled; the input columns numeric) and save it.
 
 Every column besides the target is an input. The task is classification when the target holds
 text or at most 20 distinct whole numbers (unless --loss names a regression loss; the output
-says which; --task overrides), else regression. Inputs, and regression targets, are standardised ((value - mean) / std, with the
-training rows' statistics saved in the model). The validation rows are drawn at random (with
---seed). Ctrl-C stops training and writes nothing.
+says which; --task overrides), else regression. Inputs, and regression targets but poisson's
+counts, are standardised ((value - mean) / std, with the training rows' statistics saved in the
+model). The validation rows are drawn at random (with --seed). Ctrl-C stops training and
+writes nothing.
 
 example:
   fastbp train data.csv --target price --layers 64,32 --activation relu --loss mse \\
