@@ -197,10 +197,13 @@ def _fraction(text):
 
 def _number(kind, text):
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+    if kind is int and abs(value) > _persist.MAX_COUNT:  # the model file keeps int64s
+        raise argparse.ArgumentTypeError(f"{text} is too large")
+    return value
 
 
 def _positive(kind):

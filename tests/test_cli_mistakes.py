@@ -52,6 +52,8 @@ def assert_refused(result, message, model):
     (("--lr", "fast"), "argument --lr: 'fast' is not a number"),
     (("--seed", "-1"), "argument --seed: -1 must be 0 or more"),
     (("--activation", "ReLU"), "argument --activation: invalid choice: 'ReLU'"),
+    (("--seed", str(2**64)), f"argument --seed: {2**64} is too large"),  # once after training
+    (("--batch-size", str(2**64)), f"argument --batch-size: {2**64} is too large"),
 ])
 def test_bad_arguments_are_one_line_pointing_to_help(capsys, tmp_path, houses, argv, message):
     model = tmp_path / "m.npz"
