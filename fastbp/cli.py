@@ -325,10 +325,12 @@ def train(args):
         # the optimizer carries its lr, saved with it: info shows the lr used, not lr=None
         optimizer = dataclasses.replace(optimizer, lr=lr)
 
+    # the inputs named: a column such as an id, taken for an input, shows here
     print(f"{args.data}: {_count(len(table.rows), 'row')}, "
-          f"{_count(len(features), 'input column')}, target {', '.join(targets)}")
-    print(f"task: {task} ({reason})" + (f", {len(classes)} classes: " + ", ".join(
-        map(str, classes[:10])) + (", ..." if len(classes) > 10 else "") if classes else ""))
+          f"{_count(len(features), 'input column')} ({_first(features)}), "
+          f"target {', '.join(targets)}")
+    print(f"task: {task} ({reason})" + (
+        f", {len(classes)} classes: {_first(classes)}" if classes else ""))
     print(f"{net}\ntraining on {len(train_rows)} rows, validating on {len(val_rows)}; "
           f"{args.optimizer}" + (f", lr {lr:g}" if lr else "") + ", " + (
               f"full batch, up to {args.epochs} iterations" if optimizer.name == "lbfgs"
@@ -374,6 +376,11 @@ def train(args):
     print("\n".join(lines))
     print(f"saved to {args.out}")
     return 0
+
+
+def _first(items, n=10):
+    """The first `n` of `items`, comma-separated, then "..." for the rest."""
+    return ", ".join(map(str, items[:n])) + (", ..." if len(items) > n else "")
 
 
 def _count(n, noun):

@@ -238,3 +238,18 @@ def test_lbfgs_is_announced_as_full_batch(capsys, tmp_path, houses):
                          "--validation-split", "0", "--epochs", "3", "-q", "--out", tmp_path / "m.npz")
     assert code == 0, err
     assert "lbfgs, full batch, up to 3 iterations" in out and "batches of" not in out
+
+
+def test_train_names_the_input_columns_so_a_stray_one_shows(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    path = write_csv(tmp_path / "data.csv", ["id", "x", "y"],
+                     [[k, repr(float(x)), repr(float(y))]
+                      for k, (x, y) in enumerate(rng.normal(size=(30, 2)))])
+    code, out, _ = run(capsys, "train", path, "--target", "y", "--epochs", "1", "-q",
+                       "--out", tmp_path / "m.npz")
+    assert code == 0 and "30 rows, 2 input columns (id, x), target y" in out
+    wide = write_csv(tmp_path / "wide.csv", [f"x{k}" for k in range(12)] + ["y"],
+                     np.round(rng.normal(size=(30, 13)), 3))
+    code, out, _ = run(capsys, "train", wide, "--target", "y", "--epochs", "1", "-q",
+                       "--out", tmp_path / "m.npz")
+    assert code == 0 and "12 input columns (x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, ...)" in out
