@@ -468,6 +468,8 @@ def save(path, header, params, optimizer_state):
         return
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):  # (else the rename fails, naming the temporary file)
+        raise IsADirectoryError(errno.EISDIR, "cannot save there: it is a folder", path)
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
     stem = _temp_stem(os.fsdecode(path))
     _remove_stale_temporaries(directory, stem)

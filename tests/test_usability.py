@@ -89,6 +89,16 @@ def test_saving_into_a_missing_folder_names_the_file_asked_for(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_saving_onto_a_folder_names_the_folder_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        fastbp.Network([3, 2, 1], seed=0).save(folder)
+    assert caught.value.filename == os.fspath(folder) and caught.value.filename2 is None
+    assert ".tmp" not in str(caught.value) and "it is a folder" in str(caught.value)
+    assert sorted(os.listdir(tmp_path)) == ["models"] and os.listdir(folder) == []
+
+
 def test_a_corrupt_file_is_reported_without_numpys_allow_pickle_advice(tmp_path):
     path = tmp_path / "model.npz"
     fastbp.Network([3, 2, 1], seed=0).save(path)
