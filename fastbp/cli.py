@@ -35,7 +35,7 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr, exit code 2."""
 
 
-class ArgumentParser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse's parser, reporting bad arguments in one line like the rest (its usage is
     many lines of options that bury the error; --help shows it)."""
 
@@ -598,7 +598,8 @@ was trained."""
 def parser():
     """The argument parser of the fastbp command."""
     formatter = argparse.RawDescriptionHelpFormatter
-    main_parser = ArgumentParser(prog="fastbp", description=DESCRIPTION, formatter_class=formatter)
+    main_parser = OneLineErrorParser(prog="fastbp", description=DESCRIPTION,
+                                     formatter_class=formatter)
     main_parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
