@@ -253,6 +253,8 @@ def train(args):
         raise UsageError(f"{args.out}: is a folder; --out names the model file, such as "
                          f"{os.path.join(args.out, 'model.npz')}")
     table = read_csv(args.data)
+    if _same_file(args.out, args.data):
+        raise UsageError(f"--out {args.out} is the data file: the model would replace it")
     targets = [name.strip() for name in args.target.split(",") if name.strip()]
     if not targets:
         raise UsageError("--target names no column")
@@ -378,6 +380,14 @@ def train(args):
     return 0
 
 
+def _same_file(path, other):
+    """Whether `path` names the existing file `other` (typed as another name or not)."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
 def _first(items, n=10):
     """The first `n` of `items`, comma-separated, then "..." for the rest."""
     return ", ".join(map(str, items[:n])) + (", ..." if len(items) > n else "")
@@ -429,6 +439,8 @@ def _cell(value, dtype):
 def predict(args):
     """``fastbp predict``: the CSV's rows with the model's predictions, as CSV."""
     net = _load(args.model)
+    if args.output is not None and _same_file(args.output, args.model):
+        raise UsageError(f"-o {args.output} is the model file: the predictions would replace it")
     meta = net.metadata
     features = meta["feature_names"]
     targets = meta["target_names"] or []

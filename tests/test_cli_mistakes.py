@@ -253,3 +253,18 @@ def test_train_names_the_input_columns_so_a_stray_one_shows(capsys, tmp_path):
     code, out, _ = run(capsys, "train", wide, "--target", "y", "--epochs", "1", "-q",
                        "--out", tmp_path / "m.npz")
     assert code == 0 and "12 input columns (x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, ...)" in out
+
+
+def test_neither_command_writes_over_the_file_it_reads(capsys, tmp_path, houses, monkeypatch):
+    """A slip of the finger (--out data.csv, -o model.npz) must not destroy the other file."""
+    before = houses.read_bytes()
+    code, out, err = run(capsys, "train", houses, "--target", "price", "--out", houses)
+    assert code == 2 and err.count("\n") == 1 and "is the data file" in err
+    assert houses.read_bytes() == before and "trained" not in out
+    model = tmp_path / "m.npz"
+    run(capsys, "train", houses, "--target", "price", "--epochs", "1", "-q", "--out", model)
+    saved = model.read_bytes()
+    monkeypatch.chdir(tmp_path)  # the same file under another name
+    code, _, err = run(capsys, "predict", model, houses, "-o", "m.npz")
+    assert code == 2 and err.count("\n") == 1 and "is the model file" in err
+    assert model.read_bytes() == saved
