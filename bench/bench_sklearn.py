@@ -7,7 +7,8 @@ dtype (both follow X), timed per epoch. One group per shape, solver and dtype
 holds the ratio (scikit-learn's median time per epoch / fastbp's), also printed at the end.
 Shapes: digits-like (1437 × 64 digits images, one hidden layer of 100, 10 classes) and
 M2-like (784-256-128-10 on Gaussian classes; 10 000 rows, fewer than M2's 60 000, to keep
-scikit-learn's rounds short). Every run must have learned (training accuracy).
+scikit-learn's rounds short). Every run's loss must fall, and fastbp's training accuracy
+must be scikit-learn's within SAME_ACCURACY.
 
 Threading: GridSearchCV of 4 candidates × 3 folds with n_jobs=2 on the threading backend
 against n_jobs=1 (n_threads=1 each): fit releases the GIL for its epochs, so two jobs use two
@@ -16,7 +17,6 @@ cores. Needs two CPUs: run with FASTBP_BENCH_THREADS=2 (skipped otherwise).
 FASTBP_BENCH_SMOKE=1 shrinks rows and epochs.
 """
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -36,8 +36,10 @@ SHAPES = {  # name: (hidden_layer_sizes, epochs)
     "digits": ((100,), 2 if SMOKE else 20),
     "M2": ((256, 128), 1 if SMOKE else 3),
 }
-# The training accuracy every run must reach (chance: 0.1).
-LEARNED = {"digits": 0.2 if SMOKE else 0.8, "M2": 0.5}
+# fastbp's training accuracy is within this of scikit-learn's in the same group (seen: within
+# 0.01; the two shuffle differently), and every run's loss falls.
+SAME_ACCURACY = 0.05
+_accuracy = {}  # group: scikit-learn's training accuracy
 _per_epoch = {}  # group: {implementation: median seconds per epoch}
 _grid_seconds = {}  # n_jobs: median seconds of the search
 
@@ -80,8 +82,13 @@ def test_estimator_per_epoch(benchmark, implementation, shape, solver, dtype):
         rounds=ROUNDS, iterations=1)
     epochs = SHAPES[shape][1]
     assert fitted.n_iter_ == epochs and fitted.coefs_[0].dtype == dtype
+    assert epochs == 1 or fitted.loss_curve_[-1] < fitted.loss_curve_[0]
     accuracy = fitted.score(X, y)
-    assert accuracy > LEARNED[shape], f"{implementation} reached accuracy {accuracy}"
+    if implementation == "scikit-learn":
+        _accuracy[group] = accuracy
+    elif group in _accuracy:
+        assert abs(accuracy - _accuracy[group]) < SAME_ACCURACY, \
+            f"fastbp reached accuracy {accuracy}, scikit-learn {_accuracy[group]}"
     if benchmark.stats is None:  # --benchmark-disable: checked, not timed
         return
     per_epoch = benchmark.stats.stats.median / epochs
@@ -93,14 +100,22 @@ def test_estimator_per_epoch(benchmark, implementation, shape, solver, dtype):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _ratios():
+def _ratios(request):
+    """The ratios at the end of the module, on the terminal."""
     yield
-    if _per_epoch:  # (stderr: pytest's capture is over by module teardown's end)
-        lines = [f"{group}: fastbp {times['scikit-learn'] / times['fastbp']:.1f}x "
-                 f"scikit-learn per epoch ({times['fastbp'] * 1e3:.2f} ms vs "
-                 f"{times['scikit-learn'] * 1e3:.2f} ms)"
-                 for group, times in sorted(_per_epoch.items()) if len(times) == 2]
-        sys.__stderr__.write("\n" + "\n".join(lines) + "\n")
+    lines = [f"{group}: fastbp {times['scikit-learn'] / times['fastbp']:.1f}x scikit-learn "
+             f"per epoch ({times['fastbp'] * 1e3:.2f} ms vs {times['scikit-learn'] * 1e3:.2f} ms)"
+             for group, times in sorted(_per_epoch.items()) if len(times) == 2]
+    if 1 in _grid_seconds and 2 in _grid_seconds:
+        lines.append(f"GridSearchCV, threading backend: 2 jobs {_grid_seconds[1] / _grid_seconds[2]:.2f}x "
+                     "1 job")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if lines and reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # (pytest captures teardown's output)
+            reporter.write_line("")
+            for line in lines:
+                reporter.write_line(line)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -126,5 +141,3 @@ def test_grid_search_threads(benchmark, n_jobs):
         times[n_jobs] = benchmark.stats.stats.median
         if 1 in times and 2 in times:
             benchmark.extra_info["speedup_2_jobs"] = times[1] / times[2]
-            sys.__stderr__.write(f"\nGridSearchCV threading: 2 jobs {times[1] / times[2]:.2f}x "
-                                 "1 job\n")

@@ -21,9 +21,10 @@ What differs from scikit-learn's estimators:
   ``solver`` also ``"adamw"``, ``"rmsprop"`` and ``"adagrad"`` (fastbp's forms, at
   ``learning_rate_init``).
 - Sparse X is accepted and densified (fastbp's kernels are dense).
-- With ``sample_weight``, the L2 penalty of a stochastic solver is divided by each batch's row
-  count (scikit-learn: its weight sum) and ``loss_curve_`` holds weighted means over the
-  epoch; without sample weights both are scikit-learn's.
+- With ``sample_weight``, ``loss_curve_`` holds each epoch's weighted mean loss (scikit-learn
+  weights each batch's weighted mean by the batch's row count); the training is the same.
+- The reported log-loss is not clipped at machine epsilon: it differs from scikit-learn's
+  only for samples given a probability below it (float32: 1.2e-7), the training not at all.
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
 """
@@ -349,8 +350,7 @@ class _BaseMLP(BaseEstimator):
                                dropout=None if not any(net.dropout)
                                else np.array(net.dropout, np.float64), step=state.step)
         _set_alpha_per_batch(options)
-        # (until the compiled loop scales the data loss, exact without the penalty only)
-        loss_factor = 1.0 if _set_data_loss_scale(options, scale) else scale
+        options.data_loss_scale = scale  # the reported data loss only, not the gradient
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
         runner = _fit.EpochRunner(state, X, Y, weights, batch_size, options)
         settings = _fit.Settings(epochs=1 if incremental else self.max_iter,
@@ -361,7 +361,7 @@ class _BaseMLP(BaseEstimator):
 
         def end_of_epoch(epoch, figures):
             self.n_iter_ += 1
-            self.loss_ = figures["loss"] * loss_factor + offset
+            self.loss_ = figures["loss"] + offset
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -495,14 +495,6 @@ def _set_alpha_per_batch(options):
     """scikit-learn's penalty: alpha divided by each batch's row count."""
     if hasattr(options, "alpha_over_batch_size"):
         options.alpha_over_batch_size = True
-
-
-def _set_data_loss_scale(options, scale):
-    """The factor on each batch's reported data loss (not its gradient, nor the penalty)."""
-    if hasattr(options, "data_loss_scale"):
-        options.data_loss_scale = scale
-        return True
-    return False
 
 
 _PARAMETERS = """
