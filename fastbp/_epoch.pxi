@@ -29,6 +29,7 @@ cdef class TrainOptions:
     cdef double[::1] hyper
     cdef public long long step          # updates applied so far by this optimizer
     cdef public double alpha            # L2: grad_W += alpha·W
+    cdef public bint alpha_over_batch_size  # scikit-learn's L2: alpha / each batch's Σ w
     cdef public double clip_norm        # 0: off
     cdef double[::1] dropout            # per activation buffer l (0 for none)
     cdef public bint has_dropout
@@ -52,6 +53,7 @@ cdef class TrainOptions:
             self.hyper = np.zeros(1)  # never an empty view: its pointer is taken
         self.step = step
         self.alpha = alpha
+        self.alpha_over_batch_size = False
         self.clip_norm = clip_norm
         self.has_dropout = dropout is not None and any(rate > 0 for rate in dropout)
         rates = np.zeros(2 if dropout is None else len(dropout) + 2)
@@ -70,6 +72,15 @@ cdef class TrainOptions:
     cdef bint plain_sgd(self):
         return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
                 and not self.has_dropout)
+
+
+cdef inline double batch_alpha(TrainOptions options, double batch_weight_sum) noexcept nogil:
+    """The L2 α of this batch's step and penalty: options.alpha, or under alpha_over_batch_size
+    (scikit-learn's convention) options.alpha / the batch's Σ w (its row count without
+    weights)."""
+    if options.alpha_over_batch_size and batch_weight_sum > 0:
+        return options.alpha / batch_weight_sum
+    return options.alpha
 
 
 cdef bint rows_finite(const floating* X, Py_ssize_t width, const Py_ssize_t* order,
@@ -101,6 +112,7 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
     unchanged."""
     cdef Py_ssize_t n_in = arch.sizes[0], n_out = arch.sizes[arch.n_layers], l
     cdef double total, squares = 0
+    cdef double alpha = batch_alpha(options, batch_weight_sum)
     cdef const floating* inputs
     cdef const floating* targets
     cdef const floating* row_weights = NULL
@@ -129,19 +141,19 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
     if not isfinite(total):
         return total
     if not batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
-        if options.alpha != 0:
-            total += batch_weight_sum * 0.5 * options.alpha * weights_squared(arch, params)
+        if alpha != 0:
+            total += batch_weight_sum * 0.5 * alpha * weights_squared(arch, params)
         return total
     for l in range(arch.n_layers - 1, -1, -1):
         A = layer_input(ws, l, inputs)
         if not plain_sgd:
-            if options.alpha != 0:  # ‖W‖² before the step, in weights_squared's order
+            if alpha != 0:  # ‖W‖² before the step, in weights_squared's order
                 squares += sum_of_squares(params + arch.w_offset[l],
                                           arch.b_offset[l] - arch.w_offset[l])
             layer_gradient_over(arch, ws, l, delta, A, count, grads)
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, count, delta_next)
-            layer_update(arch, l, options.optimizer, &options.hyper[0], lr, options.alpha, step,
+            layer_update(arch, l, options.optimizer, &options.hyper[0], lr, alpha, step,
                          params, grads, state)
         elif count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
@@ -156,8 +168,8 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
         swap = delta
         delta = delta_next
         delta_next = swap
-    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
-        total += batch_weight_sum * 0.5 * options.alpha * squares
+    if alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+        total += batch_weight_sum * 0.5 * alpha * squares
     return total
 
 
@@ -175,6 +187,7 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
     finite, θ is left unchanged. A batch of several chunks may look up between them: when that
     look says stop, θ is left unchanged too."""
     cdef double batch_loss
+    cdef double alpha = batch_alpha(options, batch_weight_sum)
     if count <= ws.chunk and (fused_sgd or (options.clip_norm == 0
                                             and arch.fuse_optimizer_step)):
         look.work += count * look.row_work
@@ -188,10 +201,10 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
         return 0
     if not isfinite(batch_loss):
         return batch_loss
-    if options.alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
-        batch_loss += batch_weight_sum * 0.5 * options.alpha * weights_squared(arch, params)
+    if alpha != 0:  # the reported loss includes ½·alpha·Σ‖W‖²
+        batch_loss += batch_weight_sum * 0.5 * alpha * weights_squared(arch, params)
     if batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
-        regularise_and_clip(arch, params, grads, options.alpha, options.clip_norm)
+        regularise_and_clip(arch, params, grads, alpha, options.clip_norm)
         optimizer_step(options.optimizer, params, grads, n_params, lr, &options.hyper[0], state,
                        n_params, step, 0)
     return batch_loss

@@ -54,6 +54,8 @@ class Settings:
     callbacks: tuple = ()
     verbose: int = 0
     alpha: float = 0.0
+    alpha_over_batch_size: bool = False  # alpha / each batch's Σ w (scikit-learn's convention)
+    weight_scale: float = 1.0         # the sample weights' rescaling (Network._weights_of_samples)
     loss_name: str = "mse"            # for the metrics of the validation figures
     started: float = field(default_factory=time.monotonic)
 
@@ -91,9 +93,10 @@ def run(state, runner, settings):
     leave it (or, outside the main thread or under a handler of the user's, what that handler
     raised)."""
     history = History()
+    history.metric_name = _metrics.name(settings.loss_name)
     n = runner.X.shape[0]
     options = runner.options
-    progress = Progress(settings.verbose, settings.epochs, n)
+    progress = Progress(settings.verbose, settings.epochs, n, settings.loss_name)
     before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
     best = _Best(settings, state) if settings.early_stopping else None
     stale_epochs, best_loss = 0, math.inf
@@ -234,7 +237,8 @@ def _inputs_finite(runner, status):
 def _validation_figures(state, runner, settings):
     X_val, Y_val, w_val = settings.validation
     val_loss = state.loss_and_gradient(X_val, Y_val, w_val, want_gradient=False)[0]
-    figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, settings.alpha)}
+    alpha = settings.alpha / X_val.shape[0] if settings.alpha_over_batch_size else settings.alpha
+    figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, alpha)}
     figures["val_metric"] = _metrics.score(settings.loss_name, state.predict(X_val), Y_val)
     figures["metric"] = _metrics.score(settings.loss_name, state.predict(runner.X), runner.Y)
     return figures

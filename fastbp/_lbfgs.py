@@ -43,10 +43,13 @@ def run(state, X, Y, weights, settings, config):
         state.params[...] = theta
         total, weight_sum = compiled_loss_and_gradient(state.architecture, state.params, grads,
                                                      work, X, Y, chunk, weights, options)
-        loss = total / weight_sum + l2_penalty_flat(theta, weight_mask, alpha)
+        # alpha_over_batch_size: the whole data set is the one batch.
+        batch_alpha = (settings.alpha / (settings.weight_scale * weight_sum)
+                       if settings.alpha_over_batch_size else alpha)
+        loss = total / weight_sum + l2_penalty_flat(theta, weight_mask, batch_alpha)
         gradient = grads.astype(np.float64)
         for w in weight_slices:  # at theta itself (float64), not its rounding to the dtype
-            gradient[w] += l2_gradient(theta[w], alpha)
+            gradient[w] += l2_gradient(theta[w], batch_alpha)
         return loss, gradient
 
     history = History()

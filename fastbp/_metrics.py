@@ -16,3 +16,8 @@ def score(loss_name, predicted, Y):
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual > 0, 0.0, 1.0))
     return float(np.mean(r2))
+
+
+def name(loss_name):
+    """What :func:`score` computes for `loss_name`: "accuracy" or "R²"."""
+    return "accuracy" if loss_name in ("cross_entropy", "binary_cross_entropy") else "R²"

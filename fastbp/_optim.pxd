@@ -16,6 +16,9 @@ cdef extern from "fastbp_codes.h":
         RMSPROP "FBP_RMSPROP"
         ADAGRAD "FBP_ADAGRAD"
         IRPROP_MINUS "FBP_IRPROP_MINUS"
+        MOMENTUM_SKLEARN "FBP_MOMENTUM_SKLEARN"
+        NESTEROV_SKLEARN "FBP_NESTEROV_SKLEARN"
+        ADAM_SKLEARN "FBP_ADAM_SKLEARN"
 
 # hyper[] per code (its length is hyper_size(code)):
 #   SGD           (none)
@@ -26,11 +29,14 @@ cdef extern from "fastbp_codes.h":
 #   RMSPROP       [ρ, ε]
 #   ADAGRAD       [ε]
 #   IRPROP_MINUS  [η⁺, η⁻, Δmin, Δmax, Δ₀]   (Δ₀ is read by init_state only; lr is ignored)
+#   MOMENTUM_SKLEARN, NESTEROV_SKLEARN  [μ]
+#   ADAM_SKLEARN  [β₁, β₂, ε]
 # state[] holds state_size(code) slots of n elements, each `stride` (>= n) elements after the
 # one before: a whole state array (stride = n), or a layer's slice of the network's (stride =
 # the network's parameter count, state pointing at the layer's offset in the first slot):
 #   SGD (none); MOMENTUM, NESTEROV: [v]; RMSPROP: [v]; ADAGRAD: [s];
-#   ADAM, ADAMW: [m, v]; IRPROP_MINUS: [Δ, g_prev].
+#   ADAM, ADAMW: [m, v]; IRPROP_MINUS: [Δ, g_prev];
+#   MOMENTUM_SKLEARN, NESTEROV_SKLEARN: [v] (a velocity of lr-scaled steps); ADAM_SKLEARN: [m, v].
 # t is the 1-based number of this step (Adam's bias correction); other codes ignore it.
 # alpha: the L2 penalty ½·alpha·θ² on every one of these n parameters, folded into the step
 # (the update sees g + alpha·θ; 0: none).

@@ -8,7 +8,9 @@ as soon as its gradient is known (the fused trainer). ``params`` and ``grads`` s
 layout of the network's parameters, and each state array does too: the optimizer's state
 slots lie `stride` elements apart (the network's parameter count), so that a layer's slice of
 each slot is found at the layer's offset. The conventions are PyTorch's (torch.optim), so that
-the update a user reads about there is the one they get here. The L2 penalty ½·α·‖θ‖² is
+the update a user reads about there is the one they get here; the *_SKLEARN codes are
+scikit-learn's forms (sklearn.neural_network's SGDOptimizer and AdamOptimizer), with its
+arithmetic order, for fastbp.sklearn. The L2 penalty ½·α·‖θ‖² is
 folded into each step: g + α·θ is the gradient the update sees. Arithmetic runs in the
 arrays' dtype; Adam's bias-correction factors are computed in float64. Each kernel's
 docstring is its one line of math (k indexes the elements; η = lr; g_k means g_k + α·θ_k).
@@ -33,9 +35,10 @@ cdef inline int _state_size(int code) noexcept nogil:
     """Number of n-element state arrays the optimizer keeps; -1 for an unknown code."""
     if code == SGD:
         return 0
-    elif code == MOMENTUM or code == NESTEROV or code == RMSPROP or code == ADAGRAD:
+    elif (code == MOMENTUM or code == NESTEROV or code == RMSPROP or code == ADAGRAD
+          or code == MOMENTUM_SKLEARN or code == NESTEROV_SKLEARN):
         return 1
-    elif code == ADAM or code == ADAMW or code == IRPROP_MINUS:
+    elif code == ADAM or code == ADAMW or code == IRPROP_MINUS or code == ADAM_SKLEARN:
         return 2
     return -1
 
@@ -44,11 +47,12 @@ cdef inline int _hyper_size(int code) noexcept nogil:
     """Length of the hyper-parameter array the optimizer reads; -1 for an unknown code."""
     if code == SGD:
         return 0
-    elif code == MOMENTUM or code == NESTEROV or code == ADAGRAD:
+    elif (code == MOMENTUM or code == NESTEROV or code == ADAGRAD
+          or code == MOMENTUM_SKLEARN or code == NESTEROV_SKLEARN):
         return 1
     elif code == RMSPROP:
         return 2
-    elif code == ADAM:
+    elif code == ADAM or code == ADAM_SKLEARN:
         return 3
     elif code == ADAMW:
         return 4
@@ -107,6 +111,44 @@ cdef void _adam(floating* theta, const floating* g, Py_ssize_t n, double lr, dou
         m[k] = b1 * m[k] + one_minus_b1 * gk
         v[k] = b2 * v[k] + one_minus_b2 * gk * gk
         theta[k] = decay * theta[k] - step_size * m[k] / (_sqrt(v[k]) * inv_sqrt_correction2 + eps)
+
+
+cdef void _momentum_sklearn(floating* theta, const floating* g, Py_ssize_t n, floating lr,
+                            floating mu, floating alpha, floating* v) noexcept nogil:
+    """v := μ·v − η·g; θ := θ + v"""
+    cdef Py_ssize_t k
+    for k in range(n):
+        v[k] = mu * v[k] - lr * _penalised(g[k], theta[k], alpha)
+        theta[k] += v[k]
+
+
+cdef void _nesterov_sklearn(floating* theta, const floating* g, Py_ssize_t n, floating lr,
+                            floating mu, floating alpha, floating* v) noexcept nogil:
+    """v := μ·v − η·g; θ := θ + (μ·v − η·g)"""
+    cdef Py_ssize_t k
+    cdef floating gk
+    for k in range(n):
+        gk = _penalised(g[k], theta[k], alpha)
+        v[k] = mu * v[k] - lr * gk
+        theta[k] += mu * v[k] - lr * gk
+
+
+cdef void _adam_sklearn(floating* theta, const floating* g, Py_ssize_t n, double lr,
+                        double beta1, double beta2, floating eps, floating alpha, floating* m,
+                        floating* v, long long t) noexcept nogil:
+    """m := β₁m + (1−β₁)g; v := β₂v + (1−β₂)g²; θ := θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)"""
+    cdef Py_ssize_t k
+    # scikit-learn's step size, a float64 scalar in its numpy code: its float32 updates are
+    # float64 too (m and √v + ε widened), rounded to float32 only as they land on θ.
+    cdef double neg_step = -(lr * sqrt(1 - pow(beta2, <double>t)) / (1 - pow(beta1, <double>t)))
+    cdef floating b1 = <floating>beta1, one_minus_b1 = <floating>(1 - beta1)
+    cdef floating b2 = <floating>beta2, one_minus_b2 = <floating>(1 - beta2)
+    cdef floating gk
+    for k in range(n):
+        gk = _penalised(g[k], theta[k], alpha)
+        m[k] = b1 * m[k] + one_minus_b1 * gk
+        v[k] = b2 * v[k] + one_minus_b2 * (gk * gk)
+        theta[k] = <floating>(theta[k] + neg_step * m[k] / <double>(_sqrt(v[k]) + eps))
 
 
 cdef void _rmsprop(floating* theta, const floating* g, Py_ssize_t n, floating lr, double rho,
@@ -183,6 +225,13 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
     elif code == IRPROP_MINUS:
         _irprop_minus(params, grads, n, <floating>hyper[0], <floating>hyper[1],
                       <floating>hyper[2], <floating>hyper[3], a, state, state + stride)
+    elif code == MOMENTUM_SKLEARN:
+        _momentum_sklearn(params, grads, n, <floating>lr, <floating>hyper[0], a, state)
+    elif code == NESTEROV_SKLEARN:
+        _nesterov_sklearn(params, grads, n, <floating>lr, <floating>hyper[0], a, state)
+    elif code == ADAM_SKLEARN:
+        _adam_sklearn(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2], a,
+                      state, state + stride, t)
 
 
 cdef void optimizer_init_state(int code, const double* hyper, floating* state,

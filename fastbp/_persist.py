@@ -3,7 +3,10 @@
 The header records everything needed to continue training exactly: the architecture,
 dtype, initialiser, dropout, seed, the shuffle and dropout generators' states, the
 optimizer (its settings and step count; its state arrays sit beside the parameters) and the
-input/target scaling learnt on the first fit.
+input/target scaling learnt on the first fit. Version 2 adds the network's ``metadata``: the
+names of its features and targets, its classes, its task and how it was trained (a small
+record of known keys, checked like the rest). Version 1 files (fastbp 0.1.0) have no
+metadata and are read under version 1's rules: exactly version 1's keys.
 
 Files are untrusted input. :func:`load` reads the archive's directory, then the header (its
 size bounded by the file's own size), checks every header field, works out from it how many
@@ -12,6 +15,7 @@ and only then reads the arrays and builds the network. Whatever is wrong surface
 ``ValueError`` naming the problem.
 """
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -28,17 +32,26 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from fastbp import _init, optim
-from fastbp._registry import FIXED_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, REGRESSION_OUTPUTS
+from fastbp._registry import (CLASSIFICATION_LOSSES, FIXED_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES,
+                              REGRESSION_OUTPUTS)
 from fastbp._scaling import Scaler
 from fastbp._validate import DTYPES
 from fastbp._version import __version__
 
 FORMAT_NAME = "fastbp-network"
-FORMAT_VERSION = 1
-# The keys the writer puts in every header (files of 0.1.0 hold them all: none is optional).
-HEADER_KEYS = ("format", "format_version", "fastbp_version", "sizes", "activations", "output",
-               "loss", "dtype", "seed", "init", "dropout", "epochs_trained", "shuffle_state",
-               "dropout_state", "optimizer", "scaling")
+FORMAT_VERSION = 2
+# The keys the writer puts in every header of each version (none is optional).
+HEADER_KEYS_V1 = ("format", "format_version", "fastbp_version", "sizes", "activations",
+                  "output", "loss", "dtype", "seed", "init", "dropout", "epochs_trained",
+                  "shuffle_state", "dropout_state", "optimizer", "scaling")
+HEADER_KEYS = {1: HEADER_KEYS_V1, 2: HEADER_KEYS_V1 + ("metadata",)}
+# Version 2's metadata record: every key written, None where not known.
+METADATA_KEYS = ("feature_names", "target_names", "classes", "task", "training")
+TASKS = ("regression", "classification")
+# Bounds of the metadata: names and texts in characters, the training record in entries.
+MAX_NAME = 256
+MAX_TEXT = 1024
+MAX_TRAINING_ENTRIES = 64
 SCALING_KEYS = ("inputs", "targets", "input_scaler", "target_scaler")
 MEMBERS = ("header.npy", "params.npy", "optimizer_state.npy")
 # Counts (epochs, updates, parameters) beyond this are damage: the kernels count in int64.
@@ -81,16 +94,19 @@ def record(net, state):
             "input_scaler": None if state.input_scaler is None else state.input_scaler.to_dict(),
             "target_scaler": None if state.target_scaler is None else state.target_scaler.to_dict(),
         },
+        "metadata": check_metadata(net.metadata, net.sizes, net.loss_name),
     }, state.params.copy(), state.optimizer_state.copy()
 
 
 # ----- checking a header ----------------------------------------------------------------------
 class Layout(NamedTuple):
-    """What a checked header implies: the arrays' dtype and lengths, the optimizer."""
+    """What a checked header implies: the arrays' dtype and lengths, the optimizer, the
+    metadata (every key; all None in a version 1 file)."""
     dtype: np.dtype
     n_params: int
     n_state: int
     optimizer: object
+    metadata: dict
 
 
 def _keys(what, value, keys):
@@ -191,10 +207,10 @@ def check_header(header):
     if header.get("format") != FORMAT_NAME:
         raise ValueError("not a fastbp network (format name missing)")
     version = header.get("format_version")
-    if isinstance(version, bool) or version != FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version not in HEADER_KEYS:
         raise ValueError(f"unsupported format_version {_short(version)} "
-                         f"(this fastbp reads version {FORMAT_VERSION})")
-    _keys("header", header, HEADER_KEYS)
+                         f"(this fastbp reads versions 1 to {FORMAT_VERSION})")
+    _keys("header", header, HEADER_KEYS[version])
     if not isinstance(header["fastbp_version"], str) or len(header["fastbp_version"]) > 64:
         raise ValueError(f"fastbp_version must be a short string, got "
                          f"{_short(header['fastbp_version'])}")
@@ -231,7 +247,121 @@ def check_header(header):
             raise ValueError(f"{key} given for a network that does not scale its {flag}")
         _scaler(key, scaling[key], width)
     n_state = 0 if config.code is None else config.state_size * n_params
-    return Layout(dtype, n_params, n_state, config)
+    metadata = (check_metadata(header["metadata"], sizes, loss, complete=True) if version >= 2
+                else dict.fromkeys(METADATA_KEYS))
+    return Layout(dtype, n_params, n_state, config, metadata)
+
+
+# ----- the metadata of version 2 --------------------------------------------------------------
+def _text(what, value, limit):
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValueError(f"{what} must be a string of 1 to {limit} characters, got {_short(value)}")
+    return str(value)  # (numpy's str_ as str)
+
+
+def _names(what, value, low, high):
+    names = [_text(f"{what}[{k}]", name, MAX_NAME) for k, name in enumerate(_sequence(what, value))]
+    if not low <= len(names) <= high:
+        raise ValueError(f"{what} must have {low if low == high else f'{low} to {high}'} "
+                         f"entries, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} repeats a name")
+    return names
+
+
+def _sequence(what, value):
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise ValueError(f"{what} must be a list, got {_short(value)}")
+    return list(value)
+
+
+def _scalar(what, value):
+    """A JSON scalar: None, a bool, an integer, a finite number or a short text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(_int(what, value, -MAX_COUNT - 1))
+    if isinstance(value, numbers.Real):
+        return float(_real(what, value))
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return str(value)
+    raise ValueError(f"{what} must be a number, a text of at most {MAX_TEXT} characters, true, "
+                     f"false or null, got {_short(value)}")
+
+
+def _classes(value, n_outputs, loss):
+    if loss not in CLASSIFICATION_LOSSES:
+        raise ValueError(f"classes given for a network of the regression loss {loss!r}")
+    classes = [_scalar(f"classes[{k}]", label) for k, label in enumerate(_sequence("classes", value))]
+    expected = 2 if loss == "binary_cross_entropy" and n_outputs == 1 else n_outputs
+    if len(classes) != expected:
+        raise ValueError(f"classes must have {expected} entries for {n_outputs} "
+                         f"output{'s' if n_outputs > 1 else ''} of {loss}, got {len(classes)}")
+    if any(label is None or isinstance(label, bool) for label in classes) or len(
+            {isinstance(label, str) for label in classes}) > 1:
+        raise ValueError("classes must be all texts or all numbers")
+    if len(set(classes)) != len(classes):
+        raise ValueError("classes repeats a label")
+    return classes
+
+
+def _training(value):
+    if not isinstance(value, dict):
+        raise ValueError(f"training must be a mapping of names to values, got {_short(value)}")
+    if len(value) > MAX_TRAINING_ENTRIES:
+        raise ValueError(f"training has {len(value)} entries, at most {MAX_TRAINING_ENTRIES}")
+    record = {}
+    for key, entry in value.items():
+        key = _text("a training key", key, MAX_NAME)
+        if isinstance(entry, (list, tuple)):
+            if len(entry) > MAX_TRAINING_ENTRIES:
+                raise ValueError(f"training {key!r} has {len(entry)} entries, "
+                                 f"at most {MAX_TRAINING_ENTRIES}")
+            record[key] = [_scalar(f"training {key!r}[{k}]", item) for k, item in enumerate(entry)]
+        else:
+            record[key] = _scalar(f"training {key!r}", entry)
+    return record
+
+
+def check_metadata(metadata, sizes, loss, complete=False):
+    """A network's metadata, checked and as plain JSON values: a dict of every key of
+    :data:`METADATA_KEYS`, None for those not given.
+
+    ``feature_names``: one unique name per input; ``target_names``: 1 to n_outputs unique
+    names (the target columns, or the one label column of a classifier); ``classes``: the
+    labels of a classification loss's outputs, all texts or all numbers (cross_entropy: one
+    per output; binary_cross_entropy with one output: two); ``task``: "regression" or
+    "classification"; ``training``: up to 64 settings, each a number, text, true / false /
+    null or a list of up to 64 of these. With `complete` (a file's record) every key must be
+    present.
+
+    Raises
+    ------
+    ValueError
+        Naming the first entry out of bounds.
+    """
+    if metadata is None:
+        metadata = {}
+    if complete:
+        _keys("metadata", metadata, METADATA_KEYS)
+    elif not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict, got {_short(metadata)}")
+    unknown = [key for key in metadata if key not in METADATA_KEYS]
+    if unknown:
+        raise ValueError(f"metadata has unknown keys {', '.join(map(repr, unknown[:5]))}; "
+                         f"known: {', '.join(METADATA_KEYS)}")
+    checked = dict.fromkeys(METADATA_KEYS)
+    check = {"feature_names": lambda v: _names("feature_names", v, sizes[0], sizes[0]),
+             "target_names": lambda v: _names("target_names", v, 1, sizes[-1]),
+             "classes": lambda v: _classes(v, sizes[-1], loss),
+             "task": lambda v: _name("task", v, TASKS),
+             "training": _training}
+    for key, value in metadata.items():
+        if value is not None:
+            checked[key] = check[key](value)
+    return checked
 
 
 def check_arrays(layout, params, optimizer_state):
@@ -323,10 +453,19 @@ def _remove_stale_temporaries(directory, stem):
                     os.unlink(entry.path)
 
 
+def _write(handle, header, params, optimizer_state):
+    np.savez(handle, header=np.array(json.dumps(header)), params=params,
+             optimizer_state=optimizer_state)
+
+
 def save(path, header, params, optimizer_state):
     """Write a :func:`record` to `path` (str, bytes or path-like) through a temporary file
     beside it, renamed into place (atomic on POSIX); first remove the temporary files that
-    earlier saves of `path` left when their process was killed mid-write."""
+    earlier saves of `path` left when their process was killed mid-write. A file object open
+    for writing in binary mode is written to directly, from its current position."""
+    if hasattr(path, "write"):
+        _write(path, header, params, optimizer_state)
+        return
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
@@ -340,11 +479,14 @@ def save(path, header, params, optimizer_state):
             break
         except FileExistsError:
             continue
+        except OSError as exc:  # named for the file asked for, not the temporary one
+            reason = ("its folder does not exist" if exc.errno == errno.ENOENT
+                      else exc.strerror or str(exc))
+            raise type(exc)(exc.errno, f"cannot save there: {reason}", path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             # Through a handle, np.savez appends no ".npz" to the name.
-            np.savez(handle, header=np.array(json.dumps(header)), params=params,
-                     optimizer_state=optimizer_state)
+            _write(handle, header, params, optimizer_state)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -387,8 +529,12 @@ def _npy_header(handle, name):
         else:
             raise ValueError(f"version {version}, not 1.0 or 2.0")
     except Exception as exc:  # numpy parses the header as Python literals: SyntaxError, ...
+        # numpy's advice to trust the file (allow_pickle) is no advice for an untrusted one
+        reason = str(exc)
+        if "allow_pickle" in reason:  # its first line says what is wrong
+            reason = reason.split("\n")[0].rstrip(".")
         raise ValueError(f"{name} has a damaged .npy header ({type(exc).__name__}: "
-                         f"{str(exc)[:200]})") from None
+                         f"{reason[:200]})") from None
     if dtype.hasobject:
         raise ValueError(f"{name} holds Python objects")
     return shape, dtype
@@ -484,9 +630,18 @@ def read(handle, file_size):
     return (header, *arrays)
 
 
+def _read_file_object(handle):
+    """read() of an open binary file object, from its current position to its end."""
+    start = handle.tell()
+    size = handle.seek(0, os.SEEK_END) - start
+    handle.seek(start)
+    return read(handle, size)
+
+
 def load(path, build):
     """``build(header, params, optimizer_state)`` of the file at `path` (a network saved by
-    :meth:`Network.save`), any error in the file or in building from it reported as the file's.
+    :meth:`Network.save`; or a binary file object, read from its current position), any
+    error in the file or in building from it reported as the file's.
 
     Raises
     ------
@@ -495,13 +650,20 @@ def load(path, build):
     ValueError
         The file is corrupt, not a fastbp network, or from an unsupported format version.
     """
-    path = os.fspath(path)
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        name = repr(name) if isinstance(name, (str, bytes)) else f"the {type(path).__name__}"
+    else:
+        path = os.fspath(path)
+        name = os.fsdecode(path)
     try:
-        with open(path, "rb") as handle:
-            header, params, optimizer_state = read(handle, os.fstat(handle.fileno()).st_size)
+        if isinstance(path, (str, bytes)):
+            with open(path, "rb") as handle:
+                header, params, optimizer_state = read(handle, os.fstat(handle.fileno()).st_size)
+        else:
+            header, params, optimizer_state = _read_file_object(path)
         return build(header, params, optimizer_state)
     except FileNotFoundError:
         raise
     except DAMAGE as exc:
-        raise ValueError(f"{os.fsdecode(path)} is not a readable fastbp network file: "
-                         f"{exc}") from exc
+        raise ValueError(f"{name} is not a readable fastbp network file: {exc}") from exc

@@ -1,12 +1,16 @@
 """Progress over epochs: a tqdm bar when tqdm is installed, a line per epoch otherwise."""
 import sys
 
+from fastbp import _metrics
+
 
 class Progress:
-    """verbose=0: silent; verbose=1: a bar over epochs with loss, val_loss and samples/s."""
+    """verbose=0: silent; verbose=1: a bar over epochs with loss, val_loss, the metric
+    (accuracy or R², with validation data) and samples/s."""
 
-    def __init__(self, verbose, epochs, n_samples):
+    def __init__(self, verbose, epochs, n_samples, loss_name="mse"):
         self.verbose = verbose
+        self.metric = _metrics.name(loss_name)
         self.n_samples = n_samples
         self.bar = None
         self.epoch = 0
@@ -25,6 +29,9 @@ class Progress:
         shown = {"loss": f"{figures['loss']:.4g}"}
         if "val_loss" in figures:
             shown["val_loss"] = f"{figures['val_loss']:.4g}"
+        for key, label in (("metric", self.metric), ("val_metric", f"val_{self.metric}")):
+            if key in figures:
+                shown[label] = f"{figures[key]:.4g}"
         if figures.get("seconds"):
             shown["samples/s"] = f"{self.n_samples / figures['seconds']:,.0f}"
         if self.bar is not None:

@@ -177,6 +177,11 @@ OPTIMIZER_RULES = {rule.name: rule for rule in (
     _rule("adagrad", "Adagrad", "s ← s + g², Δw = −η·g/(√s + ε)"),
     _rule("irprop-", "iRPROP−", "per weight, Δ ← η⁺·Δ while g keeps its sign, Δ ← η⁻·Δ and no "
                                 "step when it flips; Δw = −sign(g)·Δ"),
+    # scikit-learn's forms (SGD(convention="sklearn"), Adam(convention="sklearn")).
+    _rule("momentum_sklearn", "momentum (scikit-learn)", "v ← μ·v − η·g, Δw = v"),
+    _rule("nesterov_sklearn", "Nesterov (scikit-learn)", "v ← μ·v − η·g, Δw = μ·v − η·g"),
+    _rule("adam_sklearn", "Adam (scikit-learn)", "m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², "
+                                                 "Δw = −η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)"),
 )}
 RULE_OF_CODE = {rule.code: rule for rule in OPTIMIZER_RULES.values()}
 

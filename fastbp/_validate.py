@@ -66,6 +66,13 @@ def boolean(what, value):
     return bool(value)
 
 
+def verbosity(value):
+    """fit's `verbose`: True / False (1 / 0) or a level >= 0."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return non_negative_int("verbose", value)
+
+
 def callables(what, values):
     values = tuple(values or ())
     for value in values:
@@ -206,7 +213,7 @@ def targets(y, n_samples, n_outputs, loss, dtype):
         raise ValueError(
             f"y must have shape ({n_samples}, {n_outputs})"
             + (f" or ({n_samples},)" if n_outputs == 1 else "")
-            + f" for loss {loss!r}, got {array.shape}")
+            + f" for loss {loss!r}, got {array.shape}" + _labels_hint(array, n_outputs, loss))
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=dtype)
     require_finite("y", array)
@@ -218,6 +225,18 @@ def targets(y, n_samples, n_outputs, loss, dtype):
     if loss == "binary_cross_entropy" and not np.all((array == 0) | (array == 1)):
         raise ValueError("y for binary_cross_entropy must hold only 0 and 1")
     return array
+
+
+def _labels_hint(array, n_outputs, loss):
+    """Why a regression loss refused y of one column for several outputs, when y looks like
+    class labels."""
+    if loss == "cross_entropy" or array.ndim != 1 or n_outputs < 2 or array.dtype.kind not in "iuf":
+        return ""
+    with np.errstate(invalid="ignore"):
+        if not np.all(array == np.round(array)):
+            return ""
+    return ("; integer class labels want loss=\"cross_entropy\" (one output per class), and "
+            "fastbp.sklearn.MLPClassifier takes labels of any kind")
 
 
 def _one_hot(labels, n_classes, dtype):

@@ -52,6 +52,8 @@ class History:
         Number of epochs completed when training stopped.
     best_epoch : int or None
         With early stopping, the 1-based epoch whose weights were restored.
+    metric_name : str
+        What ``metric`` holds: ``"accuracy"`` or ``"R²"``.
     """
 
     FIELDS = ("loss", "val_loss", "metric", "val_metric", "lr", "seconds")
@@ -61,6 +63,7 @@ class History:
             setattr(self, name, [])
         self.stopped_because = "epochs"
         self.best_epoch = None
+        self.metric_name = "metric"
 
     @property
     def epochs(self):
@@ -76,7 +79,10 @@ class History:
                 getattr(self, name).append(figures[name])
 
     def plot(self, ax=None):
-        """Draw the loss curves (and metrics, when recorded) with matplotlib; returns the axes."""
+        """Draw the loss curves with matplotlib and, when recorded, the metric (accuracy or R²,
+        on a second y axis at the right); a dotted line marks the epoch whose weights early
+        stopping restored. Returns the axes of the losses.
+        """
         try:
             import matplotlib.pyplot as plt
         except ImportError:
@@ -84,13 +90,24 @@ class History:
         if ax is None:
             _, ax = plt.subplots()
         epochs = range(1, self.epochs + 1)
-        ax.plot(epochs, self.loss, label="loss")
+        lines = ax.plot(epochs, self.loss, label="loss")
         if self.val_loss:
-            ax.plot(epochs, self.val_loss, label="val_loss")
+            lines += ax.plot(epochs, self.val_loss, label="val_loss")
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.set_yscale("log" if min(self.loss + self.val_loss, default=1) > 0 else "linear")
-        ax.legend()
+        if self.metric or self.val_metric:
+            metric_ax = ax.twinx()
+            for values, label, style in ((self.metric, self.metric_name, "--"),
+                                         (self.val_metric, f"val_{self.metric_name}", ":")):
+                if values:
+                    lines += metric_ax.plot(epochs, values, style, label=label,
+                                            color=f"C{len(lines)}")
+            metric_ax.set_ylabel(self.metric_name)
+        if self.best_epoch is not None:
+            lines.append(ax.axvline(self.best_epoch, color="gray", linestyle=":",
+                                    label=f"restored (epoch {self.best_epoch})"))
+        ax.legend(handles=lines)
         return ax
 
     def __repr__(self):

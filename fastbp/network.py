@@ -137,6 +137,7 @@ class Network:
         self._initialise()
         self._lock = threading.Lock()
         self._owner = None  # the thread holding _lock
+        self._metadata = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
 
     # ----- construction helpers -------------------------------------------------------
     def _hidden_activations(self, activation):
@@ -227,6 +228,23 @@ class Network:
         self._state.history = value
 
     @property
+    def metadata(self):
+        """What the network's data were, saved with it (file format version 2): a dict of
+        ``feature_names`` (one per input), ``target_names``, ``classes`` (the labels of a
+        classifier's outputs), ``task`` ("regression" or "classification") and ``training``
+        (settings, a dict of up to 64 numbers, texts or short lists), None where unknown.
+
+        Assign a dict of some of these keys (``net.metadata = {"feature_names": [...]}``):
+        it is checked then, and again by ``save`` (after edits in place); fastbp itself only
+        stores it.
+        """
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value):
+        self._metadata = _persist.check_metadata(value, self._sizes, self._loss_name)
+
+    @property
     def n_threads(self):
         """Threads of the BLAS-backed layers (fastbp's own kernels use one); see :class:`Network`."""
         return self._n_threads
@@ -284,12 +302,7 @@ class Network:
 
     def _weights_of_samples(self, sample_weight, class_weight, Y, n):
         """Per-sample weights (None when uniform), combining sample_weight and class_weight."""
-        weights = None if sample_weight is None else _validate.sample_weights(sample_weight, n)
-        if class_weight is not None:
-            if self._loss_name not in CLASSIFICATION_LOSSES:
-                raise ValueError("class_weight is for the classification losses")
-            per_class = _validate.class_weights(class_weight, Y, self._loss_name)
-            weights = per_class if weights is None else weights * per_class
+        weights = self._unscaled_weights(sample_weight, class_weight, Y, n)
         if weights is None:
             return None
         if not weights.sum() > 0:
@@ -297,6 +310,20 @@ class Network:
         # Only ratios matter (means are weighted means): scaled to a maximum of 1, weights of
         # any magnitude survive the conversion to float32.
         return np.ascontiguousarray(weights / weights.max(), dtype=self._dtype)
+
+    def _weight_scale(self, sample_weight, class_weight, Y, n):
+        """The factor _weights_of_samples divided the weights by (their maximum)."""
+        return float(self._unscaled_weights(sample_weight, class_weight, Y, n).max())
+
+    def _unscaled_weights(self, sample_weight, class_weight, Y, n):
+        """sample_weight × class_weight as given (None when both are None)."""
+        weights = None if sample_weight is None else _validate.sample_weights(sample_weight, n)
+        if class_weight is not None:
+            if self._loss_name not in CLASSIFICATION_LOSSES:
+                raise ValueError("class_weight is for the classification losses")
+            per_class = _validate.class_weights(class_weight, Y, self._loss_name)
+            weights = per_class if weights is None else weights * per_class
+        return weights
 
     def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False,
               check_inputs=True):
@@ -400,8 +427,8 @@ class Network:
 
     # ----- training -------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, shuffle=True, *, optimizer=None,
-            schedule=None, alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None,
-            validation_data=None, validation_split=None, early_stopping=False,
+            schedule=None, alpha=0.0, alpha_over_batch_size=False, clip_norm=None,
+            sample_weight=None, class_weight=None, validation_data=None, validation_split=None, early_stopping=False,
             monitor="val_loss", patience=10, min_delta=0.0, tol=None, n_iter_no_change=10,
             max_time=None, max_updates=None, callbacks=(), verbose=0):
         """Train by gradient descent; continue from the current weights and optimizer state.
@@ -431,6 +458,12 @@ class Network:
             network's epoch count; recorded in ``history.lr``.
         alpha : float
             L2 penalty ½·alpha·Σ‖W‖² on the weights (not biases), in the reported loss.
+        alpha_over_batch_size : bool
+            scikit-learn's convention for `alpha`: each batch's step sees g + (alpha/n_b)·W and
+            its loss adds ½·(alpha/n_b)·Σ‖W‖², n_b the batch's row count (the last, partial
+            batch's too; with sample weights, its sum of the weights as given, as
+            scikit-learn's MLP divides by it). L-BFGS's one batch is the whole data set; the
+            validation loss takes alpha / its row count.
         clip_norm : float or None
             Rescale each batch's gradient to this Euclidean norm when it is larger.
         sample_weight : array_like (n,), optional
@@ -463,8 +496,9 @@ class Network:
             Each called as ``callback(epoch, figures)`` after every epoch (epoch counts from 1 in
             this call; figures holds loss, lr, seconds and the validation figures); returning
             False or raising ``fastbp.StopTraining`` ends training cleanly.
-        verbose : int
-            0 silent; 1 a progress bar over epochs (tqdm when installed).
+        verbose : int or bool
+            0 / False silent; 1 / True a progress bar over epochs (tqdm when installed) with
+            the loss, the metric and their validation figures.
 
         Returns
         -------
@@ -513,8 +547,10 @@ class Network:
             max_time=None if max_time is None else _validate.positive_float("max_time", max_time),
             max_updates=None if max_updates is None else _validate.positive_int("max_updates", max_updates),
             callbacks=_validate.callables("callbacks", callbacks),
-            verbose=_validate.non_negative_int("verbose", verbose),
-            alpha=_validate.non_negative_float("alpha", alpha), loss_name=self._loss_name)
+            verbose=_validate.verbosity(verbose),
+            alpha=_validate.non_negative_float("alpha", alpha), loss_name=self._loss_name,
+            alpha_over_batch_size=_validate.boolean("alpha_over_batch_size",
+                                                    alpha_over_batch_size))
         clip_norm = None if clip_norm is None else _validate.positive_float("clip_norm", clip_norm)
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
@@ -549,6 +585,9 @@ class Network:
                 raise
             n = X.shape[0]
             batch = n if batch_size is None else min(batch_size, n)
+            if settings.alpha_over_batch_size and weights is not None:
+                # The kernels divide by Σ of the rescaled weights: undo the rescaling.
+                settings.weight_scale = self._weight_scale(sample_weight, class_weight, Y, n)
             state.continue_or_set_optimizer(config)
             if config.name == "lbfgs":
                 with limit_threads(self._n_threads):
@@ -558,6 +597,9 @@ class Network:
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
                 step=state.step)
+            if settings.alpha_over_batch_size:
+                options.alpha_over_batch_size = True
+                options.alpha = settings.alpha / settings.weight_scale
             options.check_inputs = defer_check
             runner = _fit.EpochRunner(state, X, Y, weights, batch, options)
             with limit_threads(self._n_threads):
@@ -571,7 +613,8 @@ class Network:
                     raise
 
     def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
-                    alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None):
+                    alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None,
+                    alpha_over_batch_size=False):
         """One pass over (X, y), keeping the optimizer state: for streams of data.
 
         Over chunks whose lengths are multiples of `batch_size` (shuffle off, no dropout), a
@@ -579,7 +622,8 @@ class Network:
         """
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle,
                         optimizer=optimizer, alpha=alpha, clip_norm=clip_norm,
-                        sample_weight=sample_weight, class_weight=class_weight)
+                        sample_weight=sample_weight, class_weight=class_weight,
+                        alpha_over_batch_size=alpha_over_batch_size)
 
     def _validation(self, validation_data):
         """(X, Y, weights) of validation_data: (X_val, y_val) or (X_val, y_val, weights)."""
@@ -649,7 +693,7 @@ class Network:
 
     def save(self, path):
         """Save the network to `path` (str, bytes or path-like; an .npz archive; the name is
-        used as given).
+        used as given), or to a binary file object (``io.BytesIO``, an open file) as it is.
 
         The file is written to a temporary file beside `path` (``.fastbp-<hash of the
         name>-<host>-<pid>-<random>.tmp``) and renamed into place, so a failed save never
@@ -671,11 +715,13 @@ def from_record(header, params, optimizer_state=None):
     params, optimizer_state = _persist.check_arrays(layout, params, optimizer_state)
     net = Network(**_persist.network_arguments(header))
     _persist.restore(net.state, header, layout, params, optimizer_state)
+    net._metadata = layout.metadata
     return net
 
 
 def load(path):
-    """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like).
+    """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like),
+    or from a binary file object (``io.BytesIO``, an open file) from its current position.
 
     Files may come from anywhere: nothing is built or allocated before the header has been
     checked field by field and every array's declared size against what the header implies,

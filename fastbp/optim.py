@@ -18,6 +18,12 @@ rules follow PyTorch's ``torch.optim`` conventions:
 ``LBFGS()``               full-batch quasi-Newton, run through ``scipy.optimize``
 ========================  ==================================================================
 
+``SGD`` and ``Adam`` also take ``convention="sklearn"``, scikit-learn's forms (its MLP's
+``SGDOptimizer`` and ``AdamOptimizer``, same arithmetic order): momentum as a velocity of
+lr-scaled steps, v ← μ·v − η·g; θ ← θ + v (Nesterov: θ ← θ + μ·v − η·g with the new v), which
+differs from PyTorch's when η changes between steps; Adam with ε added to the uncorrected √v,
+θ ← θ − η_t·m/(√v + ε), η_t = η·√(1−β₂ᵗ)/(1−β₁ᵗ) in float64. Plain SGD is the same in both.
+
 >>> from fastbp import optim
 >>> optim.resolve("adam")
 Adam(lr=None, beta1=0.9, beta2=0.999, eps=1e-08)
@@ -84,6 +90,25 @@ def _count(what, value):
     return int(value)
 
 
+CONVENTIONS = ("torch", "sklearn")
+
+
+def _convention(value):
+    if not isinstance(value, str) or value not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}, "
+                         f"got {value!r}")
+    return value
+
+
+def _repr(config):
+    """The dataclass repr, naming `convention` only where it is not the default "torch" (the
+    repr of every configuration before conventions existed stays as it was)."""
+    shown = ", ".join(f"{field.name}={getattr(config, field.name)!r}"
+                      for field in dataclasses.fields(config)
+                      if field.name != "convention" or config.convention != "torch")
+    return f"{type(config).__name__}({shown})"
+
+
 def _non_negative(config, what, values):
     if not np.all(values >= 0):
         raise ValueError(f"{config.name} state holds negative {what}")
@@ -119,7 +144,8 @@ class _Config:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} settings {unknown}; "
                              f"known: {sorted(known)}")
-        missing = [field for field in known if field not in data]
+        # Files written before conventions existed hold none: theirs is "torch", the default.
+        missing = [field for field in known if field not in data and field != "convention"]
         if complete and missing:
             raise ValueError(f"{cls.__name__} settings lack {missing}")
         return cls(**data)
@@ -188,7 +214,14 @@ class SGD(_StepConfig):
     momentum : float
         μ in [0, 1): v ← μ·v + g; θ ← θ − η·v. 0 is plain SGD, θ ← θ − η·g.
     nesterov : bool
-        Nesterov's form, θ ← θ − η·(g + μ·v) (needs momentum > 0).
+        Nesterov's form, θ ← θ − η·(g + μ·v) (needs momentum > 0, except in the "sklearn"
+        convention, where momentum 0 is plain SGD whatever `nesterov` says, as there).
+    convention : {"torch", "sklearn"}
+        "torch": the forms above. "sklearn": scikit-learn's, v ← μ·v − η·g; θ ← θ + v, and
+        for Nesterov θ ← θ + μ·v − η·g with the new v: the velocity holds lr-scaled steps, so
+        a change of η acts from the next step on, not on the whole velocity. Plain SGD
+        (momentum 0) is the same in both. Another convention is another optimizer: the
+        velocity starts afresh.
 
     Examples
     --------
@@ -202,22 +235,27 @@ class SGD(_StepConfig):
     lr: Optional[float] = None
     momentum: float = 0.0
     nesterov: bool = False
+    convention: str = "torch"
 
     def __post_init__(self):
         momentum = _fraction("momentum", self.momentum)
         nesterov = _flag("nesterov", self.nesterov)
-        if nesterov and momentum == 0:
+        convention = _convention(self.convention)
+        if nesterov and momentum == 0 and convention == "torch":
             raise ValueError("nesterov=True needs momentum > 0 (Nesterov's look-ahead is a form "
                              "of momentum)")
-        _set(self, lr=_lr(self.lr), momentum=momentum, nesterov=nesterov)
+        _set(self, lr=_lr(self.lr), momentum=momentum, nesterov=nesterov, convention=convention)
+
+    __repr__ = _repr
 
     @property
     def code(self):
+        sklearn = self.convention == "sklearn"
+        if self.momentum == 0:  # plain SGD: one form in both conventions
+            return Optimizer.SGD
         if self.nesterov:
-            return Optimizer.NESTEROV
-        if self.momentum > 0:
-            return Optimizer.MOMENTUM
-        return Optimizer.SGD
+            return Optimizer.NESTEROV_SKLEARN if sklearn else Optimizer.NESTEROV
+        return Optimizer.MOMENTUM_SKLEARN if sklearn else Optimizer.MOMENTUM
 
     def _hyper(self):
         return [self.momentum] if self.momentum > 0 else []
@@ -243,6 +281,12 @@ class Adam(_StepConfig):
         Decay rates of the first and second moment estimates, in [0, 1).
     eps : float
         ε > 0, added to √v̂ (outside the square root) for stability.
+    convention : {"torch", "sklearn"}
+        "torch": the form above. "sklearn": scikit-learn's, ε added to the uncorrected √v
+        and the bias correction folded into the step, θ ← θ − η_t·m/(√v + ε) with
+        η_t = η·√(1−β₂ᵗ)/(1−β₁ᵗ) in float64 (in float32 the update is formed in float64 and
+        rounded as it lands on θ, as scikit-learn's numpy code does). Another convention is
+        another optimizer: t, m and v start afresh.
     """
 
     name: ClassVar[str] = "adam"
@@ -252,9 +296,17 @@ class Adam(_StepConfig):
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    convention: str = "torch"
 
     def __post_init__(self):
         _check_adam(self)
+        _set(self, convention=_convention(self.convention))
+
+    __repr__ = _repr
+
+    @property
+    def code(self):
+        return Optimizer.ADAM_SKLEARN if self.convention == "sklearn" else Optimizer.ADAM
 
     def _hyper(self):
         return [self.beta1, self.beta2, self.eps]

@@ -37,7 +37,12 @@ enum fbp_optimizer {
     FBP_ADAMW = 4,
     FBP_RMSPROP = 5,
     FBP_ADAGRAD = 6,
-    FBP_IRPROP_MINUS = 7
+    FBP_IRPROP_MINUS = 7,
+    /* scikit-learn's forms (its MLP's _stochastic_optimizers.py): momentum as a velocity of
+     * lr-scaled steps, and Adam with ε added to the uncorrected √v. */
+    FBP_MOMENTUM_SKLEARN = 8,
+    FBP_NESTEROV_SKLEARN = 9,
+    FBP_ADAM_SKLEARN = 10
 };
 
 #endif

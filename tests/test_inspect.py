@@ -748,7 +748,8 @@ def test_summary_shows_dropout_optimizer_and_scaling(problem):
     assert [row[6] for row in rows] == ["0.2", "0", "-"]  # hidden layers' rates; none at the output
     assert f"Total parameters: {net.n_params:,}" in text  # the optimizer state is not counted
     assert sum(int(row[-1].replace(",", "")) for row in rows) == net.n_params
-    assert f"Optimizer: {net.optimizer!r}, 6 updates so far" in text
+    # (lr given to no one: Adam's default, which the summary shows since #18)
+    assert "Optimizer: Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08), 6 updates so far" in text
     assert f"2 × {net.n_params} values" in text
     assert "Scaling: inputs and targets standardised" in text and "learnt by the first fit" in text
     assert "huber (δ = 1)" in text

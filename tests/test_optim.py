@@ -309,7 +309,7 @@ def valid_call(dtype="float64", n=4, config=Adam()):
     (dict(grads=np.ones(5)), "grads has 5 elements, params has 4"),
     (dict(state=np.zeros(4)), "state must hold 2 x 4 = 8 elements"),
     (dict(hyper=np.zeros(2)), "reads 3 hyper-parameters, got 2"),
-    (dict(code=8), "unknown optimizer code 8"),
+    (dict(code=11), "unknown optimizer code 11"),  # the first code after the last one
     (dict(code=-1), "unknown optimizer code -1"),
     (dict(t=0), "1-based"),
 ])

@@ -201,7 +201,7 @@ def test_file_is_a_plain_npz_with_json_header(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["header.npy", "optimizer_state.npy", "params.npy"]
     with np.load(path, allow_pickle=False) as archive:
-        assert '"format_version": 1' in str(archive["header"])
+        assert '"format_version": 2' in str(archive["header"])  # version 2 since the metadata
 
 
 def test_copy_is_independent(net_state):

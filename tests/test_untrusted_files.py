@@ -662,3 +662,98 @@ else:
         except ValueError:
             return
         assert pickle.dumps(loaded) == identical
+
+
+# ----- version 2's metadata: bounded, every entry checked -------------------------------------
+METADATA_DAMAGE = {
+    "feature names too few": (edit(**{"metadata.feature_names": ["a", "b"]}),
+                              "feature_names must have 4 entries"),
+    "feature name a number": (edit(**{"metadata.feature_names": ["a", "b", "c", 4]}),
+                              r"feature_names\[3\] must be a string"),
+    "feature name empty": (edit(**{"metadata.feature_names": ["a", "b", "c", ""]}),
+                           r"feature_names\[3\] must be a string of 1 to 256"),
+    "feature name too long": (edit(**{"metadata.feature_names": ["a", "b", "c", "d" * 257]}),
+                              r"feature_names\[3\] must be a string of 1 to 256"),
+    "feature names repeated": (edit(**{"metadata.feature_names": ["a", "b", "a", "c"]}),
+                               "feature_names repeats a name"),
+    "feature names an object": (edit(**{"metadata.feature_names": {"a": 1}}),
+                                "feature_names must be a list"),
+    "target names too many": (edit(**{"metadata.target_names": ["a", "b", "c", "d"]}),
+                              "target_names must have 1 to 3 entries"),
+    "classes of a regression": (edit(**{"metadata.classes": ["a", "b", "c"]}),
+                                "classes given for a network of the regression loss"),
+    "task unknown": (edit(**{"metadata.task": "clustering"}), "unknown task"),
+    "training a list": (edit(**{"metadata.training": [1, 2]}), "training must be a mapping"),
+    "training too many entries": (edit(**{"metadata.training": {str(k): k for k in range(65)}}),
+                                  "training has 65 entries, at most 64"),
+    "training nested object": (edit(**{"metadata.training": {"a": {"b": 1}}}),
+                               "training 'a' must be a number, a text"),
+    "training long text": (edit(**{"metadata.training": {"a": "x" * 1025}}),
+                           "training 'a' must be a number, a text of at most 1024"),
+    "training long list": (edit(**{"metadata.training": {"a": list(range(65))}}),
+                           "training 'a' has 65 entries, at most 64"),
+    "training nested list": (edit(**{"metadata.training": {"a": [[1]]}}),
+                             r"training 'a'\[0\] must be a number"),
+    "training huge integer": (edit(**{"metadata.training": {"a": 2**70}}),
+                              "training 'a' must be in"),
+    "metadata unknown key": (edit(**{"metadata.notes": "hi"}), "unknown keys 'notes'"),
+    "metadata not an object": (edit(metadata=[1]), "metadata is not a JSON object"),
+    "version 2 without metadata": (drop("metadata"), "lacks 'metadata'"),
+    "version 1 with metadata": (edit(format_version=1), "unknown keys 'metadata'"),
+    "version 3": (edit(format_version=3), "unsupported format_version 3"),
+    "version 0": (edit(format_version=0), "unsupported format_version 0"),
+}
+for _key in ("feature_names", "target_names", "classes", "task", "training"):
+    METADATA_DAMAGE[f"metadata {_key} missing"] = (drop(f"metadata.{_key}"), f"lacks '{_key}'")
+
+
+@pytest.mark.parametrize("case", sorted(METADATA_DAMAGE))
+def test_damaged_metadata_is_refused_naming_the_problem(saved, case):
+    path, _ = saved
+    change, match = METADATA_DAMAGE[case]
+    rezip(path, change(read_header(path)))
+    assert_refused(path, match)
+
+
+CLASSES_DAMAGE = {
+    "too few for the outputs": (["a", "b"], "classes must have 3 entries"),
+    "repeated": (["a", "b", "a"], "classes repeats a label"),
+    "texts and numbers": (["a", "b", 3], "all texts or all numbers"),
+    "a boolean": ([0, 1, True], "all texts or all numbers"),
+    "a null": ([0, 1, None], "all texts or all numbers"),
+    "an object": ([0, 1, {"a": 2}], r"classes\[2\] must be a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLASSES_DAMAGE))
+def test_damaged_classes_of_a_classifier_are_refused(tmp_path, case):
+    path = tmp_path / "classifier.npz"
+    fastbp.Network([4, 5, 3], loss="cross_entropy", seed=0).save(path)
+    classes, match = CLASSES_DAMAGE[case]
+    rezip(path, edit(**{"metadata.classes": classes})(read_header(path)))
+    assert_refused(path, match)
+
+
+def test_metadata_filling_its_bounds_loads_in_a_small_multiple_of_the_file(tmp_path):
+    """The largest metadata the checks let through costs little beyond the file's size."""
+    net = fastbp.Network([200, 3, 2], loss="cross_entropy", seed=0)
+    net.metadata = {"feature_names": [f"{k:03d}" + "x" * 253 for k in range(200)],
+                    "target_names": ["t" * 256], "classes": ["a" * 1024, "b" * 1024],
+                    "task": "classification",
+                    "training": {f"{k:02d}" + "k" * 254: ["v" * 1024] * 64 for k in range(64)}}
+    path = tmp_path / "big.npz"
+    net.save(path)
+    loaded, peak = load_peak(path)
+    assert loaded.metadata == net.metadata
+    # 4.3 M characters of JSON, 17 MB as numpy's UTF-32 string: read once, parsed once
+    assert peak < 3 * os.path.getsize(path)
+
+
+def test_a_version_1_file_loads_with_empty_metadata(saved):
+    path, net = saved
+    header = read_header(path)
+    header["format_version"] = 1
+    del header["metadata"]
+    rezip(path, header)
+    assert fastbp.load(path).metadata == dict.fromkeys(
+        ("feature_names", "target_names", "classes", "task", "training"))

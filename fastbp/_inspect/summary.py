@@ -1,4 +1,6 @@
 """A table of a network's layers, like Keras' ``model.summary()``."""
+import dataclasses
+
 import numpy as np
 
 from fastbp._inspect.text import byte_size, table
@@ -54,7 +56,14 @@ def summary(net):
 def _optimizer_line(net):
     config = net.optimizer
     steps = net.state.step
+    history = net.history
+    used = sorted(set(history.lr)) if history is not None and history.lr else []
+    if getattr(config, "lr", 0) is None and used:
+        # lr given to fit rather than to the optimizer: show the one the last fit used
+        config = dataclasses.replace(config, lr=used[-1] if len(used) == 1 else None)
     line = f"{config!r}, {steps:,} update{'s' if steps != 1 else ''} so far"
+    if len(used) > 1:
+        line += f"; the last fit's lr went from {history.lr[0]:g} to {history.lr[-1]:g}"
     size = net.state.optimizer_state.size
     if size:
         per = size // net.n_params
