@@ -181,11 +181,11 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "sgd":
             if self.momentum == 0:  # θ ← θ − η·g in both conventions
                 return optim.SGD(lr=lr)
-            return _sklearn_form(optim.SGD, lr=lr, momentum=self.momentum,
-                                 nesterov=self.nesterovs_momentum)
+            return optim.SGD(lr=lr, momentum=self.momentum, nesterov=self.nesterovs_momentum,
+                             convention="sklearn")
         if self.solver == "adam":
-            return _sklearn_form(optim.Adam, lr=lr, beta1=self.beta_1, beta2=self.beta_2,
-                                 eps=self.epsilon)
+            return optim.Adam(lr=lr, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
+                              convention="sklearn")
         return optim.resolve(self.solver)
 
     def _loss_offset(self, Y):
@@ -201,10 +201,10 @@ class _BaseMLP(BaseEstimator):
         return 1.0 / self.n_outputs_ if self._fastbp_loss == "mse" else 1.0
 
     # ----- fitting --------------------------------------------------------------------------
-    def _initialize(self, Y, layer_units, dtype, random_state, seed_after):
-        """A new network with scikit-learn's initial weights, drawn from `random_state` in
-        its order (per layer: the weights, then the biases); `seed_after` draws the network's
-        own seed (shuffling, dropout) after whatever else scikit-learn draws first."""
+    def _initialize(self, Y, layer_units, dtype, random_state):
+        """scikit-learn's first-fit attributes and initial weights, drawn from `random_state`
+        in its order (per layer: the weights, then the biases); the network is built from them
+        (_build_network) once scikit-learn's other draws (the early-stopping split) are done."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = Y.shape[1]
@@ -215,7 +215,7 @@ class _BaseMLP(BaseEstimator):
             bound = np.sqrt(factor / (fan_in + fan_out))
             coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype))
-        self._pending_init = (layer_units, dtype, coefs, intercepts, seed_after)
+        self._pending_init = (layer_units, dtype, coefs, intercepts)
         if self.solver != "lbfgs":
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -229,7 +229,9 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     def _build_network(self, random_state):
-        layer_units, dtype, coefs, intercepts, _ = self._pending_init
+        """The network of _initialize's weights; its own seed (shuffling, dropout) drawn from
+        `random_state` after scikit-learn's draws."""
+        layer_units, dtype, coefs, intercepts = self._pending_init
         del self._pending_init
         hidden = _ACTIVATIONS[self.activation]
         loss = self._fastbp_loss
@@ -254,7 +256,7 @@ class _BaseMLP(BaseEstimator):
         random_state = check_random_state(self.random_state)
         if first_pass:
             self._set_output(Y)
-            self._initialize(Y, layer_units, self._dtype_for(X), random_state, True)
+            self._initialize(Y, layer_units, self._dtype_for(X), random_state)
         elif list(self._net.sizes) != layer_units:
             raise ValueError(f"warm_start needs the fitted layer sizes {list(self._net.sizes)}, "
                              f"got {layer_units} (hidden_layer_sizes or the data changed)")
@@ -278,11 +280,9 @@ class _BaseMLP(BaseEstimator):
         weight_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
         penalty = self.alpha / weight_sum
         scale, offset = self._data_loss_scale(), self._loss_offset(Y)
-        is_weight = np.zeros(state.n_params, dtype=bool)
-        for W in self._net.weights:  # the penalty's slices of the flat parameters
-            start = (W.__array_interface__["data"][0]
-                     - state.params.__array_interface__["data"][0]) // state.params.itemsize
-            is_weight[start:start + W.size] = True
+        is_weight = np.zeros(state.n_params, dtype=bool)  # the penalty's part of the parameters
+        for weights_start, biases_start, _ in self._net.architecture.weight_slices():
+            is_weight[weights_start:biases_start] = True
 
         def loss_and_gradient(packed):
             state.params[...] = packed
@@ -349,7 +349,7 @@ class _BaseMLP(BaseEstimator):
         options = TrainOptions(optimizer=config.code, hyper=config.hyper(), alpha=self.alpha,
                                dropout=None if not any(net.dropout)
                                else np.array(net.dropout, np.float64), step=state.step)
-        _set_alpha_per_batch(options)
+        options.alpha_over_batch_size = True  # scikit-learn's penalty: alpha / each batch's Σw
         options.data_loss_scale = scale  # the reported data loss only, not the gradient
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
         runner = _fit.EpochRunner(state, X, Y, weights, batch_size, options)
@@ -481,20 +481,6 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _sklearn_form(config, **settings):
-    """TEMPORARY until the optimizers' convention="sklearn" lands: fastbp's own form."""
-    try:
-        return config(convention="sklearn", **settings)
-    except TypeError:
-        return config(**settings)
-
-
-def _set_alpha_per_batch(options):
-    """scikit-learn's penalty: alpha divided by each batch's row count."""
-    if hasattr(options, "alpha_over_batch_size"):
-        options.alpha_over_batch_size = True
 
 
 _PARAMETERS = """

@@ -94,8 +94,8 @@ def test_clone_pipeline_search_and_pickle():
     pipe = Pipeline([("scale", StandardScaler()),
                      ("net", MLPClassifier((8,), solver="lbfgs", random_state=0))])
     assert cross_val_score(pipe, X, labels, cv=3).mean() > 0.9
-    search = GridSearchCV(pipe, {"net__alpha": [1e-4, 1e-2], "net__hidden_layer_sizes": [(4,), (8,)]},
-                          cv=3).fit(X, labels)
+    grid = {"net__alpha": [1e-4, 1e-2], "net__hidden_layer_sizes": [(4,), (8,)]}
+    search = GridSearchCV(pipe, grid, cv=3).fit(X, labels)
     best = search.best_estimator_
     assert clone(best).get_params()["net__alpha"] == best.get_params()["net__alpha"]
     blob = pickle.dumps(best)
@@ -136,6 +136,21 @@ def test_stop_rules_as_scikit_learn(params):
     ours = MLPClassifier((4,), random_state=0, **params).fit(X, labels)
     theirs = Theirs((4,), random_state=0, **params).fit(X, labels)
     assert 1 < ours.n_iter_ == theirs.n_iter_ < ours.max_iter
+
+
+@pytest.mark.parametrize("settings", [dict(solver="rmsprop"), dict(solver="adagrad"),
+                                      dict(solver="adamw"), dict(activation="gelu"),
+                                      dict(activation="leaky_relu", dropout=0.1)])
+def test_fastbp_extras_train(settings):
+    """fastbp's own solvers, activations and dropout, through the same estimator."""
+    X, labels = blobs(300)
+    clf = MLPClassifier((16,), max_iter=40, learning_rate_init=0.01, random_state=0,
+                        **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, labels)
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+    assert clf.score(X, labels) > 0.9
 
 
 def test_the_module_is_optional():
