@@ -271,7 +271,31 @@ class _BaseMLP(BaseEstimator):
             self._fit_stochastic(X, Y, sample_weight, incremental, random_state)
         if not np.all(np.isfinite(self._net.state.params)):
             raise ValueError(_DIVERGED)
+        self._record_metadata()
         return self
+
+    def _record_metadata(self):
+        """What a file saved from network_ tells (format version 2): task, classes, feature
+        names and the estimator's settings; best effort (labels a file cannot hold, e.g.
+        mixed types, are left out)."""
+        net = self._net
+        classifier = isinstance(self, ClassifierMixin)
+        metadata = {"task": "classification" if classifier else "regression",
+                    "training": {"estimator": type(self).__name__, "solver": self.solver,
+                                 "activation": self.activation, "alpha": float(self.alpha),
+                                 "hidden_layer_sizes": self._hidden_sizes(),
+                                 "n_iter": int(self.n_iter_)}}
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            metadata["feature_names"] = [str(name) for name in names]
+        if classifier and self._label_binarizer.y_type_ != "multilabel-indicator":
+            metadata["classes"] = np.asarray(self.classes_).tolist()
+        for key in ("classes", "feature_names", None):
+            try:
+                net.metadata = metadata
+                return
+            except ValueError:
+                metadata.pop(key, None)
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         """scikit-learn's L-BFGS: scipy's L-BFGS-B over its objective, fastbp's passes inside."""

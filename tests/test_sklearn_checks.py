@@ -78,6 +78,21 @@ def test_any_labels(labels):
     np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
 
 
+def test_saved_network_knows_its_classes(tmp_path):
+    """network_ saves the classes, task, feature names and settings (format version 2)."""
+    X, codes = blobs()
+    y = np.array(["cat", "dog", "emu"], dtype=object)[codes]
+    clf = MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X, y)
+    clf.network_.save(tmp_path / "net.npz")
+    metadata = fastbp.load(tmp_path / "net.npz").metadata
+    assert metadata["classes"] == ["cat", "dog", "emu"]
+    assert metadata["task"] == "classification"
+    assert metadata["training"]["estimator"] == "MLPClassifier"
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=200).fit(X, codes * 1.0)
+    assert reg.network_.metadata["task"] == "regression"
+    assert reg.network_.metadata["classes"] is None
+
+
 def test_binary_and_multilabel():
     X, codes = blobs()
     binary = MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X, codes == 1)
