@@ -43,6 +43,9 @@ cdef class TrainOptions:
     # Factor on each batch's reported data loss (not its gradient, nor the L2 term): 1/k makes
     # a k-output squared loss a mean over outputs, as scikit-learn reports it (fastbp.sklearn).
     cdef public double data_loss_scale
+    # The epoch's loss as the mean over rows of each batch's weighted mean (scikit-learn's),
+    # instead of the weighted mean over all rows; the same without sample weights.
+    cdef public bint loss_mean_over_rows
 
     def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
                  double clip_norm=0.0, dropout=None):
@@ -68,6 +71,7 @@ cdef class TrainOptions:
         self.interruption = None
         self.work_since_look = 0
         self.data_loss_scale = 1.0
+        self.loss_mean_over_rows = False
 
     cdef bint plain_sgd(self):
         return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
@@ -454,8 +458,13 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                         break
                     steps = 1
                     look.work += update_work
-                loss_sum += batch_loss
-                weight_sum += batch_weight_sum
+                if options.loss_mean_over_rows and batch_weight_sum > 0:
+                    # each batch's (weighted) mean counted once per row, as scikit-learn does
+                    loss_sum += batch_loss * (<double>count / batch_weight_sum)
+                    weight_sum += count
+                else:
+                    loss_sum += batch_loss
+                    weight_sum += batch_weight_sum
                 updates += steps
                 start += count
             if status == STATUS_OK and look.interrupted:

@@ -21,8 +21,6 @@ What differs from scikit-learn's estimators:
   ``solver`` also ``"adamw"``, ``"rmsprop"`` and ``"adagrad"`` (fastbp's forms, at
   ``learning_rate_init``).
 - Sparse X is accepted and densified (fastbp's kernels are dense).
-- With ``sample_weight``, ``loss_curve_`` holds each epoch's weighted mean loss (scikit-learn
-  weights each batch's weighted mean by the batch's row count); the training is the same.
 - The reported log-loss is not clipped at machine epsilon: it differs from scikit-learn's
   only for samples given a probability below it (float32: 1.2e-7), the training not at all.
 
@@ -188,11 +186,14 @@ class _BaseMLP(BaseEstimator):
                               convention="sklearn")
         return optim.resolve(self.solver)
 
-    def _loss_offset(self, Y):
+    def _loss_offset(self, Y, sample_weight=None):
         """What scikit-learn's loss adds to fastbp's over these targets, per sample (half the
-        Poisson deviance has Σₖ y·log y − y beyond fastbp's Σₖ ŷ − y·log ŷ)."""
+        Poisson deviance has Σₖ y·log y − y beyond fastbp's Σₖ ŷ − y·log ŷ). With sample
+        weights, their weighted mean: exact for full batches (scikit-learn weights each batch's
+        own)."""
         if self._fastbp_loss == "poisson":
-            return float(np.mean(np.sum(xlogy(Y, Y) - Y, axis=1, dtype=np.float64)))
+            terms = np.sum(xlogy(Y, Y) - Y, axis=1, dtype=np.float64)
+            return float(np.average(terms, weights=sample_weight))
         return 0.0
 
     def _data_loss_scale(self):
@@ -303,7 +304,7 @@ class _BaseMLP(BaseEstimator):
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
         weight_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
         penalty = self.alpha / weight_sum
-        scale, offset = self._data_loss_scale(), self._loss_offset(Y)
+        scale, offset = self._data_loss_scale(), self._loss_offset(Y, sample_weight)
         is_weight = np.zeros(state.n_params, dtype=bool)  # the penalty's part of the parameters
         for weights_start, biases_start, _ in self._net.architecture.weight_slices():
             is_weight[weights_start:biases_start] = True
@@ -369,12 +370,13 @@ class _BaseMLP(BaseEstimator):
         else:
             state.continue_or_set_optimizer(config)
         rate = _Rate(self._learning_rate)
-        scale, offset = self._data_loss_scale(), self._loss_offset(Y)
+        scale, offset = self._data_loss_scale(), self._loss_offset(Y, sample_weight)
         options = TrainOptions(optimizer=config.code, hyper=config.hyper(), alpha=self.alpha,
                                dropout=None if not any(net.dropout)
                                else np.array(net.dropout, np.float64), step=state.step)
         options.alpha_over_batch_size = True  # scikit-learn's penalty: alpha / each batch's Σw
         options.data_loss_scale = scale  # the reported data loss only, not the gradient
+        options.loss_mean_over_rows = True  # with sample weights: scikit-learn's loss_curve_
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
         runner = _fit.EpochRunner(state, X, Y, weights, batch_size, options)
         settings = _fit.Settings(epochs=1 if incremental else self.max_iter,

@@ -144,6 +144,19 @@ def test_tasks(kind, solver, dtype):
                                              dtype == np.float32 else 0)
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "multi-output"])
+@pytest.mark.parametrize("solver", ["sgd", "momentum", "adam"])
+def test_sample_weight(kind, solver):
+    """Weighted means per batch, the penalty over each batch's weight sum, and loss_curve_ as
+    scikit-learn sums it (each batch's weighted mean once per row)."""
+    X, y = data(kind)
+    weights = np.random.default_rng(1).uniform(0.1, 3.0, len(X))
+    theirs, ours = pair(kind, alpha=0.01, batch_size=20, **SOLVERS[solver])
+    fit_quietly(theirs, "fit", X, y, sample_weight=weights)
+    fit_quietly(ours, "fit", X, y, sample_weight=weights)
+    assert_same_network(ours, theirs)
+
+
 @pytest.mark.parametrize("activation", ["logistic", "relu", "identity"])
 def test_activations(activation):
     X, y = data("regression")
