@@ -40,6 +40,12 @@ cdef class TrainOptions:
     cdef public bint interrupt_requested  # Ctrl-C, to act on at the next look
     cdef public object interruption     # what a signal handler raised at a look, or None
     cdef public long long work_since_look  # carried from epoch to epoch (Lookout.work)
+    # Factor on each batch's reported data loss (not its gradient, nor the L2 term): 1/k makes
+    # a k-output squared loss a mean over outputs, as scikit-learn reports it (fastbp.sklearn).
+    cdef public double data_loss_scale
+    # The epoch's loss as the mean over rows of each batch's weighted mean (scikit-learn's),
+    # instead of the weighted mean over all rows; the same without sample weights.
+    cdef public bint loss_mean_over_rows
 
     def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
                  double clip_norm=0.0, dropout=None):
@@ -64,6 +70,8 @@ cdef class TrainOptions:
         self.interrupt_requested = False
         self.interruption = None
         self.work_since_look = 0
+        self.data_loss_scale = 1.0
+        self.loss_mean_over_rows = False
 
     cdef bint plain_sgd(self):
         return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
@@ -130,10 +138,10 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
             gather_rows(weights, 1, order + start, count, <floating*>ws.weights)
             row_weights = <floating*>ws.weights
     forward_chunk(arch, params, inputs, count, ws)
-    total = loss_and_delta(<floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
-                           arch.activation[arch.n_layers - 1],
-                           <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0,
-                           row_weights, delta)
+    total = options.data_loss_scale * loss_and_delta(
+        <floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
+        arch.activation[arch.n_layers - 1],
+        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, row_weights, delta)
     if not isfinite(total):
         return total
     if not batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
@@ -190,7 +198,7 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
         return fused_batch(arch, options, params, grads, X, Y, weights, order, start, count,
                            batch_weight_sum, lr, state, step, fused_sgd, ws)
     memset(grads, 0, n_params * sizeof(floating))
-    batch_loss = accumulate_gradient(
+    batch_loss = options.data_loss_scale * accumulate_gradient(
         arch, params, grads, X, Y, weights, order, start, count,
         <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws, look)
     if look.interrupted or look.time_up:
@@ -429,6 +437,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                         &arch.sizes[0], &arch.activation[0], &arch.w_offset[0], &arch.b_offset[0],
                         arch.n_layers, &params[0], &X[0, 0], &Y[0, 0], order_ptr, start, count,
                         <floating>lr, &work[0], &batch_loss)
+                    batch_loss *= options.data_loss_scale
                     batch_weight_sum = steps
                     look.work += steps * (look.row_work + update_work)
                     if steps < count:
@@ -449,8 +458,13 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
                         break
                     steps = 1
                     look.work += update_work
-                loss_sum += batch_loss
-                weight_sum += batch_weight_sum
+                if options.loss_mean_over_rows and batch_weight_sum > 0:
+                    # each batch's (weighted) mean counted once per row, as scikit-learn does
+                    loss_sum += batch_loss * (<double>count / batch_weight_sum)
+                    weight_sum += count
+                else:
+                    loss_sum += batch_loss
+                    weight_sum += batch_weight_sum
                 updates += steps
                 start += count
             if status == STATUS_OK and look.interrupted:
