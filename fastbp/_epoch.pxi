@@ -143,14 +143,12 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
     for l in range(arch.n_layers - 1, -1, -1):
         A = layer_input(ws, l, inputs)
         if not plain_sgd:
-            if alpha != 0:  # ‖W‖² before the step, in weights_squared's order
-                squares += sum_of_squares(params + arch.w_offset[l],
-                                          arch.b_offset[l] - arch.w_offset[l])
             layer_gradient_over(arch, ws, l, delta, A, count, grads)
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, count, delta_next)
-            layer_update(arch, l, options.optimizer, &options.hyper[0], lr, alpha, step,
-                         params, grads, state)
+            # ‖W‖² before the step, in weights_squared's order (0 without a penalty)
+            squares += layer_update(arch, l, options.optimizer, &options.hyper[0], lr, alpha,
+                                    step, params, grads, state)
         elif count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
             dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], <floating>lr,

@@ -1,0 +1,26 @@
+/* Optimizer kernels compiled for each instruction set (fastbp_optim.c), called by
+ * fastbp/_optim.pyx: Adam's (and AdamW's) element loop, which can also sum the squares of the
+ * parameters it reads (the L2 penalty's ‖W‖², in fbp_sum_of_squares' order), and that sum. */
+#ifndef FASTBP_OPTIM_H
+#define FASTBP_OPTIM_H
+
+#include <stddef.h>
+
+/* Σ x² in float64: element k goes to partial sum k mod 16 (the tail's element whole + j to
+ * partial j), then the partial sums are added pairwise (j += j + 8, + 4, + 2, + 1). */
+double fbp_sum_of_squares_f(const float *x, ptrdiff_t n);
+double fbp_sum_of_squares_d(const double *x, ptrdiff_t n);
+
+/* Over k < n: g' = g + alpha·θ (g itself when alpha == 0); m = b1·m + omb1·g';
+ * v = b2·v + omb2·g'·g'; θ = decay·θ − step·m / (√v·inv_sqrt_c2 + eps).
+ * With want_squares, returns Σ θ² of the θ it read (before the step), in
+ * fbp_sum_of_squares' order; else 0. */
+double fbp_adam_f(float *theta, const float *g, ptrdiff_t n, float step, float inv_sqrt_c2,
+                  float b1, float omb1, float b2, float omb2, float eps, float decay,
+                  float alpha, float *m, float *v, int want_squares);
+double fbp_adam_d(double *theta, const double *g, ptrdiff_t n, double step,
+                  double inv_sqrt_c2, double b1, double omb1, double b2, double omb2,
+                  double eps, double decay, double alpha, double *m, double *v,
+                  int want_squares);
+
+#endif
