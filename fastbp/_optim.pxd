@@ -47,7 +47,7 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
 
 # optimizer_step, returning Σ params² over the n parameters from before the step (float64, in
 # sum_of_squares' order): the L2 penalty's ‖W‖² without a pass of its own where the kernel
-# can square the elements it reads (Adam, AdamW).
+# can square the elements it reads (Adam, AdamW, scikit-learn's forms).
 cdef double optimizer_step_squares(int code, floating* params, const floating* grads,
                                   Py_ssize_t n, double lr, const double* hyper, floating* state,
                                   Py_ssize_t stride, long long t, double alpha) noexcept nogil

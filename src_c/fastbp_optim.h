@@ -23,4 +23,20 @@ double fbp_adam_d(double *theta, const double *g, ptrdiff_t n, double step,
                   double eps, double decay, double alpha, double *m, double *v,
                   int want_squares);
 
+/* scikit-learn's Adam: as fbp_adam without the decay, but ε added to the uncorrected √v and
+ * the float64 step neg_step = −η·√(1−β₂ᵗ)/(1−β₁ᵗ): θ = θ + neg_step·m / (√v + eps), formed in
+ * float64 and rounded to T. */
+double fbp_adam_sklearn_f(float *theta, const float *g, ptrdiff_t n, double neg_step, float b1,
+                          float omb1, float b2, float omb2, float eps, float alpha, float *m,
+                          float *v, int want_squares);
+double fbp_adam_sklearn_d(double *theta, const double *g, ptrdiff_t n, double neg_step,
+                          double b1, double omb1, double b2, double omb2, double eps,
+                          double alpha, double *m, double *v, int want_squares);
+
+/* scikit-learn's momentum: v = μ·v − lr·g'; θ = θ + v, or with nesterov θ = θ + (μ·v − lr·g'). */
+double fbp_momentum_sklearn_f(float *theta, const float *g, ptrdiff_t n, float lr, float mu,
+                              float alpha, float *v, int nesterov, int want_squares);
+double fbp_momentum_sklearn_d(double *theta, const double *g, ptrdiff_t n, double lr, double mu,
+                              double alpha, double *v, int nesterov, int want_squares);
+
 #endif

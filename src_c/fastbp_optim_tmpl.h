@@ -55,6 +55,103 @@ FBP_INLINE double FN(adam_all)(T *restrict theta, const T *restrict g, ptrdiff_t
     return FN(fold_lanes)(partial);
 }
 
+/* scikit-learn's Adam over [from, to): the update formed in float64, as its numpy code forms
+ * it (a float64 step size times float32 moments), rounded as it lands on θ. */
+FBP_INLINE void FN(adam_sklearn_run)(T *restrict theta, const T *restrict g, ptrdiff_t from,
+                                     ptrdiff_t to, double neg_step, T b1, T omb1, T b2, T omb2,
+                                     T eps, T alpha, T *restrict m, T *restrict v, int penalised)
+{
+    for (ptrdiff_t k = from; k < to; k++) {
+        T gk = penalised ? g[k] + alpha * theta[k] : g[k];
+        m[k] = b1 * m[k] + omb1 * gk;
+        v[k] = b2 * v[k] + omb2 * (gk * gk);
+        theta[k] = (T)((double)theta[k] + neg_step * (double)m[k] / (double)(SQRT(v[k]) + eps));
+    }
+}
+
+/* scikit-learn's momentum (nesterov 0) or Nesterov (1) over [from, to). */
+FBP_INLINE void FN(momentum_sklearn_run)(T *restrict theta, const T *restrict g, ptrdiff_t from,
+                                         ptrdiff_t to, T lr, T mu, T alpha, T *restrict v,
+                                         int nesterov, int penalised)
+{
+    for (ptrdiff_t k = from; k < to; k++) {
+        T gk = penalised ? g[k] + alpha * theta[k] : g[k];
+        v[k] = mu * v[k] - lr * gk;
+        if (nesterov)
+            theta[k] += mu * v[k] - lr * gk;
+        else
+            theta[k] += v[k];
+    }
+}
+
+/* A kernel's run over all n elements; with want_squares, each 16-element block squared as it
+ * is read (fbp_sum_of_squares' order) and the sum returned. RUN(from, to) is the kernel's run. */
+#define FBP_BLOCKED(RUN)                                                                      \
+    do {                                                                                      \
+        double partial[FBP_LANES] = {0};                                                      \
+        ptrdiff_t k_, j_, whole_ = n - n % FBP_LANES;                                         \
+        if (!want_squares) {                                                                  \
+            RUN(0, n);                                                                        \
+            return 0;                                                                         \
+        }                                                                                     \
+        for (k_ = 0; k_ < whole_; k_ += FBP_LANES) {                                          \
+            for (j_ = 0; j_ < FBP_LANES; j_++)                                                \
+                partial[j_] += (double)theta[k_ + j_] * (double)theta[k_ + j_];               \
+            RUN(k_, k_ + FBP_LANES);                                                          \
+        }                                                                                     \
+        for (k_ = whole_; k_ < n; k_++)                                                       \
+            partial[k_ - whole_] += (double)theta[k_] * (double)theta[k_];                    \
+        RUN(whole_, n);                                                                       \
+        return FN(fold_lanes)(partial);                                                       \
+    } while (0)
+
+FBP_INLINE double FN(adam_sklearn_all)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+                                       double neg_step, T b1, T omb1, T b2, T omb2, T eps,
+                                       T alpha, T *restrict m, T *restrict v, int want_squares,
+                                       int penalised)
+{
+#define FBP_RUN(from, to) FN(adam_sklearn_run)(theta, g, from, to, neg_step, b1, omb1, b2, omb2, \
+                                               eps, alpha, m, v, penalised)
+    FBP_BLOCKED(FBP_RUN);
+#undef FBP_RUN
+}
+
+FBP_INLINE double FN(momentum_sklearn_all)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+                                           T lr, T mu, T alpha, T *restrict v, int nesterov,
+                                           int want_squares, int penalised)
+{
+#define FBP_RUN(from, to) FN(momentum_sklearn_run)(theta, g, from, to, lr, mu, alpha, v, nesterov, \
+                                                   penalised)
+    FBP_BLOCKED(FBP_RUN);
+#undef FBP_RUN
+}
+
+FBP_CLONES double FN(fbp_adam_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+                                       double neg_step, T b1, T omb1, T b2, T omb2, T eps,
+                                       T alpha, T *restrict m, T *restrict v, int want_squares)
+{
+    if (alpha != 0)
+        return FN(adam_sklearn_all)(theta, g, n, neg_step, b1, omb1, b2, omb2, eps, alpha, m,
+                                    v, want_squares, 1);
+    return FN(adam_sklearn_all)(theta, g, n, neg_step, b1, omb1, b2, omb2, eps, alpha, m, v,
+                                want_squares, 0);
+}
+
+FBP_CLONES double FN(fbp_momentum_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+                                           T lr, T mu, T alpha, T *restrict v, int nesterov,
+                                           int want_squares)
+{
+    if (nesterov)
+        return alpha != 0
+            ? FN(momentum_sklearn_all)(theta, g, n, lr, mu, alpha, v, 1, want_squares, 1)
+            : FN(momentum_sklearn_all)(theta, g, n, lr, mu, alpha, v, 1, want_squares, 0);
+    return alpha != 0
+        ? FN(momentum_sklearn_all)(theta, g, n, lr, mu, alpha, v, 0, want_squares, 1)
+        : FN(momentum_sklearn_all)(theta, g, n, lr, mu, alpha, v, 0, want_squares, 0);
+}
+
+#undef FBP_BLOCKED
+
 FBP_CLONES double FN(fbp_sum_of_squares)(const T *restrict x, ptrdiff_t n)
 {
     double partial[FBP_LANES] = {0};
