@@ -258,33 +258,6 @@ cdef double weights_squared(Architecture arch, const floating* params) noexcept 
     return total
 
 
-cdef enum:
-    SQUARES_LANES = 16  # independent partial sums: a loop the compiler vectorises
-
-
-cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Σ x² in float64, element k going to partial sum k mod SQUARES_LANES (one running sum
-    waits on each addition in turn, about 4 cycles a weight: longer than M2's Adam step)"""
-    cdef double partial[SQUARES_LANES]
-    cdef Py_ssize_t block, k, j, whole = n - n % SQUARES_LANES
-    cdef int width
-    cdef const floating* row
-    for j in range(SQUARES_LANES):
-        partial[j] = 0
-    for block in range(n // SQUARES_LANES):
-        row = x + block * SQUARES_LANES
-        for j in range(SQUARES_LANES):
-            partial[j] += <double>row[j] * <double>row[j]
-    for k in range(whole, n):
-        partial[k - whole] += <double>x[k] * <double>x[k]
-    width = SQUARES_LANES // 2
-    while width > 0:  # pairwise: the partial sums of equal weight added together
-        for j in range(width):
-            partial[j] += partial[j + width]
-        width //= 2
-    return partial[0]
-
-
 cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,
                               double alpha, double clip_norm) noexcept nogil:
     """grad_W += alpha·W (the L2 penalty ½·alpha·Σ‖W‖², biases spared); then, if clip_norm > 0
