@@ -77,7 +77,7 @@ setup(
                                   "src_c/fastbp_xent16.c"]),
             extension("_blas"),
             extension("_train"),
-            extension("_optim"),
+            extension("_optim", ["src_c/fastbp_optim.c"]),
         ],
         compiler_directives=DIRECTIVES,
     ),

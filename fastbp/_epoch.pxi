@@ -151,14 +151,12 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
     for l in range(arch.n_layers - 1, -1, -1):
         A = layer_input(ws, l, inputs)
         if not plain_sgd:
-            if alpha != 0:  # ‖W‖² before the step, in weights_squared's order
-                squares += sum_of_squares(params + arch.w_offset[l],
-                                          arch.b_offset[l] - arch.w_offset[l])
             layer_gradient_over(arch, ws, l, delta, A, count, grads)
             if l > 0:
                 layer_input_delta(arch, ws, l, params, delta, count, delta_next)
-            layer_update(arch, l, options.optimizer, &options.hyper[0], lr, alpha, step,
-                         params, grads, state)
+            # ‖W‖² before the step, in weights_squared's order (0 without a penalty)
+            squares += layer_update(arch, l, options.optimizer, &options.hyper[0], lr, alpha,
+                                    step, params, grads, state)
         elif count == 1 and ws.paths[l] == LOOPS and (l == 0 or ws.pre[l] == NULL):
             # One sample through a small layer: input delta, f' and the step in one pass.
             dense_step_one(delta, A, arch.sizes[l], arch.sizes[l + 1], <floating>lr,
@@ -266,33 +264,6 @@ cdef double weights_squared(Architecture arch, const floating* params) noexcept 
     for l in range(arch.n_layers - 1, -1, -1):
         total += sum_of_squares(params + arch.w_offset[l], arch.b_offset[l] - arch.w_offset[l])
     return total
-
-
-cdef enum:
-    SQUARES_LANES = 16  # independent partial sums: a loop the compiler vectorises
-
-
-cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Σ x² in float64, element k going to partial sum k mod SQUARES_LANES (one running sum
-    waits on each addition in turn, about 4 cycles a weight: longer than M2's Adam step)"""
-    cdef double partial[SQUARES_LANES]
-    cdef Py_ssize_t block, k, j, whole = n - n % SQUARES_LANES
-    cdef int width
-    cdef const floating* row
-    for j in range(SQUARES_LANES):
-        partial[j] = 0
-    for block in range(n // SQUARES_LANES):
-        row = x + block * SQUARES_LANES
-        for j in range(SQUARES_LANES):
-            partial[j] += <double>row[j] * <double>row[j]
-    for k in range(whole, n):
-        partial[k - whole] += <double>x[k] * <double>x[k]
-    width = SQUARES_LANES // 2
-    while width > 0:  # pairwise: the partial sums of equal weight added together
-        for j in range(width):
-            partial[j] += partial[j + width]
-        width //= 2
-    return partial[0]
 
 
 cdef void regularise_and_clip(Architecture arch, const floating* params, floating* grads,

@@ -476,21 +476,25 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
 
 
 
-cdef void layer_update(Architecture arch, Py_ssize_t l, int optimizer, const double* hyper,
-                       double lr, double alpha, long long t, floating* params,
-                       const floating* grads, floating* state) noexcept nogil:
+cdef double layer_update(Architecture arch, Py_ssize_t l, int optimizer, const double* hyper,
+                         double lr, double alpha, long long t, floating* params,
+                         const floating* grads, floating* state) noexcept nogil:
     """layer l: its W and b stepped by `optimizer` from their gradient in `grads`, the L2
     term α·W folded into W's (biases spared); `state` is the network's flat optimizer state
-    (slots n_params apart), or NULL for a stateless optimizer"""
+    (slots n_params apart), or NULL for a stateless optimizer. Returns ‖W‖² from before the
+    step when alpha != 0 (sum_of_squares' value, for the reported penalty), else 0."""
     cdef Py_ssize_t w = arch.w_offset[l], b = arch.b_offset[l], n_out = arch.sizes[l + 1]
+    cdef double squares
     if alpha == 0:  # W and b are adjacent in every flat array: one step
         optimizer_step(optimizer, params + w, grads + w, b + n_out - w, lr, hyper,
                        state + w if state != NULL else NULL, arch.n_params, t, 0)
-        return
-    optimizer_step(optimizer, params + w, grads + w, b - w, lr, hyper,
-                   state + w if state != NULL else NULL, arch.n_params, t, alpha)
+        return 0
+    squares = optimizer_step_squares(optimizer, params + w, grads + w, b - w, lr, hyper,
+                                     state + w if state != NULL else NULL, arch.n_params, t,
+                                     alpha)
     optimizer_step(optimizer, params + b, grads + b, n_out, lr, hyper,
                    state + b if state != NULL else NULL, arch.n_params, t, 0)
+    return squares
 
 
 cdef void layer_gradient_over(Architecture arch, Workspace* ws, Py_ssize_t l,

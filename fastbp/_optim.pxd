@@ -45,6 +45,16 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
                          double lr, const double* hyper, floating* state, Py_ssize_t stride,
                          long long t, double alpha) noexcept nogil
 
+# optimizer_step, returning Σ params² over the n parameters from before the step (float64, in
+# sum_of_squares' order): the L2 penalty's ‖W‖² without a pass of its own where the kernel
+# can square the elements it reads (Adam, AdamW, scikit-learn's forms).
+cdef double optimizer_step_squares(int code, floating* params, const floating* grads,
+                                  Py_ssize_t n, double lr, const double* hyper, floating* state,
+                                  Py_ssize_t stride, long long t, double alpha) noexcept nogil
+
+# Σ x² in float64: element k to partial sum k mod 16, then the 16 added pairwise.
+cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil
+
 # The state before the first step: zeros, except iRPROP−'s step sizes Δ := Δ₀.
 cdef void optimizer_init_state(int code, const double* hyper, floating* state,
                                Py_ssize_t n) noexcept nogil

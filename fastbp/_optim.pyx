@@ -17,6 +17,29 @@ docstring is its one line of math (k indexes the elements; η = lr; g_k means g_
 """
 from libc.math cimport pow, sqrt, sqrtf
 
+cdef extern from "fastbp_optim.h":
+    double fbp_sum_of_squares_f(const float* x, Py_ssize_t n) noexcept nogil
+    double fbp_sum_of_squares_d(const double* x, Py_ssize_t n) noexcept nogil
+    double fbp_adam_f(float* theta, const float* g, Py_ssize_t n, float step, float inv_sqrt_c2,
+                      float b1, float omb1, float b2, float omb2, float eps, float decay,
+                      float alpha, float* m, float* v, int want_squares) noexcept nogil
+    double fbp_adam_d(double* theta, const double* g, Py_ssize_t n, double step,
+                      double inv_sqrt_c2, double b1, double omb1, double b2, double omb2,
+                      double eps, double decay, double alpha, double* m, double* v,
+                      int want_squares) noexcept nogil
+    double fbp_adam_sklearn_f(float* theta, const float* g, Py_ssize_t n, double neg_step,
+                              float b1, float omb1, float b2, float omb2, float eps, float alpha,
+                              float* m, float* v, int want_squares) noexcept nogil
+    double fbp_adam_sklearn_d(double* theta, const double* g, Py_ssize_t n, double neg_step,
+                              double b1, double omb1, double b2, double omb2, double eps,
+                              double alpha, double* m, double* v, int want_squares) noexcept nogil
+    double fbp_momentum_sklearn_f(float* theta, const float* g, Py_ssize_t n, float lr, float mu,
+                                  float alpha, float* v, int nesterov,
+                                  int want_squares) noexcept nogil
+    double fbp_momentum_sklearn_d(double* theta, const double* g, Py_ssize_t n, double lr,
+                                  double mu, double alpha, double* v, int nesterov,
+                                  int want_squares) noexcept nogil
+
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -89,11 +112,12 @@ cdef void _nesterov(floating* theta, const floating* g, Py_ssize_t n, floating l
         theta[k] -= lr * (gk + mu * v[k])
 
 
-cdef void _adam(floating* theta, const floating* g, Py_ssize_t n, double lr, double beta1,
-                double beta2, floating eps, double weight_decay, floating alpha, floating* m,
-                floating* v, long long t) noexcept nogil:
-    """θ := (1 − ηλ)·θ; m := β₁m + (1−β₁)g; v := β₂v + (1−β₂)g²; θ := θ − η·m̂/(√v̂ + ε)"""
-    cdef Py_ssize_t k
+cdef double _adam(floating* theta, const floating* g, Py_ssize_t n, double lr, double beta1,
+                  double beta2, floating eps, double weight_decay, floating alpha, floating* m,
+                  floating* v, long long t, bint want_squares) noexcept nogil:
+    """θ := (1 − ηλ)·θ; m := β₁m + (1−β₁)g; v := β₂v + (1−β₂)g²; θ := θ − η·m̂/(√v̂ + ε)
+    (the element loop in src_c/fastbp_optim.c, dispatched by instruction set; with
+    want_squares it returns Σθ² before the step, else 0)"""
     # The bias corrections 1 − βᵗ in float64: in float32, 1 − 0.999 keeps only ~4 digits,
     # an error of ~1e-5 in every early step's size.
     cdef double correction1 = 1 - pow(beta1, <double>t)
@@ -105,50 +129,42 @@ cdef void _adam(floating* theta, const floating* g, Py_ssize_t n, double lr, dou
     cdef floating b2 = <floating>beta2, one_minus_b2 = <floating>(1 - beta2)
     # AdamW's decoupled decay (λ = 0 for Adam, where the factor is exactly 1).
     cdef floating decay = <floating>(1 - lr * weight_decay)
-    cdef floating gk
-    for k in range(n):
-        gk = _penalised(g[k], theta[k], alpha)
-        m[k] = b1 * m[k] + one_minus_b1 * gk
-        v[k] = b2 * v[k] + one_minus_b2 * gk * gk
-        theta[k] = decay * theta[k] - step_size * m[k] / (_sqrt(v[k]) * inv_sqrt_correction2 + eps)
+    if floating is float:
+        return fbp_adam_f(theta, g, n, step_size, inv_sqrt_correction2, b1, one_minus_b1, b2,
+                          one_minus_b2, eps, decay, alpha, m, v, want_squares)
+    else:
+        return fbp_adam_d(theta, g, n, step_size, inv_sqrt_correction2, b1, one_minus_b1, b2,
+                          one_minus_b2, eps, decay, alpha, m, v, want_squares)
 
 
-cdef void _momentum_sklearn(floating* theta, const floating* g, Py_ssize_t n, floating lr,
-                            floating mu, floating alpha, floating* v) noexcept nogil:
-    """v := μ·v − η·g; θ := θ + v"""
-    cdef Py_ssize_t k
-    for k in range(n):
-        v[k] = mu * v[k] - lr * _penalised(g[k], theta[k], alpha)
-        theta[k] += v[k]
+cdef double _momentum_sklearn(floating* theta, const floating* g, Py_ssize_t n, floating lr,
+                              floating mu, floating alpha, floating* v, bint nesterov,
+                              bint want_squares) noexcept nogil:
+    """v := μ·v − η·g; θ := θ + v, or with nesterov θ := θ + (μ·v − η·g) (the element loop in
+    src_c/fastbp_optim.c; with want_squares it returns Σθ² before the step, else 0)"""
+    if floating is float:
+        return fbp_momentum_sklearn_f(theta, g, n, lr, mu, alpha, v, nesterov, want_squares)
+    else:
+        return fbp_momentum_sklearn_d(theta, g, n, lr, mu, alpha, v, nesterov, want_squares)
 
 
-cdef void _nesterov_sklearn(floating* theta, const floating* g, Py_ssize_t n, floating lr,
-                            floating mu, floating alpha, floating* v) noexcept nogil:
-    """v := μ·v − η·g; θ := θ + (μ·v − η·g)"""
-    cdef Py_ssize_t k
-    cdef floating gk
-    for k in range(n):
-        gk = _penalised(g[k], theta[k], alpha)
-        v[k] = mu * v[k] - lr * gk
-        theta[k] += mu * v[k] - lr * gk
-
-
-cdef void _adam_sklearn(floating* theta, const floating* g, Py_ssize_t n, double lr,
-                        double beta1, double beta2, floating eps, floating alpha, floating* m,
-                        floating* v, long long t) noexcept nogil:
-    """m := β₁m + (1−β₁)g; v := β₂v + (1−β₂)g²; θ := θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)"""
-    cdef Py_ssize_t k
+cdef double _adam_sklearn(floating* theta, const floating* g, Py_ssize_t n, double lr,
+                          double beta1, double beta2, floating eps, floating alpha, floating* m,
+                          floating* v, long long t, bint want_squares) noexcept nogil:
+    """m := β₁m + (1−β₁)g; v := β₂v + (1−β₂)g²; θ := θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)
+    (the element loop in src_c/fastbp_optim.c; with want_squares it returns Σθ² before the
+    step, else 0)"""
     # scikit-learn's step size, a float64 scalar in its numpy code: its float32 updates are
     # float64 too (m and √v + ε widened), rounded to float32 only as they land on θ.
     cdef double neg_step = -(lr * sqrt(1 - pow(beta2, <double>t)) / (1 - pow(beta1, <double>t)))
     cdef floating b1 = <floating>beta1, one_minus_b1 = <floating>(1 - beta1)
     cdef floating b2 = <floating>beta2, one_minus_b2 = <floating>(1 - beta2)
-    cdef floating gk
-    for k in range(n):
-        gk = _penalised(g[k], theta[k], alpha)
-        m[k] = b1 * m[k] + one_minus_b1 * gk
-        v[k] = b2 * v[k] + one_minus_b2 * (gk * gk)
-        theta[k] = <floating>(theta[k] + neg_step * m[k] / <double>(_sqrt(v[k]) + eps))
+    if floating is float:
+        return fbp_adam_sklearn_f(theta, g, n, neg_step, b1, one_minus_b1, b2, one_minus_b2, eps,
+                                  alpha, m, v, want_squares)
+    else:
+        return fbp_adam_sklearn_d(theta, g, n, neg_step, b1, one_minus_b1, b2, one_minus_b2, eps,
+                                  alpha, m, v, want_squares)
 
 
 cdef void _rmsprop(floating* theta, const floating* g, Py_ssize_t n, floating lr, double rho,
@@ -214,10 +230,10 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
         _nesterov(params, grads, n, <floating>lr, <floating>hyper[0], a, state)
     elif code == ADAM:
         _adam(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2], 0.0, a,
-              state, state + stride, t)
+              state, state + stride, t, False)
     elif code == ADAMW:
         _adam(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2], hyper[3], a,
-              state, state + stride, t)
+              state, state + stride, t, False)
     elif code == RMSPROP:
         _rmsprop(params, grads, n, <floating>lr, hyper[0], <floating>hyper[1], a, state)
     elif code == ADAGRAD:
@@ -225,13 +241,43 @@ cdef void optimizer_step(int code, floating* params, const floating* grads, Py_s
     elif code == IRPROP_MINUS:
         _irprop_minus(params, grads, n, <floating>hyper[0], <floating>hyper[1],
                       <floating>hyper[2], <floating>hyper[3], a, state, state + stride)
-    elif code == MOMENTUM_SKLEARN:
-        _momentum_sklearn(params, grads, n, <floating>lr, <floating>hyper[0], a, state)
-    elif code == NESTEROV_SKLEARN:
-        _nesterov_sklearn(params, grads, n, <floating>lr, <floating>hyper[0], a, state)
+    elif code == MOMENTUM_SKLEARN or code == NESTEROV_SKLEARN:
+        _momentum_sklearn(params, grads, n, <floating>lr, <floating>hyper[0], a, state,
+                          code == NESTEROV_SKLEARN, False)
     elif code == ADAM_SKLEARN:
         _adam_sklearn(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2], a,
-                      state, state + stride, t)
+                      state, state + stride, t, False)
+
+
+cdef double optimizer_step_squares(int code, floating* params, const floating* grads,
+                                  Py_ssize_t n, double lr, const double* hyper, floating* state,
+                                  Py_ssize_t stride, long long t, double alpha) noexcept nogil:
+    """optimizer_step, returning Σθ² over the n parameters before the step (float64, in
+    sum_of_squares' order): Adam, AdamW and scikit-learn's forms square each element as their
+    loop reads it, the others take a pass of their own first"""
+    cdef double squares
+    if code == ADAM or code == ADAMW:
+        return _adam(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2],
+                     hyper[3] if code == ADAMW else 0.0, <floating>alpha, state,
+                     state + stride, t, True)
+    if code == ADAM_SKLEARN:
+        return _adam_sklearn(params, grads, n, lr, hyper[0], hyper[1], <floating>hyper[2],
+                             <floating>alpha, state, state + stride, t, True)
+    if code == MOMENTUM_SKLEARN or code == NESTEROV_SKLEARN:
+        return _momentum_sklearn(params, grads, n, <floating>lr, <floating>hyper[0],
+                                 <floating>alpha, state, code == NESTEROV_SKLEARN, True)
+    squares = sum_of_squares(params, n)
+    optimizer_step(code, params, grads, n, lr, hyper, state, stride, t, alpha)
+    return squares
+
+
+cdef double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Σ x² in float64, element k going to partial sum k mod 16, the partial sums then added
+    pairwise (src_c/fastbp_optim.c, dispatched by instruction set)"""
+    if floating is float:
+        return fbp_sum_of_squares_f(x, n)
+    else:
+        return fbp_sum_of_squares_d(x, n)
 
 
 cdef void optimizer_init_state(int code, const double* hyper, floating* state,

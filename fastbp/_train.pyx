@@ -46,7 +46,7 @@ from fastbp._kernels cimport (
     MSE, sgemm_inplace, avx512_kernels_run, sgemm_packed, sgemm_packed_work, stranspose,
     FBP_MAX_FUSED_LAYERS,
 )
-from fastbp._optim cimport optimizer_step, SGD
+from fastbp._optim cimport optimizer_step, optimizer_step_squares, sum_of_squares, SGD
 
 
 cdef extern from "fastbp_random.h" nogil:
