@@ -64,6 +64,7 @@ class EpochRunner:
     def __init__(self, state, X, Y, sample_weight, batch_size, options):
         self.state, self.X, self.Y, self.sample_weight = state, X, Y, sample_weight
         self.batch_size = batch_size
+        self.n_rows = X.shape[0]  # samples per epoch (train_many's runners: their indices')
         self.chunk = min(batch_size, CHUNK_ROWS)
         self.work = state.workspace(self.chunk, options.has_dropout)
         self.grads = aligned_empty(state.n_params, state.dtype)
@@ -91,7 +92,7 @@ def run(state, runner, settings):
     leave it (or, outside the main thread or under a handler of the user's, what that handler
     raised)."""
     history = History()
-    n = runner.X.shape[0]
+    n = runner.n_rows
     options = runner.options
     progress = Progress(settings.verbose, settings.epochs, n)
     before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
