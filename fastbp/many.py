@@ -9,6 +9,7 @@ through the same epoch loop as ``Network.fit`` (fastbp._fit): a network ends exa
 """
 import contextlib
 import copy
+import functools
 import math
 import threading
 import time
@@ -20,7 +21,8 @@ from fastbp import _fit, _validate, optim, schedules
 from fastbp._blas import limit_threads
 from fastbp._scaling import Scaler
 from fastbp._threads import default_threads
-from fastbp._train import TrainOptions, train_epoch
+from fastbp._kernels import per_example_loop
+from fastbp._train import TrainOptions, lane_count, lanes_apply, train_epoch, train_lanes_epoch
 from fastbp.network import MAX_THREADS, Network
 
 # fit's options that need Python between one network's epochs and run per call, not per
@@ -59,6 +61,97 @@ class _RowsRunner(_fit.EpochRunner):
         return train_epoch(state.architecture, state.params, self.grads, self.work, self.X,
                            self.Y, rows, self.batch_size, lr, self.chunk, self.options,
                            state.optimizer_state, self.sample_weight)
+
+
+class _LaneRunner(_RowsRunner):
+    """A network whose epochs run in a lane of its group's compiled loop (_LaneGroup): its
+    run() hands the epoch to the group and waits for the group's call."""
+
+    def __init__(self, state, X, Y, batch_size, options, rows, group):
+        super().__init__(state, X, Y, None, batch_size, options, rows)
+        self.group = group
+
+    def run(self, order, lr, updates_left, seconds_left):
+        rows = self.rows if order is None else self.rows[order]
+        self.options.step = self.state.step
+        return self.group.epoch(self, rows, lr, updates_left)
+
+
+class _LaneGroup:
+    """Up to lane_count networks of one data set and epoch length, trained in lockstep: each
+    runs fit's epoch loop (fastbp._fit.run) in a thread of its own, which hands each epoch
+    to the group; once every network still training has handed in its epoch, the group's
+    thread (a worker of train_many's pool) runs them all in one compiled call. A network
+    whose fit ends (its epochs done, a stop rule, divergence) leaves the group."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+        self.condition = threading.Condition()
+        self.active = len(jobs)
+        self.posted = {}    # runner -> (rows, lr, updates_left): this round's epochs
+        self.results = {}   # runner -> train_epoch's result
+
+    def epoch(self, runner, rows, lr, updates_left):
+        with self.condition:
+            self.posted[runner] = (rows, lr, updates_left)
+            self.condition.notify_all()
+            while runner not in self.results:
+                self.condition.wait()
+            result = self.results.pop(runner)
+        if isinstance(result, BaseException):  # the group's call failed: this fit fails
+            raise result
+        return result
+
+    def leave(self):
+        with self.condition:
+            self.active -= 1
+            self.condition.notify_all()
+
+    def run(self, stop):
+        """The group's thread: start its networks' fits, then run their epochs as they come."""
+        members = [threading.Thread(target=self._member, args=(job, stop), daemon=True,
+                                    name=f"fastbp-many-{job.index}") for job in self.jobs]
+        for member in members:
+            member.start()
+        try:
+            while True:
+                with self.condition:
+                    while self.active > 0 and len(self.posted) < self.active:
+                        self.condition.wait()
+                    if self.active == 0:
+                        break
+                    posted, self.posted = self.posted, {}
+                try:
+                    results = self._call(posted)
+                except BaseException as error:
+                    results = dict.fromkeys(posted, error)
+                with self.condition:
+                    self.results.update(results)
+                    self.condition.notify_all()
+        finally:
+            for member in members:
+                member.join()
+
+    @staticmethod
+    def _call(posted):
+        runners = list(posted)
+        budgets = {updates_left for _, _, updates_left in posted.values()}
+        if len(budgets) != 1:  # every network has applied as many updates: never met
+            raise RuntimeError("train_many's lanes fell out of step")
+        budget = budgets.pop()
+        first = runners[0]
+        out = train_lanes_epoch(
+            first.state.architecture, [runner.state.params for runner in runners],
+            first.X, first.Y, [posted[runner][0] for runner in runners],
+            np.array([posted[runner][1] for runner in runners], np.float64),
+            -1 if budget is None else budget, [runner.options for runner in runners])
+        return dict(zip(runners, out))
+
+    def _member(self, job, stop):
+        try:
+            _train(job, stop)
+        finally:
+            self.leave()
 
 
 class _Job:
@@ -145,7 +238,8 @@ def _sample_weights(sample_weight, k, n):
 def train_many(networks, X, y, *, sample_indices=None, sample_weight=None, lr=None,
                n_threads=None, epochs=10, batch_size=32, shuffle=True, optimizer=None,
                schedule=None, alpha=0.0, clip_norm=None, class_weight=None, tol=None,
-               n_iter_no_change=10, max_time=None, max_updates=None, verbose=0, **refused):
+               n_iter_no_change=10, max_time=None, max_updates=None, verbose=0, lanes=True,
+               **refused):
     """Train several networks of one architecture on one shared data set, in one call.
 
     Network k ends exactly as ``net.fit(X[idx], y[idx], lr=lr[k], **options)`` would have
@@ -180,6 +274,11 @@ n_iter_no_change, max_updates
         Seconds allowed to each network, counted from the start of its own training.
     verbose : int
         0 only (no progress bars from several threads).
+    lanes : bool
+        Let tiny networks (every layer at most 8 wide) trained by plain per-example SGD on
+        the squared error, without sample weights, scaling or max_time, run side by side in
+        one compiled loop, 16 float32 (8 float64) networks per call, one per vector lane
+        (the same weights either way; False: each network alone, for comparisons).
 
     Returns
     -------
@@ -213,6 +312,7 @@ n_iter_no_change, max_updates
     threads = min(threads, MAX_THREADS)
     if _validate.non_negative_int("verbose", verbose) > 0:
         raise ValueError("train_many shows no progress bar: pass verbose=0")
+    lanes = _validate.boolean("lanes", lanes) and max_time is None
     lrs = _per_network_lr(lr, k)
     first = nets[0]
     dtype = first.dtype
@@ -266,7 +366,7 @@ n_iter_no_change, max_updates
             raise
         for job, config in zip(jobs, configs):
             job.runner = _runner(job, config, batch_size, alpha, clip_norm)
-        _run(jobs, threads)
+        _run(_tasks(jobs, X_checked, Y_dtype, lanes), jobs, threads)
     return [job.history for job in jobs]
 
 
@@ -315,6 +415,44 @@ def _runner(job, config, batch_size, alpha, clip_norm):
     return _RowsRunner(state, X, Y, w, batch, options, rows)
 
 
+def _tasks(jobs, X, Y, lanes):
+    """What the pool runs: lane groups (networks whose epochs can share one compiled loop:
+    the shared X and Y, the same epoch length) and single networks."""
+    singles, grouped = [], {}
+    for job in jobs:
+        runner = job.runner
+        if lanes and _in_lanes(job, X, Y):
+            state = job.net.state
+            job.runner = _LaneRunner(state, X, Y, 1, runner.options, _all_rows(runner), None)
+            grouped.setdefault(job.runner.n_rows, []).append(job)
+        else:
+            singles.append(job)
+    tasks = []
+    for members in grouped.values():
+        size = lane_count(members[0].net.dtype)
+        for first in range(0, len(members), size):
+            group = _LaneGroup(members[first:first + size])
+            for job in group.jobs:
+                job.runner.group = group
+            tasks.append(group.run)
+    return tasks + [functools.partial(_train, job) for job in singles]
+
+
+def _all_rows(runner):
+    return runner.rows if isinstance(runner, _RowsRunner) else np.arange(runner.n_rows, dtype=np.intp)
+
+
+def _in_lanes(job, X, Y):
+    runner, net = job.runner, job.net
+    if runner.X is not X or runner.Y is not Y or runner.sample_weight is not None:
+        return False
+    if per_example_loop(net.sizes) != "tiny":
+        return False
+    with limit_threads(1):  # the plan of the worker threads
+        return lanes_apply(net.state.architecture, runner.options, runner.n_rows,
+                           runner.batch_size, False, net.dtype)
+
+
 def _train(job, stop):
     """One network's fit, in a worker thread (its BLAS on one thread)."""
     if stop.is_set():
@@ -331,13 +469,13 @@ def _train(job, stop):
         job.runner = None  # its workspace freed as soon as the network is done
 
 
-def _run(jobs, threads):
-    """Every job on `threads` worker threads; Ctrl-C stops them all at their next look."""
+def _run(tasks, jobs, threads):
+    """Every task on `threads` worker threads; Ctrl-C stops them all at their next look."""
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=min(threads, len(jobs)),
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)),
                               thread_name_prefix="fastbp-many")
     try:
-        futures = [pool.submit(_train, job, stop) for job in jobs]
+        futures = [pool.submit(task, stop) for task in tasks]
         try:
             for future in futures:
                 future.result()

@@ -26,6 +26,7 @@ def houses():
 
 def reference_fits(nets, X, y, indices=None, lrs=None, sample_weight=None, **options):
     """Copies of `nets`, each trained by its own fit on its rows (one BLAS thread)."""
+    options.pop("lanes", None)  # train_many's alone
     twins = []
     for j, net in enumerate(nets):
         twin = net.copy()
@@ -254,3 +255,118 @@ def test_ensemble_mean_and_spread(houses):
     np.testing.assert_allclose(ensemble.spread(X[:20]), each.std(axis=0, ddof=1), rtol=1e-12)
     assert np.all(ensemble.spread(X[:20]) > 0)  # different seeds, different networks
     assert np.all(fastbp.Ensemble(ensemble.networks[:1]).spread(X[:3]) == 0)
+
+
+# ----- the lanes: tiny per-example networks side by side --------------------------------------
+@pytest.fixture
+def lane_calls(monkeypatch):
+    """The number of networks of each lane kernel call train_many makes."""
+    from fastbp import many
+    calls = []
+    original = many.train_lanes_epoch
+
+    def spy(arch, params, *rest):
+        calls.append(len(params))
+        return original(arch, params, *rest)
+    monkeypatch.setattr(many, "train_lanes_epoch", spy)
+    return calls
+
+
+@pytest.mark.parametrize("k", [1, 5, 16, 17, 40])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_lanes_equal_fit(houses, dtype, k, shuffle, lane_calls):
+    X, y = houses
+    lanes = 16 if dtype == "float32" else 8
+    lrs = list(np.linspace(0.01, 0.2, k))
+    check(t1_networks(k, dtype), X, y, lrs=lrs, epochs=3, batch_size=1, shuffle=shuffle)
+    assert max(lane_calls) == min(k, lanes) and sum(lane_calls) == 3 * k  # 3 epochs each
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "elu", "softplus",
+                                        "identity"])
+def test_lanes_activations_and_shapes(dtype, activation, lane_calls):
+    X, Y = house_prices(150, seed=1, standardize=True)
+    Y2 = np.stack([Y, -0.5 * Y], axis=1)
+    for sizes, y, output in (([3, 5, 2], Y2, "tanh"), ([3, 8, 7, 8, 1], Y, "sigmoid"),
+                             ([3, 1], Y, "identity")):
+        nets = [fastbp.Network(sizes, activation=activation, output=output, dtype=dtype,
+                               seed=j, n_threads=1) for j in range(9)]
+        check(nets, X, y, epochs=2, batch_size=1, lr=0.02)
+    assert lane_calls
+
+
+def test_lanes_grouped_by_epoch_length(houses, lane_calls):
+    """Networks whose index arrays differ in length run in separate groups."""
+    X, y = houses
+    rng = np.random.default_rng(4)
+    indices = [rng.integers(0, 240, 100 + 50 * (j % 3)) for j in range(20)]
+    check(t1_networks(20), X, y, indices=indices, epochs=2, batch_size=1, lr=0.05)
+    assert sorted(lane_calls) == [6, 6, 7, 7, 7, 7]
+
+
+def test_lanes_budget_and_stop_rules(houses, lane_calls):
+    X, y = houses
+    check(t1_networks(18), X, y, epochs=4, batch_size=1, lr=0.05, max_updates=555)
+    lrs = [0.05] * 9 + [0.0001] * 9  # the slow ones stop early by tol, the others run on
+    check(t1_networks(18), X, y, lrs=lrs, epochs=6, batch_size=1, tol=1e-3,
+          n_iter_no_change=1, schedule="cosine")
+    assert lane_calls
+
+
+def test_lanes_one_diverges_the_others_train(houses, lane_calls):
+    X, y = houses
+    nets = t1_networks(10, activation="identity")
+    twins = reference_fits(nets[:3] + nets[4:], X, y, epochs=2, batch_size=1, lr=0.01)
+    before = nets[3].state.params.copy()
+    with pytest.raises(fastbp.TrainingDiverged, match="epoch 1"):
+        fastbp.train_many(nets, X, y, lr=[0.01] * 3 + [1e6] + [0.01] * 6, epochs=2,
+                          batch_size=1)
+    assert np.array_equal(nets[3].state.params, before)
+    for net, twin in zip(nets[:3] + nets[4:], twins):
+        assert_same(net, twin)
+    assert lane_calls
+
+
+def test_lanes_off_and_other_settings_take_the_general_path(houses, lane_calls):
+    X, y = houses
+    check(t1_networks(4), X, y, epochs=2, batch_size=1, lr=0.05, lanes=False)
+    check(t1_networks(4), X, y, epochs=2, batch_size=1, lr=0.05, optimizer="momentum")
+    check(t1_networks(4), X, y, epochs=2, batch_size=2, lr=0.05)
+    check(t1_networks(4, dropout=0.1), X, y, epochs=2, batch_size=1, lr=0.05)
+    check(t1_networks(4), X, y, epochs=2, batch_size=1, lr=0.05, max_time=100.0)
+    check([fastbp.Network([3, 9, 1], seed=j, n_threads=1) for j in range(3)], X, y, epochs=2,
+          batch_size=1, lr=0.05)
+    assert lane_calls == []
+
+
+@pytest.mark.parametrize("lanes", [True, False])
+def test_ctrl_c_leaves_each_network_as_max_updates_would(lanes):
+    """SIGINT while train_many runs: every network that began is what fit(max_updates=k)
+    leaves for its own k updates; the others are unchanged."""
+    import os
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    X, y = house_prices(100_000, seed=0, standardize=True)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    nets = t1_networks(40)
+    starts = [net.copy() for net in nets]
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="max_updates"):
+            fastbp.train_many(nets, X, y, epochs=1000, batch_size=1, lr=0.001, n_threads=2,
+                              lanes=lanes)
+    finally:
+        timer.cancel()
+    began = [net for net in nets if net.state.step > 0]
+    assert began
+    for net, start in zip(nets, starts):
+        if net.state.step == 0:
+            assert net.state.params.tobytes() == start.state.params.tobytes()
+            continue
+        assert net.history.stopped_because == "interrupted"
+        start.fit(X, y, epochs=1000, batch_size=1, lr=0.001, max_updates=net.state.step)
+        assert net.state.params.tobytes() == start.state.params.tobytes()
+        assert net.epochs_trained == start.epochs_trained
