@@ -309,7 +309,8 @@ n_iter_no_change, max_updates
     nets = _networks(networks)
     k = len(nets)
     threads = default_threads() if n_threads is None else _validate.positive_int("n_threads", n_threads)
-    threads = min(threads, MAX_THREADS)
+    if threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be at most {MAX_THREADS}, got {threads}")
     if _validate.non_negative_int("verbose", verbose) > 0:
         raise ValueError("train_many shows no progress bar: pass verbose=0")
     lanes = _validate.boolean("lanes", lanes) and max_time is None

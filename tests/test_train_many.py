@@ -219,6 +219,8 @@ def test_clear_errors_and_nothing_changed(houses):
         (dict(optimizer="lbfgs"), ValueError, "lbfgs"),
         (dict(verbose=1), ValueError, "verbose=0"),
         (dict(n_threads=0), ValueError, "n_threads"),
+        (dict(n_threads=5000), ValueError, "at most"),
+        (dict(lanes="yes"), (TypeError, ValueError), "lanes"),
         (dict(sample_weight=np.zeros(240)), ValueError, "sum to zero"),
         (dict(bogus=1), TypeError, "bogus"),
     ]
