@@ -74,7 +74,7 @@ setup(
         [
             extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c",
                                   "src_c/fastbp_gemm.c", "src_c/fastbp_gemm_packed.c",
-                                  "src_c/fastbp_xent16.c"]),
+                                  "src_c/fastbp_xent16.c", "src_c/fastbp_lanes.c"]),
             extension("_blas"),
             extension("_train"),
             extension("_optim", ["src_c/fastbp_optim.c"]),

@@ -22,6 +22,7 @@ from fastbp import _persist, datasets, network, optim, reference, schedules
 from fastbp._config import get_include, show_config
 from fastbp._inspect import check_gradients
 from fastbp.history import History, StopTraining
+from fastbp.many import Ensemble, train_many
 from fastbp.network import Network, TrainingDiverged, load
 
 # Networks pickled before load moved to fastbp.network name this function: found again here.
@@ -29,6 +30,8 @@ _persist.from_state = network.from_record
 
 __all__ = [
     "Network",
+    "train_many",
+    "Ensemble",
     "History",
     "TrainingDiverged",
     "StopTraining",

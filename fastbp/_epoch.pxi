@@ -314,8 +314,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     """Run one epoch of mini-batch training: per batch, the (weighted) mean gradient, the L2
     term and clipping, then one optimizer step (plain SGD: θ ← θ − lr·g).
 
-    Batches are consecutive slices of `order` (a permutation of the rows of X), or of the
-    rows themselves when `order` is None; the last batch may be partial. `grads` (same size
+    Batches are consecutive slices of `order` (indices of rows of X, each in range: a
+    permutation of them for fit; train_many's sample indices, perhaps permuted, may repeat or
+    leave rows out), or of the rows themselves when `order` is None; the last batch may be
+    partial. The epoch has as many samples as `order` (or X) has entries. `grads` (same size
     as params) and `work` (``arch.workspace_size(chunk, dropout)``) are scratch space; a
     batch is processed `chunk` rows at a time. `options` (None: plain SGD) sets the
     optimizer, whose state (state_size × n_params) is `state`, the penalty, clipping, dropout
@@ -335,7 +337,7 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
     (not before its first) and between the chunks of a batch; a batch cut short by a look is
     not applied. STATUS_OK: every row was trained on.
     """
-    cdef Py_ssize_t n = X.shape[0], start = 0, count
+    cdef Py_ssize_t n = X.shape[0] if order is None else order.shape[0], start = 0, count
     cdef int status = STATUS_OK
     cdef double batch_loss, batch_weight_sum, loss_sum = 0, weight_sum = 0
     cdef long long updates = 0, max_updates, update_work
@@ -357,12 +359,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
         raise ValueError("grads must have the size of params")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    if order is not None:
-        if order.shape[0] != n:
-            raise ValueError("order must hold one index per row of X")
+    if order is not None and n > 0:
         order_ptr = &order[0]
     if sample_weight is not None:
-        if sample_weight.shape[0] != n:
+        if sample_weight.shape[0] != X.shape[0]:
             raise ValueError("sample_weight must hold one weight per row of X")
         weights_ptr = &sample_weight[0]
     if state is not None and state.shape[0] > 0:

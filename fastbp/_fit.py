@@ -66,6 +66,7 @@ class EpochRunner:
     def __init__(self, state, X, Y, sample_weight, batch_size, options):
         self.state, self.X, self.Y, self.sample_weight = state, X, Y, sample_weight
         self.batch_size = batch_size
+        self.n_rows = X.shape[0]  # samples per epoch (train_many's runners: their indices')
         self.chunk = min(batch_size, CHUNK_ROWS)
         self.work = state.workspace(self.chunk, options.has_dropout)
         self.grads = aligned_empty(state.n_params, state.dtype)
@@ -94,7 +95,7 @@ def run(state, runner, settings):
     raised)."""
     history = History()
     history.metric_name = _metrics.name(settings.loss_name)
-    n = runner.X.shape[0]
+    n = runner.n_rows
     options = runner.options
     progress = Progress(settings.verbose, settings.epochs, n, settings.loss_name)
     before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch

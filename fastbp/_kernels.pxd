@@ -171,3 +171,51 @@ cdef Py_ssize_t sgemm_packed_work() noexcept nogil
 
 # Whether fastbp's AVX-512 kernels run here (the build has them, the CPU has AVX-512F).
 cpdef bint avx512_kernels_run() noexcept nogil
+
+# Many tiny networks side by side, one per vector lane (src_c/fastbp_lanes.c: train_many).
+cdef extern from "fastbp_lanes.h" nogil:
+    int FBP_LANES_F
+    int FBP_LANES_D
+    int FBP_LANES_WIDEST
+    int FBP_HAVE_LANES
+    Py_ssize_t fbp_lanes_work_size_f(const Py_ssize_t* sizes, Py_ssize_t n_layers)
+    Py_ssize_t fbp_lanes_work_size_d(const Py_ssize_t* sizes, Py_ssize_t n_layers)
+    void fbp_lanes_pack_f(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                          const Py_ssize_t* b_offset, Py_ssize_t n_layers, float** params,
+                          Py_ssize_t used, float* packed)
+    void fbp_lanes_pack_d(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                          const Py_ssize_t* b_offset, Py_ssize_t n_layers, double** params,
+                          Py_ssize_t used, double* packed)
+    void fbp_lanes_unpack_f(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                            const Py_ssize_t* b_offset, Py_ssize_t n_layers,
+                            const float* packed, Py_ssize_t used, float** params)
+    void fbp_lanes_unpack_d(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                            const Py_ssize_t* b_offset, Py_ssize_t n_layers,
+                            const double* packed, Py_ssize_t used, double** params)
+    void fbp_train_lanes_mse_f(const Py_ssize_t* sizes, const int* activations,
+                               Py_ssize_t n_layers, float* packed, const float* X,
+                               const float* Y, const Py_ssize_t** orders, Py_ssize_t start,
+                               Py_ssize_t count, const float* lr, float* work,
+                               double* loss_sums, Py_ssize_t* steps)
+    void fbp_train_lanes_mse_d(const Py_ssize_t* sizes, const int* activations,
+                               Py_ssize_t n_layers, double* packed, const double* X,
+                               const double* Y, const Py_ssize_t** orders, Py_ssize_t start,
+                               Py_ssize_t count, const double* lr, double* work,
+                               double* loss_sums, Py_ssize_t* steps)
+
+cdef void lanes_pack(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                     const Py_ssize_t* b_offset, Py_ssize_t n_layers, floating** params,
+                     Py_ssize_t used, floating* packed) noexcept nogil
+
+cdef void lanes_unpack(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                       const Py_ssize_t* b_offset, Py_ssize_t n_layers, const floating* packed,
+                       Py_ssize_t used, floating** params) noexcept nogil
+
+cdef void train_lanes_mse(const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers,
+                          floating* packed, const floating* X, const floating* Y,
+                          const Py_ssize_t** orders, Py_ssize_t start, Py_ssize_t count,
+                          const floating* lr, floating* work, double* loss_sums,
+                          Py_ssize_t* steps) noexcept nogil
+
+cdef Py_ssize_t lanes_work_size(const Py_ssize_t* sizes, Py_ssize_t n_layers,
+                                bint single) noexcept nogil

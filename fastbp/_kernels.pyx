@@ -392,3 +392,46 @@ def softmax_cross_entropy_f(const float[:, ::1] Z, const float[:, ::1] Y, float 
     total = fbp_softmax_xent_f(&Z[0, 0], &Y[0, 0], Z.shape[0], Z.shape[1], scale,
                                NULL if weights is None else &weights[0], &dZ_view[0, 0])
     return total, dZ
+
+
+# ----- many tiny networks side by side (train_many) ------------------------------------------
+cdef void lanes_pack(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                     const Py_ssize_t* b_offset, Py_ssize_t n_layers, floating** params,
+                     Py_ssize_t used, floating* packed) noexcept nogil:
+    """lane k of packed := network k's parameters (k < used), the other lanes := 0"""
+    if floating is float:
+        fbp_lanes_pack_f(sizes, w_offset, b_offset, n_layers, params, used, packed)
+    else:
+        fbp_lanes_pack_d(sizes, w_offset, b_offset, n_layers, params, used, packed)
+
+
+cdef void lanes_unpack(const Py_ssize_t* sizes, const Py_ssize_t* w_offset,
+                       const Py_ssize_t* b_offset, Py_ssize_t n_layers, const floating* packed,
+                       Py_ssize_t used, floating** params) noexcept nogil:
+    """network k's parameters := lane k of packed (k < used)"""
+    if floating is float:
+        fbp_lanes_unpack_f(sizes, w_offset, b_offset, n_layers, packed, used, params)
+    else:
+        fbp_lanes_unpack_d(sizes, w_offset, b_offset, n_layers, packed, used, params)
+
+
+cdef void train_lanes_mse(const Py_ssize_t* sizes, const int* activations, Py_ssize_t n_layers,
+                          floating* packed, const floating* X, const floating* Y,
+                          const Py_ssize_t** orders, Py_ssize_t start, Py_ssize_t count,
+                          const floating* lr, floating* work, double* loss_sums,
+                          Py_ssize_t* steps) noexcept nogil:
+    """per-example SGD of every lane over its samples (see fbp_train_lanes_mse)"""
+    if floating is float:
+        fbp_train_lanes_mse_f(sizes, activations, n_layers, packed, X, Y, orders, start, count,
+                              lr, work, loss_sums, steps)
+    else:
+        fbp_train_lanes_mse_d(sizes, activations, n_layers, packed, X, Y, orders, start, count,
+                              lr, work, loss_sums, steps)
+
+
+cdef Py_ssize_t lanes_work_size(const Py_ssize_t* sizes, Py_ssize_t n_layers,
+                                bint single) noexcept nogil:
+    """elements of train_lanes_mse's workspace, float32 (single) or float64"""
+    if single:
+        return fbp_lanes_work_size_f(sizes, n_layers)
+    return fbp_lanes_work_size_d(sizes, n_layers)

@@ -74,4 +74,5 @@ cdef extern from "fastbp_clock.h" nogil:
 include "_plan.pxi"
 include "_layers.pxi"
 include "_epoch.pxi"
+include "_lanes.pxi"
 include "_predict.pxi"
