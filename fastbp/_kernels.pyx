@@ -270,6 +270,105 @@ cdef Py_ssize_t sgemm_packed_work() noexcept nogil:
     return <Py_ssize_t>fbp_sgemm_packed_work()
 
 
+cdef extern from "fastbp_team.h" nogil:
+    fbp_team* fbp_team_start(int n_threads)
+    void fbp_team_stop(fbp_team* team)
+    int fbp_team_size(const fbp_team* team)
+    void fbp_sgemm_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                        const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+    void fbp_sgemm_packed_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                               float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                               const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                               float* C, Py_ssize_t ldc, float* work)
+    void fbp_team_split(Py_ssize_t m, Py_ssize_t n, int part, int parts, Py_ssize_t* row0,
+                        Py_ssize_t* row1, Py_ssize_t* col0, Py_ssize_t* col1)
+
+
+cdef fbp_team* team_start(int n_threads) noexcept nogil:
+    """A team of n_threads threads for the split products (NULL: below 2, or no threads)."""
+    return fbp_team_start(n_threads)
+
+
+cdef void team_stop(fbp_team* team) noexcept nogil:
+    """The team's workers joined and the team freed (NULL: nothing)."""
+    fbp_team_stop(team)
+
+
+cdef int team_size(const fbp_team* team) noexcept nogil:
+    """The team's thread count (1 for NULL)."""
+    return fbp_team_size(team)
+
+
+cdef void sgemm_inplace_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                             float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                             const float* B, Py_ssize_t ldb, float beta, float* C,
+                             Py_ssize_t ldc) noexcept nogil:
+    """sgemm_inplace with C's tiles split over `team` (NULL: this thread alone)"""
+    fbp_sgemm_team(team, m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc)
+
+
+cdef void sgemm_packed_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                            const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                            float* C, Py_ssize_t ldc, float* work) noexcept nogil:
+    """sgemm_packed with C's tiles split over `team`; `work`: team_size(team) blocks of
+    sgemm_packed_work() floats"""
+    fbp_sgemm_packed_team(team, m, n, k, alpha, A, a_rs, a_cs, B, b_rs, b_cs, beta, C, ldc,
+                          work)
+
+
+def team_split(Py_ssize_t m, Py_ssize_t n, int parts):
+    """[(row0, row1, col0, col1)] per thread: the part of an m × n product each of `parts`
+    threads computes (for tests)."""
+    cdef Py_ssize_t row0, row1, col0, col1
+    cdef int part
+    if parts < 1:
+        raise ValueError("parts must be >= 1")
+    result = []
+    for part in range(parts):
+        fbp_team_split(m, n, part, parts, &row0, &row1, &col0, &col1)
+        result.append((row0, row1, col0, col1))
+    return result
+
+
+def team_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
+                 float[:, :] C, int n_threads, bint packed=False):
+    """C := alpha·A·B + beta·C through the in-place (or, with `packed`, the packed) float32
+    kernel split over a team of n_threads threads (for tests; sgemm_inplace_product's and
+    sgemm_packed_product's rules on strides)."""
+    if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
+        raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
+    if n_threads < 1:
+        raise ValueError("n_threads must be >= 1")
+    cdef Py_ssize_t item = sizeof(float)
+    if (C.shape[1] > 1 and C.strides[1] != item) or (
+            not packed and B.shape[1] > 1 and B.strides[1] != item):
+        raise ValueError("C (and B, unless packed) need unit column strides")
+    work = aligned_empty(max(sgemm_packed_work() * n_threads, 1), np.float32)
+    cdef float[::1] work_view = work
+    cdef fbp_team* team = team_start(n_threads)
+    if n_threads > 1 and team == NULL:
+        raise RuntimeError("no team of threads here")
+    try:
+        if C.shape[0] and C.shape[1]:
+            with nogil:
+                if packed:
+                    sgemm_packed_team(team, C.shape[0], C.shape[1], A.shape[1], alpha,
+                                      &A[0, 0] if A.shape[1] else NULL, A.strides[0] // item,
+                                      A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
+                                      B.strides[0] // item, B.strides[1] // item, beta,
+                                      &C[0, 0], C.strides[0] // item, &work_view[0])
+                else:
+                    sgemm_inplace_team(team, C.shape[0], C.shape[1], A.shape[1], alpha,
+                                       &A[0, 0] if A.shape[1] else NULL, A.strides[0] // item,
+                                       A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
+                                       B.strides[0] // item, beta, &C[0, 0],
+                                       C.strides[0] // item)
+    finally:
+        team_stop(team)
+
+
 cpdef bint avx512_kernels_run() noexcept nogil:
     """Whether fastbp's AVX-512 kernels (the in-place and packed matrix products, the 16-row
     softmax cross-entropy) run here: this build has them and the CPU has AVX-512F."""

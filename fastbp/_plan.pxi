@@ -27,6 +27,16 @@ cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
 DEFAULT_PACKED_GEMM_MIN_WEIGHTS = 1 << 20
 
 
+# With n_threads >= 2, fastbp's own kernels split each product's tiles over a team of threads
+# (src_c/fastbp_team.c), and the layers left to BLAS run on one thread (OpenBLAS's threads
+# would spin on the cores the team needs). Below this many multiply-adds a product runs on
+# the calling thread alone: a hand-off costs ~1 µs, the time of ~2^15 multiply-adds (bench_m2).
+cdef Py_ssize_t SPLIT_MIN_WORK = 1 << 16
+# ... so the team takes a network only while the layers left to BLAS on one thread hold at
+# most this share of its multiply-adds (1/8: Amdahl keeps 2 threads >= 1.75x; M2 and L1 leave
+# under 1 %); a network with more BLAS work keeps all of it on BLAS's n_threads (bench_l1).
+cdef double TEAM_MAX_BLAS_SHARE = 0.125
+
 cdef enum LayerPath:
     # Each layer's products, and so its forward pass, gradient, input delta and step.
     LOOPS                    # fastbp's compiled loops (src_c/fastbp_dense.c): small layers
@@ -82,6 +92,7 @@ cdef class Architecture:
     cdef public bint first_layer_transposed
     cdef int[::1] _last_plan
     cdef bint _planned
+    cdef int _last_team_threads
 
     @property
     def blas_min_work(self):
@@ -151,6 +162,12 @@ cdef class Architecture:
         if not self._planned:
             return None
         return [PATH_NAMES[path] for path in self._last_plan]
+
+    @property
+    def last_team_threads(self):
+        """The threads fastbp's own kernels split their products over in the last compiled
+        call on this architecture (1: none split; 0 before the first call)."""
+        return self._last_team_threads
 
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
@@ -284,18 +301,32 @@ cdef Py_ssize_t widest_transposed(Architecture arch, Py_ssize_t chunk, bint outp
 
 # ----- the planner ---------------------------------------------------------------------------
 
-cdef void plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_blas_threads,
-                      Py_ssize_t epoch_rows, Py_ssize_t batch_size, bint plain_sgd,
-                      LayerPath* paths) noexcept:
+cdef int plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_threads,
+                     Py_ssize_t epoch_rows, Py_ssize_t batch_size, bint plain_sgd,
+                     LayerPath* paths) noexcept:
     """paths[l] := layer l's path when `chunk` rows are processed at a time, in float32 or
-    float64, with BLAS on n_blas_threads threads (0: unknown). fastbp's own matrix kernels
-    are single-threaded and need AVX-512: they take a layer only where BLAS would run on one
-    thread (on two, OpenBLAS's spinning threads take the second core from them: bench_l1).
+    float64, on n_threads threads (the call's BLAS count; 0: unknown); returns the threads of
+    fastbp's own kernels (1, or n_threads: a team, the BLAS layers then on one thread).
+    fastbp's own matrix kernels need AVX-512; on one thread they take the layers of their
+    sizes; on more, they take them split over a team where the layers left to BLAS are a
+    small share of the work (TEAM_MAX_BLAS_SHARE), else BLAS keeps every layer on its threads
+    (OpenBLAS's spinning threads would take the cores from a team: bench_l1).
     In an epoch of plain SGD over epoch_rows rows in batches of batch_size rows
     (plain_sgd; else 0, 0, False), the first layer may be trained transposed."""
     cdef Py_ssize_t l
-    cdef bint own_kernels = float32 and n_blas_threads == 1 and avx512_kernels_run()
+    cdef bint own_kernels = float32 and n_threads >= 1 and avx512_kernels_run()
     cdef bint input_t, delta_t
+    cdef double own_work = 0, blas_work = 0, work
+    cdef int team = 1
+    if own_kernels and n_threads > 1:
+        for l in range(arch.n_layers):
+            work = <double>chunk * arch.sizes[l] * arch.sizes[l + 1]
+            if inplace_gemm_size(arch, l, chunk) or packed_gemm_size(arch, l, chunk):
+                own_work += work
+            elif uses_blas(arch, l, chunk):
+                blas_work += work
+        own_kernels = own_work > 0 and blas_work <= TEAM_MAX_BLAS_SHARE * (own_work + blas_work)
+        team = n_threads if own_kernels else 1
     for l in range(arch.n_layers):
         if not uses_blas(arch, l, chunk):
             paths[l] = LOOPS
@@ -318,6 +349,7 @@ cdef void plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_b
             and (epoch_rows + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
             and inplace_gemm_size(arch, 0, chunk, True)):
         paths[0] = INPLACE_GEMM_TRANSPOSED_WEIGHTS
+    return team
 
 
 cdef int blas_threads_in_force() noexcept:
