@@ -4,6 +4,8 @@ Each kernel's docstring is its one line of math. Shapes are carried in names: r 
 the batch, i = layer inputs, o = layer outputs.
 """
 from libc.math cimport exp, expf, fabs, isfinite
+import time
+
 import numpy as np
 from fastbp._buffers import aligned_empty
 
@@ -333,10 +335,11 @@ def team_split(Py_ssize_t m, Py_ssize_t n, int parts):
 
 
 def team_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
-                 float[:, :] C, int n_threads, bint packed=False):
+                 float[:, :] C, int n_threads, bint packed=False, int repeat=1):
     """C := alpha·A·B + beta·C through the in-place (or, with `packed`, the packed) float32
     kernel split over a team of n_threads threads (for tests; sgemm_inplace_product's and
-    sgemm_packed_product's rules on strides)."""
+    sgemm_packed_product's rules on strides), `repeat` times on one team (for benchmarks);
+    returns the seconds the products took, the team's start and stop not included."""
     if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
         raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
     if n_threads < 1:
@@ -350,21 +353,26 @@ def team_product(float alpha, const float[:, :] A, const float[:, :] B, float be
     cdef fbp_team* team = team_start(n_threads)
     if n_threads > 1 and team == NULL:
         raise RuntimeError("no team of threads here")
+    cdef int r
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
+    cdef const float* a = &A[0, 0] if k else NULL
+    cdef const float* b = &B[0, 0] if B.shape[0] else NULL
+    cdef Py_ssize_t a_rs = A.strides[0] // item, a_cs = A.strides[1] // item
+    cdef Py_ssize_t b_rs = B.strides[0] // item, b_cs = B.strides[1] // item
+    cdef Py_ssize_t ldc = C.strides[0] // item
+    cdef float* c = &C[0, 0] if m and n else NULL
     try:
-        if C.shape[0] and C.shape[1]:
+        start = time.perf_counter()
+        if m and n:
             with nogil:
-                if packed:
-                    sgemm_packed_team(team, C.shape[0], C.shape[1], A.shape[1], alpha,
-                                      &A[0, 0] if A.shape[1] else NULL, A.strides[0] // item,
-                                      A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
-                                      B.strides[0] // item, B.strides[1] // item, beta,
-                                      &C[0, 0], C.strides[0] // item, &work_view[0])
-                else:
-                    sgemm_inplace_team(team, C.shape[0], C.shape[1], A.shape[1], alpha,
-                                       &A[0, 0] if A.shape[1] else NULL, A.strides[0] // item,
-                                       A.strides[1] // item, &B[0, 0] if B.shape[0] else NULL,
-                                       B.strides[0] // item, beta, &C[0, 0],
-                                       C.strides[0] // item)
+                for r in range(repeat):
+                    if packed:
+                        sgemm_packed_team(team, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs,
+                                          beta, c, ldc, &work_view[0])
+                    else:
+                        sgemm_inplace_team(team, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta,
+                                           c, ldc)
+        return time.perf_counter() - start
     finally:
         team_stop(team)
 

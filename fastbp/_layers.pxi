@@ -128,9 +128,11 @@ cdef struct Workspace:
 
 cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
                         Py_ssize_t chunk, const double* dropout=NULL, Py_ssize_t epoch_rows=0,
-                        Py_ssize_t batch_size=0, bint plain_sgd=False) except -1:
+                        Py_ssize_t batch_size=0, bint plain_sgd=False,
+                        Py_ssize_t call_rows=0) except -1:
     """Plan the layers' paths (plan_layers: epoch_rows, batch_size and plain_sgd describe an
-    epoch of training, if this call is one) and carve `work`
+    epoch of training, if this call is one; call_rows, the rows of any other call), start
+    their team of threads if the plan has one, and carve `work`
     (arch.workspace_size(chunk, dropout != NULL) elements) into the buffers of a Workspace."""
     cdef Py_ssize_t l, widest = 0, n_buffers = arch.n_layers + 1
     ws.chunk = chunk
@@ -142,19 +144,24 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     ws.paths = <LayerPath*>malloc(arch.n_layers * sizeof(LayerPath))
     # (workspace_free frees these too: NULL until allocated)
     ws.pack = ws.pack_block = ws.weights_t = ws.weights_t_block = NULL
+    ws.team = NULL
+    ws.outer_blas_count = 0
     if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
             or ws.paths == NULL):
         workspace_free(ws)
         raise MemoryError()
-    ws.team = NULL
-    ws.outer_blas_count = 0
-    cdef int threads = plan_layers(arch, chunk, floating is float, blas_threads(), epoch_rows,
-                                   batch_size, plain_sgd, ws.paths)
+    cdef int n_threads = blas_threads()
+    cdef int threads = plan_layers(arch, chunk, floating is float, n_threads, epoch_rows,
+                                   batch_size, plain_sgd, ws.paths, call_rows)
+    cdef bint own_kernels = False
     for l in range(arch.n_layers):
         arch._last_plan[l] = ws.paths[l]
+        own_kernels = own_kernels or ws.paths[l] in (
+            INPLACE_GEMM, INPLACE_GEMM_TRANSPOSED_WEIGHTS, PACKED_GEMM)
     arch._planned = True
     if threads > 1:
         ws.team = team_start(threads)  # (NULL: the same products, on this thread alone)
+    if own_kernels and n_threads > 1:  # BLAS beside them on one thread (plan_layers)
         ws.outer_blas_count = swap_thread_count(1)
     arch._last_team_threads = team_size(ws.team)
     for l in range(arch.n_layers):
@@ -196,10 +203,11 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
 
 
 cdef void workspace_free(Workspace* ws) noexcept:
-    if ws.team != NULL:
-        team_stop(ws.team)
-        ws.team = NULL
+    team_stop(ws.team)
+    ws.team = NULL
+    if ws.outer_blas_count > 0:
         swap_thread_count(ws.outer_blas_count)
+        ws.outer_blas_count = 0
     free(ws.acts)
     free(ws.pre)
     free(ws.mask)

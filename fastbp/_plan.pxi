@@ -27,15 +27,20 @@ cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
 DEFAULT_PACKED_GEMM_MIN_WEIGHTS = 1 << 20
 
 
-# With n_threads >= 2, fastbp's own kernels split each product's tiles over a team of threads
-# (src_c/fastbp_team.c), and the layers left to BLAS run on one thread (OpenBLAS's threads
-# would spin on the cores the team needs). Below this many multiply-adds a product runs on
-# the calling thread alone: a hand-off costs ~1 µs, the time of ~2^15 multiply-adds (bench_m2).
+# With n_threads >= 2, fastbp's own kernels take the layers they take on one thread, and the
+# layers left to BLAS run on one thread beside them (OpenBLAS's threads spin after each call,
+# on the cores the team needs: bench_l1) ... while those hold at most this share of the
+# network's multiply-adds (M1 13 %, M2 and L1 under 1 %); above it, every layer stays on
+# BLAS's n_threads, as BLAS on one thread would lose more than the own kernels gain.
+cdef double TEAM_MAX_BLAS_SHARE = 0.5
+# ... and split their products over a team of n_threads threads (src_c/fastbp_team.c) in calls
+# of at least this many multiply-adds (forward, all rows): starting and joining the team
+# costs ~50 µs, the time of ~2^21 multiply-adds; smaller calls (predict on a few rows) run on
+# one thread, as with n_threads=1.
+cdef double TEAM_MIN_CALL_WORK = 1 << 25
+# ... and products of fewer multiply-adds run on the calling thread alone: a hand-off costs
+# ~1 µs, the time of ~2^15 multiply-adds (bench_m2).
 cdef Py_ssize_t SPLIT_MIN_WORK = 1 << 16
-# ... so the team takes a network only while the layers left to BLAS on one thread hold at
-# most this share of its multiply-adds (1/8: Amdahl keeps 2 threads >= 1.75x; M2 and L1 leave
-# under 1 %); a network with more BLAS work keeps all of it on BLAS's n_threads (bench_l1).
-cdef double TEAM_MAX_BLAS_SHARE = 0.125
 
 cdef enum LayerPath:
     # Each layer's products, and so its forward pass, gradient, input delta and step.
@@ -303,30 +308,32 @@ cdef Py_ssize_t widest_transposed(Architecture arch, Py_ssize_t chunk, bint outp
 
 cdef int plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_threads,
                      Py_ssize_t epoch_rows, Py_ssize_t batch_size, bint plain_sgd,
-                     LayerPath* paths) noexcept:
+                     LayerPath* paths, Py_ssize_t call_rows=0) noexcept:
     """paths[l] := layer l's path when `chunk` rows are processed at a time, in float32 or
-    float64, on n_threads threads (the call's BLAS count; 0: unknown); returns the threads of
-    fastbp's own kernels (1, or n_threads: a team, the BLAS layers then on one thread).
-    fastbp's own matrix kernels need AVX-512; on one thread they take the layers of their
-    sizes; on more, they take them split over a team where the layers left to BLAS are a
-    small share of the work (TEAM_MAX_BLAS_SHARE), else BLAS keeps every layer on its threads
-    (OpenBLAS's spinning threads would take the cores from a team: bench_l1).
+    float64, on n_threads threads (the call's BLAS count; 0: unknown); returns the threads
+    fastbp's own kernels split their products over in a call of call_rows rows (1: none).
+    fastbp's own matrix kernels need AVX-512. On one thread they take the layers of their
+    sizes; on more, the same layers, with BLAS on one thread beside them, where BLAS's layers
+    hold at most TEAM_MAX_BLAS_SHARE of the work (else every layer stays on BLAS's threads),
+    split over a team of n_threads from TEAM_MIN_CALL_WORK a call.
     In an epoch of plain SGD over epoch_rows rows in batches of batch_size rows
     (plain_sgd; else 0, 0, False), the first layer may be trained transposed."""
     cdef Py_ssize_t l
     cdef bint own_kernels = float32 and n_threads >= 1 and avx512_kernels_run()
     cdef bint input_t, delta_t
-    cdef double own_work = 0, blas_work = 0, work
+    cdef double own_work = 0, blas_work = 0, row_work = 0, work
     cdef int team = 1
     if own_kernels and n_threads > 1:
         for l in range(arch.n_layers):
-            work = <double>chunk * arch.sizes[l] * arch.sizes[l + 1]
+            work = <double>arch.sizes[l] * arch.sizes[l + 1]
+            row_work += work
             if inplace_gemm_size(arch, l, chunk) or packed_gemm_size(arch, l, chunk):
                 own_work += work
             elif uses_blas(arch, l, chunk):
                 blas_work += work
         own_kernels = own_work > 0 and blas_work <= TEAM_MAX_BLAS_SHARE * (own_work + blas_work)
-        team = n_threads if own_kernels else 1
+        if own_kernels and max(call_rows, epoch_rows) * row_work >= TEAM_MIN_CALL_WORK:
+            team = n_threads
     for l in range(arch.n_layers):
         if not uses_blas(arch, l, chunk):
             paths[l] = LOOPS

@@ -143,7 +143,7 @@ def make_net(case, n_threads, dtype="float32", **kwargs):
 
 def trained(case, n_threads, dtype="float32", fit_args=None, **kwargs):
     sizes, batch, _, _ = CASES[case]
-    X, y = data(700, sizes[0], sizes[-1], True, seed=1, dtype=np.float32)
+    X, y = data(1000, sizes[0], sizes[-1], True, seed=1, dtype=np.float32)
     net = make_net(case, n_threads, dtype, **kwargs)
     net.fit(X, y, epochs=2, batch_size=batch, lr=0.02, shuffle=True,
             **(fit_args or {}))
@@ -194,12 +194,15 @@ def test_predict_loss_and_gradients_are_the_same_on_one_and_two_threads(case):
     results = []
     for n_threads in (1, 2):
         net.n_threads = n_threads
-        results.append((net.predict(X), net.loss(X, y), net.gradients(X[:300], y[:300])))
+        results.append((net.predict(X), net.loss(X, y), net.gradients(X, y)))
         assert net.architecture.last_team_threads == n_threads
-    (p1, l1, g1), (p2, l2, g2) = results
+        # a call too small for a team (TEAM_MIN_CALL_WORK) runs on one thread
+        results[-1] += (net.gradients(X[:20], y[:20]),)
+        assert net.architecture.last_team_threads == 1
+    (p1, l1, g1, small_1), (p2, l2, g2, small_2) = results
     np.testing.assert_array_equal(p1, p2)
     assert l1 == l2
-    for pair_1, pair_2 in zip(g1, g2):
+    for pair_1, pair_2 in zip(g1 + small_1, g2 + small_2):
         for a, b in zip(pair_1, pair_2):
             np.testing.assert_array_equal(a, b)
 
