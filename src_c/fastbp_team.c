@@ -113,33 +113,47 @@ static void cpu_relax(void) {}
  * longer than the gaps between a batch's products (the activations, the loss, the next
  * batch's rows), shorter than anything a user would see as a busy core. */
 #define WORKER_SPINS (1 << 12)
-/* How long the caller spins for the workers' parts before it yields its core (the parts are
- * equal, so it rarely waits long unless a worker was descheduled). */
-#define CALLER_SPINS (1 << 14)
+/* How long the caller spins for the parts in progress before it yields its core. */
+#define CALLER_SPINS (1 << 12)
+
+/* Parts are claimed, not assigned: a thread takes the next part left (one atomic word: the
+ * job's part count in the high half, the next part in the low half, so that a worker late
+ * for a job finds it exhausted instead of reading the next one's half-written fields). A
+ * worker the system has not scheduled yet then leaves its part to the caller, which computes
+ * it itself: on a busy machine two threads run about as fast as one, not slower. */
+#define CLAIM_PARTS(word) ((int)((word) >> 32))
+#define CLAIM_NEXT(word) ((int)((word) & 0xFFFFFFFFu))
 
 struct fbp_team {
     int size;
     pthread_t *threads;
-    struct worker *workers;
-    gemm_job job;       /* written by the caller before the generation moves on */
-    fpmode_t fpmode;    /* the caller's floating-point mode for this job */
-    unsigned generation; /* advanced for each job (and to stop); atomic */
-    int done;           /* workers done with the current job; atomic */
-    int sleeping;       /* workers asleep on `wake`; atomic */
-    int stop;           /* the workers are to exit */
+    gemm_job job;        /* written by the caller before `claim` is reset */
+    fpmode_t fpmode;     /* the caller's floating-point mode for this job */
+    unsigned long long claim; /* parts << 32 | next part to claim; atomic */
+    int finished;        /* parts of the current job computed; atomic */
+    unsigned generation; /* advanced for each job (and to stop): wakes the workers; atomic */
+    int sleeping;        /* workers asleep on `wake`; atomic */
+    int stop;            /* the workers are to exit */
     pthread_mutex_t lock;
     pthread_cond_t wake;
 };
 
-struct worker {
-    fbp_team *team;
-    int index;
-};
+/* Claim and compute parts of the current job until none is left. */
+static void run_parts(fbp_team *team, int in_worker)
+{
+    for (;;) {
+        unsigned long long word = __atomic_fetch_add(&team->claim, 1, __ATOMIC_ACQ_REL);
+        int part = CLAIM_NEXT(word), parts = CLAIM_PARTS(word);
+        if (part >= parts) return;
+        if (in_worker && get_fpmode() != team->fpmode) set_fpmode(team->fpmode);
+        run_part(&team->job, part, parts);
+        __atomic_add_fetch(&team->finished, 1, __ATOMIC_RELEASE);
+    }
+}
 
 static void *worker_main(void *arg)
 {
-    struct worker *self = arg;
-    fbp_team *team = self->team;
+    fbp_team *team = arg;
     unsigned seen = 0, generation;
     for (;;) {
         int spins = WORKER_SPINS;
@@ -158,38 +172,32 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&team->lock);
         }
         seen = generation;
-        if (team->stop) break;
-        if (get_fpmode() != team->fpmode) set_fpmode(team->fpmode);
-        run_part(&team->job, self->index, team->size);
-        __atomic_add_fetch(&team->done, 1, __ATOMIC_RELEASE);
+        if (__atomic_load_n(&team->stop, __ATOMIC_ACQUIRE)) break;
+        run_parts(team, 1);
     }
     return NULL;
 }
 
-/* Wake the sleeping workers after the generation moved on. */
-static void wake_workers(fbp_team *team)
+static void team_run(fbp_team *team, const gemm_job *job)
 {
+    int spins = CALLER_SPINS, parts;
+    if (team == NULL) {
+        run_part(job, 0, 1);
+        return;
+    }
+    parts = team->size;
+    team->job = *job;
+    team->fpmode = get_fpmode();
+    __atomic_store_n(&team->finished, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&team->claim, (unsigned long long)parts << 32, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&team->generation, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&team->sleeping, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&team->lock);
         pthread_cond_broadcast(&team->wake);
         pthread_mutex_unlock(&team->lock);
     }
-}
-
-static void team_run(fbp_team *team, const gemm_job *job)
-{
-    int spins = CALLER_SPINS;
-    if (team == NULL) {
-        run_part(job, 0, 1);
-        return;
-    }
-    team->job = *job;
-    team->fpmode = get_fpmode();
-    __atomic_store_n(&team->done, 0, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&team->generation, 1, __ATOMIC_SEQ_CST); /* publishes the job */
-    wake_workers(team);
-    run_part(job, 0, team->size);
-    while (__atomic_load_n(&team->done, __ATOMIC_ACQUIRE) != team->size - 1) {
+    run_parts(team, 0);
+    while (__atomic_load_n(&team->finished, __ATOMIC_ACQUIRE) != parts) {
         if (spins > 0) {
             --spins;
             cpu_relax();
@@ -202,7 +210,7 @@ static void team_run(fbp_team *team, const gemm_job *job)
 static void join_workers(fbp_team *team, int started)
 {
     int i;
-    team->stop = 1;
+    __atomic_store_n(&team->stop, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&team->generation, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&team->lock);
     pthread_cond_broadcast(&team->wake);
@@ -220,10 +228,8 @@ fbp_team *fbp_team_start(int n_threads)
     if (team == NULL) return NULL;
     team->size = n_threads;
     team->threads = calloc((size_t)n_threads - 1, sizeof *team->threads);
-    team->workers = calloc((size_t)n_threads - 1, sizeof *team->workers);
-    if (team->threads == NULL || team->workers == NULL || pthread_mutex_init(&team->lock, NULL)) {
+    if (team->threads == NULL || pthread_mutex_init(&team->lock, NULL)) {
         free(team->threads);
-        free(team->workers);
         free(team);
         return NULL;
     }
@@ -232,9 +238,7 @@ fbp_team *fbp_team_start(int n_threads)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     for (i = 0; i < n_threads - 1; ++i) {
-        team->workers[i].team = team;
-        team->workers[i].index = i + 1;
-        if (pthread_create(&team->threads[i], NULL, worker_main, &team->workers[i])) break;
+        if (pthread_create(&team->threads[i], NULL, worker_main, team)) break;
         ++started;
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
@@ -243,7 +247,6 @@ fbp_team *fbp_team_start(int n_threads)
         pthread_cond_destroy(&team->wake);
         pthread_mutex_destroy(&team->lock);
         free(team->threads);
-        free(team->workers);
         free(team);
         return NULL;
     }
@@ -257,7 +260,6 @@ void fbp_team_stop(fbp_team *team)
     pthread_cond_destroy(&team->wake);
     pthread_mutex_destroy(&team->lock);
     free(team->threads);
-    free(team->workers);
     free(team);
 }
 

@@ -13,8 +13,10 @@
  * hangs in its next one), and it would be a second thread pool beside OpenBLAS's that n_threads
  * does not reach. The team lives for one compiled call (created in workspace_init, joined in
  * workspace_free): no process-global state, nothing for fork to inherit. Its workers spin on
- * a generation counter for a while after each part (the next product comes within
- * microseconds), then sleep on a condition variable; the caller computes part 0 itself.
+ * a generation counter for a while after each product (the next one comes within
+ * microseconds), then sleep on a condition variable. The caller computes parts too: each
+ * thread claims the next part left, so a worker the system has not scheduled yet (a busy
+ * machine) leaves its part to the caller instead of holding the product up.
  * Each worker runs its parts in the caller's floating-point mode (FTZ/DAZ, fastbp_fpmode.h),
  * so that subnormal results are flushed the same way on every thread.
  *
