@@ -234,8 +234,14 @@ fbp_team *fbp_team_start(int n_threads)
         return NULL;
     }
     pthread_cond_init(&team->wake, NULL);
-    /* Workers take no signals: Ctrl-C reaches the thread that runs Python's handlers. */
+    /* Workers take no asynchronous signals: Ctrl-C reaches the thread that runs Python's
+     * handlers. (A fault's signal stays open, for faulthandler and the sanitizers.) */
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     for (i = 0; i < n_threads - 1; ++i) {
         if (pthread_create(&team->threads[i], NULL, worker_main, team)) break;
