@@ -352,10 +352,11 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
             elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
                 # Z = A·Wᵀ, Wᵀ read row by row
                 ws_sgemm(ws, rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out,
-                              0, a_out, n_out)
+                         0, a_out, n_out)
             elif floating is float and path == PACKED_GEMM:  # Z = A·Wᵀ, Wᵀ packed from W
-                ws_sgemm_packed(ws, rows, n_out, n_in, 1, a_in, n_in, 1, params + arch.w_offset[l], 1,
-                             n_in, 0, a_out, n_out, <float*>ws.pack)
+                ws_sgemm_packed(ws, rows, n_out, n_in, 1, a_in, n_in, 1,
+                                params + arch.w_offset[l], 1, n_in, 0, a_out, n_out,
+                                <float*>ws.pack)
             else:  # BLAS, BLAS_TRANSPOSED_DELTA: Z = A·Wᵀ
                 gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in,
                      <int>n_in, params + arch.w_offset[l], <int>n_in, <floating>0, a_out,
@@ -386,7 +387,7 @@ cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const f
         inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
     elif floating is float and path == PACKED_GEMM:
         ws_sgemm_packed(ws, n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 1,
-                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+                        grads + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
              A, <int>n_in, <floating>1, grads + arch.w_offset[l], <int>n_in)
@@ -406,10 +407,10 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
     elif floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
         # (layer 0, the only one ever trained transposed, has no input delta)
         ws_sgemm(ws, rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
-                      dA, n_in)
+                 dA, n_in)
     elif floating is float and path == PACKED_GEMM:
-        ws_sgemm_packed(ws, rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 1, 0,
-                     dA, n_in, <float*>ws.pack)
+        ws_sgemm_packed(ws, rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l],
+                        n_in, 1, 0, dA, n_in, <float*>ws.pack)
     elif floating is float and (path == BLAS_TRANSPOSED_DELTA
                                 or path == BLAS_TRANSPOSED_INPUT_AND_DELTA):
         gemm(True, True, <int>n_in, <int>rows, <int>n_out, <floating>1,  # dAᵀ = Wᵀ·dZᵀ
@@ -501,10 +502,10 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
         inplace_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
     elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:  # Wᵀ −= lr·Aᵀ·dZ
         ws_sgemm(ws, n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1, <float*>ws.weights_t,
-                      n_out)
+                 n_out)
     elif floating is float and path == PACKED_GEMM:
         ws_sgemm_packed(ws, n_out, n_in, rows, -lr, dZ, 1, n_out, A, n_in, 1, 1,
-                     params + arch.w_offset[l], n_in, <float*>ws.pack)
+                        params + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
              A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)
@@ -547,7 +548,7 @@ cdef void layer_gradient_over(Architecture arch, Workspace* ws, Py_ssize_t l,
         inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l], 0)
     elif floating is float and path == PACKED_GEMM:
         ws_sgemm_packed(ws, n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 0,
-                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+                        grads + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
              A, <int>n_in, <floating>0, grads + arch.w_offset[l], <int>n_in)

@@ -379,7 +379,9 @@ def plan(Architecture arch, Py_ssize_t chunk, dtype, *, Py_ssize_t epoch_rows=0,
         weights) over epoch_rows rows in batches of batch_size rows; by default, any other
         call (predict, loss, gradients, other optimizers).
     blas_threads : int or None
-        The BLAS thread count; None: the count in force now.
+        The call's thread count (n_threads: BLAS's count as the call starts; on more than
+        one, fastbp's own kernels may take their layers on a team with BLAS on one
+        thread); None: the count in force now.
 
     Returns
     -------

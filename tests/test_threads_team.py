@@ -18,7 +18,8 @@ from fastbp import _blas, _kernels, _train
 
 def _sibling(name):
     """A test module beside this one (the tests run with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_{name}", Path(__file__).with_name(name + ".py"))
+    path = Path(__file__).with_name(name + ".py")
+    spec = importlib.util.spec_from_file_location(f"_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +63,7 @@ def test_two_parts_are_even_to_a_tile():
         assert abs(sizes[0] - sizes[1]) <= max(6 * n, 64 * m), (m, n, sizes)
 
 
-# ----- the kernels on a team ---------------------------------------------------------------------
+# ----- the kernels on a team ----------------------------------------------------------------
 
 SHAPES = [(64, 256, 784), (256, 64, 784), (131, 77, 50), (7, 1000, 33), (600, 1100, 300),
           (1, 130, 20), (13, 65, 1)]
@@ -103,7 +104,7 @@ def test_transposed_operands_on_a_team():
         np.testing.assert_allclose(one, A.astype(np.float64) @ B, rtol=1e-4, atol=1e-3)
 
 
-# ----- training, loss, gradients and predict on 1, 2 and 3 threads ------------------------------
+# ----- training, loss, gradients and predict on 1, 2 and 3 threads -------------------------
 
 def all_inplace(arch):
     arch.inplace_gemm_min_work = 0
@@ -252,7 +253,7 @@ def test_blas_count_is_back_after_a_fit_on_a_team():
     assert _blas.get_threads() == before
 
 
-# ----- interrupts, fork ---------------------------------------------------------------------------
+# ----- interrupts, fork ---------------------------------------------------------------------
 
 @needs_avx512
 @needs_thread_control
