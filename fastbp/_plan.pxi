@@ -323,11 +323,16 @@ cdef int plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_th
     cdef bint input_t, delta_t
     cdef double own_work = 0, blas_work = 0, row_work = 0, work
     cdef int team = 1
+    cdef bint first_transposed = (
+        plain_sgd and arch.first_layer_transposed and 0 < batch_size <= chunk
+        and (epoch_rows + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
+        and inplace_gemm_size(arch, 0, chunk, True))
     if own_kernels and n_threads > 1:
         for l in range(arch.n_layers):
             work = <double>arch.sizes[l] * arch.sizes[l + 1]
             row_work += work
-            if inplace_gemm_size(arch, l, chunk) or packed_gemm_size(arch, l, chunk):
+            if (inplace_gemm_size(arch, l, chunk) or packed_gemm_size(arch, l, chunk)
+                    or (l == 0 and first_transposed)):
                 own_work += work
             elif uses_blas(arch, l, chunk):
                 blas_work += work
@@ -352,9 +357,7 @@ cdef int plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_th
                 paths[l] = BLAS_TRANSPOSED_DELTA
             else:
                 paths[l] = BLAS
-    if (plain_sgd and own_kernels and arch.first_layer_transposed and 0 < batch_size <= chunk
-            and (epoch_rows + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
-            and inplace_gemm_size(arch, 0, chunk, True)):
+    if own_kernels and first_transposed:
         paths[0] = INPLACE_GEMM_TRANSPOSED_WEIGHTS
     return team
 

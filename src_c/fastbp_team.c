@@ -112,7 +112,9 @@ static void cpu_relax(void) {}
 /* How long a worker spins for the next product before it sleeps: ~0.1–0.5 ms of pauses,
  * longer than the gaps between a batch's products (the activations, the loss, the next
  * batch's rows), shorter than anything a user would see as a busy core. */
+#ifndef WORKER_SPINS /* (-DWORKER_SPINS=0: every wake through the condition variable) */
 #define WORKER_SPINS (1 << 12)
+#endif
 /* How long the caller spins for the parts in progress before it yields its core. */
 #define CALLER_SPINS (1 << 12)
 

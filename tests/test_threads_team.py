@@ -228,6 +228,24 @@ def test_the_team_runs_only_fastbps_own_kernels(dtype):
 
 @needs_avx512
 @needs_thread_control
+def test_m1_on_two_threads_runs_as_on_one():
+    """M1 (64-128-10, batch 32): its first layer, trained transposed, on fastbp's kernel with
+    BLAS's small second layer on one thread beside it (13 % of the work), as on one thread;
+    an epoch of its 1,437 rows is below TEAM_MIN_CALL_WORK, so no team: the same weights."""
+    X, y = data(1437, 64, 10, True, seed=3, dtype=np.float32)
+    nets = []
+    for n_threads in (1, 2):
+        net = fastbp.Network([64, 128, 10], activation="relu", loss="cross_entropy",
+                             dtype="float32", seed=0, n_threads=n_threads)
+        net.fit(X, y, epochs=2, batch_size=32, lr=0.05, shuffle=False)
+        assert net.architecture.last_plan == ["inplace_gemm_transposed_weights", "blas"]
+        assert net.architecture.last_team_threads == 1
+        nets.append(net)
+    assert pickle.dumps(nets[0].state.params) == pickle.dumps(nets[1].state.params)
+
+
+@needs_avx512
+@needs_thread_control
 def test_n_threads_may_change_between_fits():
     """A fit on 2 threads, then 1, then 2 gives the weights three fits on one thread give."""
     X, y = data(700, 784, 10, True, seed=2, dtype=np.float32)
