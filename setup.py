@@ -65,7 +65,7 @@ def extension(name, sources=()):
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=SANITIZER_FLAGS,
-        libraries=[] if sys.platform == "win32" else ["m"],
+        libraries=[] if sys.platform == "win32" else ["m", "pthread"],
     )
 
 
@@ -74,7 +74,8 @@ setup(
         [
             extension("_kernels", ["src_c/fastbp_math.c", "src_c/fastbp_dense.c",
                                   "src_c/fastbp_gemm.c", "src_c/fastbp_gemm_packed.c",
-                                  "src_c/fastbp_xent16.c", "src_c/fastbp_lanes.c"]),
+                                  "src_c/fastbp_xent16.c", "src_c/fastbp_lanes.c",
+                                  "src_c/fastbp_team.c"]),
             extension("_blas"),
             extension("_train"),
             extension("_optim", ["src_c/fastbp_optim.c"]),

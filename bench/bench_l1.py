@@ -41,6 +41,12 @@ def test_l1_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload)
 
 
+def test_l1_fastbp_one_thread(benchmark, measure, workload):
+    """fastbp with n_threads=1 in a run on more (FASTBP_BENCH_THREADS=2): the default's gain
+    from its extra threads is fastbp ÷ this, in the same run (skipped on one thread)."""
+    measure.fastbp(benchmark, workload, n_threads=1)
+
+
 def test_l1_sgemm(benchmark, measure, workload):
     """The sgemm ceiling: the run's matrix products alone (fastbp ÷ this = fraction of sgemm)."""
     measure.sgemm(benchmark, workload)

@@ -28,6 +28,12 @@ def test_m1_fastbp(benchmark, measure, workload):
     measure.fastbp(benchmark, workload, rounds=10)  # 0.1 s a round: more rounds, steadier median
 
 
+def test_m1_fastbp_one_thread(benchmark, measure, workload):
+    """fastbp with n_threads=1 in a run on more (FASTBP_BENCH_THREADS=2): the default's gain
+    from its extra threads is fastbp ÷ this, in the same run (skipped on one thread)."""
+    measure.fastbp(benchmark, workload, rounds=10, n_threads=1)
+
+
 def test_m1_numba(benchmark, measure, workload):
     measure.numba(benchmark, workload, rounds=10)
 

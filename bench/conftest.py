@@ -174,10 +174,12 @@ class Workload:
         """Samples visited by one training run: the numerator of samples/s."""
         return self.epochs * self.n_samples
 
-    def network(self):
-        """A fresh float32 fastbp network, the same weights every call."""
+    def network(self, n_threads=None):
+        """A fresh float32 fastbp network, the same weights every call, on n_threads threads
+        (None: the run's, FASTBP_BENCH_THREADS)."""
         return fastbp.Network(self.sizes, activation=self.activation, output=self.output,
-                              loss=self.loss, dtype="float32", seed=SEED, n_threads=THREADS)
+                              loss=self.loss, dtype="float32", seed=SEED,
+                              n_threads=THREADS if n_threads is None else n_threads)
 
     def reference_network(self):
         """A fresh float64 reference with the initial weights of network()."""
@@ -236,8 +238,15 @@ class Measure:
         _learned(workload, final_loss, who="reference")
         _record(benchmark, workload, "reference", "float64", final_loss)
 
-    def fastbp(self, benchmark, workload, rounds=None):
-        net = benchmark.pedantic(workload.fit_fastbp, setup=lambda: ((workload.network(),), {}),
+    def fastbp(self, benchmark, workload, rounds=None, n_threads=None):
+        """fastbp on the run's threads, or on n_threads (fewer than the run's: the entry beside
+        the default that shows what the extra threads give, in the same run)."""
+        if n_threads is not None and n_threads >= THREADS:
+            pytest.skip(f"fastbp on {n_threads} thread(s) needs a run on more "
+                        f"(FASTBP_BENCH_THREADS={n_threads + 1})")
+        more = {} if n_threads is None else {"threads": n_threads}
+        net = benchmark.pedantic(workload.fit_fastbp,
+                                 setup=lambda: ((workload.network(n_threads),), {}),
                                  rounds=self._rounds(workload, rounds), iterations=1)
         final_loss = net.loss(workload.X32, workload.y32)
         expected = workload.reference_loss()
@@ -246,7 +255,7 @@ class Measure:
             f"{expected:.8g} (same initial weights, same batches)")
         _learned(workload, final_loss, who="fastbp")
         _record(benchmark, workload, "fastbp", net.dtype.name, final_loss,
-                reference_loss=expected, fastbp_version=fastbp.__version__)
+                reference_loss=expected, fastbp_version=fastbp.__version__, **more)
 
     def torch(self, benchmark, workload, rounds=None):
         """PyTorch eager: nn.Sequential of Linear layers with fastbp's initial weights, float32,

@@ -141,6 +141,14 @@ cdef int blas_threads() noexcept nogil:
     return _get_threads() if _get_threads != NULL else 0
 
 
+cdef int swap_thread_count(int count) noexcept nogil:
+    global fbp_thread_count
+    cdef int before = fbp_thread_count
+    if before > 0 and count > 0:
+        fbp_thread_count = count
+    return before
+
+
 def get_threads():
     """The thread count the BLAS products of the calling thread run on: its limit_threads
     count inside one, else the library's own; 0 when it cannot be read."""

@@ -66,7 +66,8 @@ def _own_gemm():
             f"{DEFAULT_FIRST_LAYER_TRANSPOSED_MIN_WORK:,} if its outputs are a multiple "
             "of 64 and an epoch has 4 batches or more: fastbp's AVX-512 in-place kernel; "
             f"float32 layers of {DEFAULT_PACKED_GEMM_MIN_WEIGHTS:,} weights or more: its "
-            "packed kernel; either when BLAS would run on one thread")
+            "packed kernel; with n_threads > 1 (while BLAS's layers hold at most half the "
+            "work), either split over a team of n_threads threads, BLAS on one")
 
 
 # Networks of the benchmarks (bench/): sizes, batch size.
@@ -93,4 +94,5 @@ def _threads():
 
     blas = f"BLAS layers: {thread_policy()}"
     return (f"n_threads default {default_threads()} (CPUs this process may use); "
-            f"compiled loops: 1 thread; {blas}")
+            f"compiled loops: 1 thread; own matrix kernels: n_threads threads (output tiles "
+            f"split, results independent of the count); {blas}")

@@ -489,7 +489,7 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
         if sample_weight.shape[0] != n:
             raise ValueError("sample_weight must hold one weight per row of X")
         weights_ptr = &sample_weight[0]
-    workspace_init(&ws, arch, &work[0], chunk)
+    workspace_init(&ws, arch, &work[0], chunk, NULL, 0, 0, False, n)
     lookout_init(&look, arch, grads is not None, INFINITY,
                  NULL if options is None else &options.interrupt_requested)
     cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
@@ -606,7 +606,7 @@ def predict(Architecture arch, floating[::1] params, floating[::1] work,
                out.shape[0], out.shape[1])
     if n == 0:
         return
-    workspace_init(&ws, arch, &work[0], chunk)
+    workspace_init(&ws, arch, &work[0], chunk, NULL, 0, 0, False, n)
     cdef fbp_fpmode caller_fpmode = fbp_flush_subnormals()
     try:
         with nogil:

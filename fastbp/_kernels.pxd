@@ -118,6 +118,12 @@ cdef extern from "fastbp_gemm.h" nogil:
                           Py_ssize_t b_rs, Py_ssize_t b_cs, float beta, float* C,
                           Py_ssize_t ldc, float* work)
 
+# fastbp's own matrix kernels split over a team of threads for one compiled call
+# (src_c/fastbp_team.c): the same results for any thread count.
+cdef extern from "fastbp_team.h" nogil:
+    ctypedef struct fbp_team:
+        pass
+
 cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ssize_t rows,
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
                            const floating* weight__r, floating* dZ__ro) noexcept nogil
@@ -168,6 +174,20 @@ cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, co
                        float* work) noexcept nogil
 
 cdef Py_ssize_t sgemm_packed_work() noexcept nogil
+
+cdef fbp_team* team_start(int n_threads) noexcept nogil
+cdef void team_stop(fbp_team* team) noexcept nogil
+cdef int team_size(const fbp_team* team) noexcept nogil
+
+cdef void sgemm_inplace_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                             float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                             const float* B, Py_ssize_t ldb, float beta, float* C,
+                             Py_ssize_t ldc) noexcept nogil
+
+cdef void sgemm_packed_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                            const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                            float* C, Py_ssize_t ldc, float* work) noexcept nogil
 
 # Whether fastbp's AVX-512 kernels run here (the build has them, the CPU has AVX-512F).
 cpdef bint avx512_kernels_run() noexcept nogil

@@ -4,6 +4,8 @@ Each kernel's docstring is its one line of math. Shapes are carried in names: r 
 the batch, i = layer inputs, o = layer outputs.
 """
 from libc.math cimport exp, expf, fabs, isfinite
+import time
+
 import numpy as np
 from fastbp._buffers import aligned_empty
 
@@ -268,6 +270,111 @@ cdef void sgemm_packed(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, co
 cdef Py_ssize_t sgemm_packed_work() noexcept nogil:
     """Floats of workspace that sgemm_packed needs."""
     return <Py_ssize_t>fbp_sgemm_packed_work()
+
+
+cdef extern from "fastbp_team.h" nogil:
+    fbp_team* fbp_team_start(int n_threads)
+    void fbp_team_stop(fbp_team* team)
+    int fbp_team_size(const fbp_team* team)
+    void fbp_sgemm_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                        const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                        Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+    void fbp_sgemm_packed_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                               float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                               const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                               float* C, Py_ssize_t ldc, float* work)
+    void fbp_team_split(Py_ssize_t m, Py_ssize_t n, int part, int parts, Py_ssize_t* row0,
+                        Py_ssize_t* row1, Py_ssize_t* col0, Py_ssize_t* col1)
+
+
+cdef fbp_team* team_start(int n_threads) noexcept nogil:
+    """A team of n_threads threads for the split products (NULL: below 2, or no threads)."""
+    return fbp_team_start(n_threads)
+
+
+cdef void team_stop(fbp_team* team) noexcept nogil:
+    """The team's workers joined and the team freed (NULL: nothing)."""
+    fbp_team_stop(team)
+
+
+cdef int team_size(const fbp_team* team) noexcept nogil:
+    """The team's thread count (1 for NULL)."""
+    return fbp_team_size(team)
+
+
+cdef void sgemm_inplace_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                             float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                             const float* B, Py_ssize_t ldb, float beta, float* C,
+                             Py_ssize_t ldc) noexcept nogil:
+    """sgemm_inplace with C's tiles split over `team` (NULL: this thread alone)"""
+    fbp_sgemm_team(team, m, n, k, alpha, A, a_rs, a_cs, B, ldb, beta, C, ldc)
+
+
+cdef void sgemm_packed_team(fbp_team* team, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                            const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                            float* C, Py_ssize_t ldc, float* work) noexcept nogil:
+    """sgemm_packed with C's tiles split over `team`; `work`: team_size(team) blocks of
+    sgemm_packed_work() floats"""
+    fbp_sgemm_packed_team(team, m, n, k, alpha, A, a_rs, a_cs, B, b_rs, b_cs, beta, C, ldc,
+                          work)
+
+
+def team_split(Py_ssize_t m, Py_ssize_t n, int parts):
+    """[(row0, row1, col0, col1)] per thread: the part of an m × n product each of `parts`
+    threads computes (for tests)."""
+    cdef Py_ssize_t row0, row1, col0, col1
+    cdef int part
+    if parts < 1:
+        raise ValueError("parts must be >= 1")
+    result = []
+    for part in range(parts):
+        fbp_team_split(m, n, part, parts, &row0, &row1, &col0, &col1)
+        result.append((row0, row1, col0, col1))
+    return result
+
+
+def team_product(float alpha, const float[:, :] A, const float[:, :] B, float beta,
+                 float[:, :] C, int n_threads, bint packed=False, int repeat=1):
+    """C := alpha·A·B + beta·C through the in-place (or, with `packed`, the packed) float32
+    kernel split over a team of n_threads threads (for tests; sgemm_inplace_product's and
+    sgemm_packed_product's rules on strides), `repeat` times on one team (for benchmarks);
+    returns the seconds the products took, the team's start and stop not included."""
+    if A.shape[0] != C.shape[0] or B.shape[1] != C.shape[1] or A.shape[1] != B.shape[0]:
+        raise ValueError("shapes do not match: A is m×k, B k×n, C m×n")
+    if n_threads < 1:
+        raise ValueError("n_threads must be >= 1")
+    cdef Py_ssize_t item = sizeof(float)
+    if (C.shape[1] > 1 and C.strides[1] != item) or (
+            not packed and B.shape[1] > 1 and B.strides[1] != item):
+        raise ValueError("C (and B, unless packed) need unit column strides")
+    work = aligned_empty(max(sgemm_packed_work() * n_threads, 1), np.float32)
+    cdef float[::1] work_view = work
+    cdef fbp_team* team = team_start(n_threads)
+    if n_threads > 1 and team == NULL:
+        raise RuntimeError("no team of threads here")
+    cdef int r
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
+    cdef const float* a = &A[0, 0] if k else NULL
+    cdef const float* b = &B[0, 0] if B.shape[0] else NULL
+    cdef Py_ssize_t a_rs = A.strides[0] // item, a_cs = A.strides[1] // item
+    cdef Py_ssize_t b_rs = B.strides[0] // item, b_cs = B.strides[1] // item
+    cdef Py_ssize_t ldc = C.strides[0] // item
+    cdef float* c = &C[0, 0] if m and n else NULL
+    try:
+        start = time.perf_counter()
+        if m and n:
+            with nogil:
+                for r in range(repeat):
+                    if packed:
+                        sgemm_packed_team(team, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs,
+                                          beta, c, ldc, &work_view[0])
+                    else:
+                        sgemm_inplace_team(team, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta,
+                                           c, ldc)
+        return time.perf_counter() - start
+    finally:
+        team_stop(team)
 
 
 cpdef bint avx512_kernels_run() noexcept nogil:

@@ -122,13 +122,17 @@ cdef struct Workspace:
     void* weights_t_block  # ... aligned in this allocation
     const double* dropout  # dropout rate per activation buffer, or NULL: no dropout
     fbp_rng rng
+    fbp_team* team   # the threads fastbp's own kernels split their products over, or NULL
+    int outer_blas_count  # the BLAS count before this call put it on one thread beside a team
 
 
 cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
                         Py_ssize_t chunk, const double* dropout=NULL, Py_ssize_t epoch_rows=0,
-                        Py_ssize_t batch_size=0, bint plain_sgd=False) except -1:
+                        Py_ssize_t batch_size=0, bint plain_sgd=False,
+                        Py_ssize_t call_rows=0) except -1:
     """Plan the layers' paths (plan_layers: epoch_rows, batch_size and plain_sgd describe an
-    epoch of training, if this call is one) and carve `work`
+    epoch of training, if this call is one; call_rows, the rows of any other call), start
+    their team of threads if the plan has one, and carve `work`
     (arch.workspace_size(chunk, dropout != NULL) elements) into the buffers of a Workspace."""
     cdef Py_ssize_t l, widest = 0, n_buffers = arch.n_layers + 1
     ws.chunk = chunk
@@ -140,18 +144,29 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
     ws.paths = <LayerPath*>malloc(arch.n_layers * sizeof(LayerPath))
     # (workspace_free frees these too: NULL until allocated)
     ws.pack = ws.pack_block = ws.weights_t = ws.weights_t_block = NULL
+    ws.team = NULL
+    ws.outer_blas_count = 0
     if (ws.acts == NULL or ws.pre == NULL or ws.mask == NULL or ws.dropped == NULL
             or ws.paths == NULL):
         workspace_free(ws)
         raise MemoryError()
-    plan_layers(arch, chunk, floating is float, blas_threads(), epoch_rows, batch_size,
-                plain_sgd, ws.paths)
+    cdef int n_threads = blas_threads()
+    cdef int threads = plan_layers(arch, chunk, floating is float, n_threads, epoch_rows,
+                                   batch_size, plain_sgd, ws.paths, call_rows)
+    cdef bint own_kernels = False
     for l in range(arch.n_layers):
         arch._last_plan[l] = ws.paths[l]
+        own_kernels = own_kernels or ws.paths[l] in (
+            INPLACE_GEMM, INPLACE_GEMM_TRANSPOSED_WEIGHTS, PACKED_GEMM)
     arch._planned = True
+    if threads > 1:
+        ws.team = team_start(threads)  # (NULL: the same products, on this thread alone)
+    if own_kernels and n_threads > 1:  # BLAS beside them on one thread (plan_layers)
+        ws.outer_blas_count = swap_thread_count(1)
+    arch._last_team_threads = team_size(ws.team)
     for l in range(arch.n_layers):
         if ws.paths[l] == PACKED_GEMM and ws.pack_block == NULL:  # one for every packed layer
-            ws.pack_block = malloc(sgemm_packed_work() * sizeof(float) + 64)
+            ws.pack_block = malloc(team_size(ws.team) * sgemm_packed_work() * sizeof(float) + 64)
             if ws.pack_block == NULL:
                 workspace_free(ws)
                 raise MemoryError()
@@ -188,6 +203,11 @@ cdef int workspace_init(Workspace* ws, Architecture arch, floating* work,
 
 
 cdef void workspace_free(Workspace* ws) noexcept:
+    team_stop(ws.team)
+    ws.team = NULL
+    if ws.outer_blas_count > 0:
+        swap_thread_count(ws.outer_blas_count)
+        ws.outer_blas_count = 0
     free(ws.acts)
     free(ws.pre)
     free(ws.mask)
@@ -198,6 +218,24 @@ cdef void workspace_free(Workspace* ws) noexcept:
     ws.weights_t = ws.weights_t_block = ws.pack = ws.pack_block = NULL
     ws.acts = ws.pre = ws.mask = ws.dropped = NULL
     ws.paths = NULL
+
+
+cdef inline void ws_sgemm(Workspace* ws, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                          const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs, const float* B,
+                          Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc) noexcept nogil:
+    """sgemm_inplace, split over the workspace's team from SPLIT_MIN_WORK multiply-adds"""
+    sgemm_inplace_team(ws.team if m * n * k >= SPLIT_MIN_WORK else NULL, m, n, k, alpha, A,
+                       a_rs, a_cs, B, ldb, beta, C, ldc)
+
+
+cdef inline void ws_sgemm_packed(Workspace* ws, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                 float alpha, const float* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                                 const float* B, Py_ssize_t b_rs, Py_ssize_t b_cs, float beta,
+                                 float* C, Py_ssize_t ldc, float* work) noexcept nogil:
+    """sgemm_packed, split over the workspace's team from SPLIT_MIN_WORK multiply-adds (`work`:
+    a block per thread)"""
+    sgemm_packed_team(ws.team if m * n * k >= SPLIT_MIN_WORK else NULL, m, n, k, alpha, A,
+                      a_rs, a_cs, B, b_rs, b_cs, beta, C, ldc, work)
 
 
 cdef inline bint dropping(Workspace* ws, Py_ssize_t l) noexcept nogil:
@@ -268,7 +306,7 @@ cdef void inplace_forward(const float* A, Py_ssize_t rows, Py_ssize_t n_in, cons
     cdef float* AT = <float*>ws.inputs_t
     cdef float* ZT = <float*>ws.outputs_t
     stranspose(A, rows, n_in, AT)
-    sgemm_inplace(n_out, rows, n_in, 1, W, n_in, 1, AT, rows, 0, ZT, rows)
+    ws_sgemm(ws, n_out, rows, n_in, 1, W, n_in, 1, AT, rows, 0, ZT, rows)
     stranspose(ZT, n_out, rows, Z)
 
 
@@ -278,7 +316,7 @@ cdef void inplace_weight_product(const float* dZ, const float* A, Py_ssize_t row
     """W := alpha·dZᵀ·A + beta·W (W: a weight matrix or its gradient; beta 0: W not read)"""
     cdef float* dZT = <float*>ws.outputs_t
     stranspose(dZ, rows, n_out, dZT)
-    sgemm_inplace(n_out, n_in, rows, alpha, dZT, rows, 1, A, n_in, beta, W, n_in)
+    ws_sgemm(ws, n_out, n_in, rows, alpha, dZT, rows, 1, A, n_in, beta, W, n_in)
 
 
 
@@ -313,11 +351,12 @@ cdef const floating* forward_chunk(Architecture arch, const floating* params,
                 inplace_forward(a_in, rows, n_in, params + arch.w_offset[l], n_out, ws, a_out)
             elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:
                 # Z = A·Wᵀ, Wᵀ read row by row
-                sgemm_inplace(rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out,
-                              0, a_out, n_out)
+                ws_sgemm(ws, rows, n_out, n_in, 1, a_in, n_in, 1, <float*>ws.weights_t, n_out,
+                         0, a_out, n_out)
             elif floating is float and path == PACKED_GEMM:  # Z = A·Wᵀ, Wᵀ packed from W
-                sgemm_packed(rows, n_out, n_in, 1, a_in, n_in, 1, params + arch.w_offset[l], 1,
-                             n_in, 0, a_out, n_out, <float*>ws.pack)
+                ws_sgemm_packed(ws, rows, n_out, n_in, 1, a_in, n_in, 1,
+                                params + arch.w_offset[l], 1, n_in, 0, a_out, n_out,
+                                <float*>ws.pack)
             else:  # BLAS, BLAS_TRANSPOSED_DELTA: Z = A·Wᵀ
                 gemm(False, True, <int>rows, <int>n_out, <int>n_in, <floating>1, a_in,
                      <int>n_in, params + arch.w_offset[l], <int>n_in, <floating>0, a_out,
@@ -347,8 +386,8 @@ cdef void layer_gradient(Architecture arch, Workspace* ws, Py_ssize_t l, const f
     if floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
         inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l])
     elif floating is float and path == PACKED_GEMM:
-        sgemm_packed(n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 1,
-                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+        ws_sgemm_packed(ws, n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 1,
+                        grads + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
              A, <int>n_in, <floating>1, grads + arch.w_offset[l], <int>n_in)
@@ -367,11 +406,11 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
         dense_backward_input(dZ, params + arch.w_offset[l], rows, n_in, n_out, dA)
     elif floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
         # (layer 0, the only one ever trained transposed, has no input delta)
-        sgemm_inplace(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
-                      dA, n_in)
+        ws_sgemm(ws, rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 0,
+                 dA, n_in)
     elif floating is float and path == PACKED_GEMM:
-        sgemm_packed(rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l], n_in, 1, 0,
-                     dA, n_in, <float*>ws.pack)
+        ws_sgemm_packed(ws, rows, n_in, n_out, 1, dZ, n_out, 1, params + arch.w_offset[l],
+                        n_in, 1, 0, dA, n_in, <float*>ws.pack)
     elif floating is float and (path == BLAS_TRANSPOSED_DELTA
                                 or path == BLAS_TRANSPOSED_INPUT_AND_DELTA):
         gemm(True, True, <int>n_in, <int>rows, <int>n_out, <floating>1,  # dAᵀ = Wᵀ·dZᵀ
@@ -462,11 +501,11 @@ cdef void layer_step(Architecture arch, Workspace* ws, Py_ssize_t l, const float
     if floating is float and path == INPLACE_GEMM:
         inplace_weight_product(dZ, A, rows, n_in, n_out, -lr, ws, params + arch.w_offset[l])
     elif floating is float and path == INPLACE_GEMM_TRANSPOSED_WEIGHTS:  # Wᵀ −= lr·Aᵀ·dZ
-        sgemm_inplace(n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1, <float*>ws.weights_t,
-                      n_out)
+        ws_sgemm(ws, n_in, n_out, rows, -lr, A, 1, n_in, dZ, n_out, 1, <float*>ws.weights_t,
+                 n_out)
     elif floating is float and path == PACKED_GEMM:
-        sgemm_packed(n_out, n_in, rows, -lr, dZ, 1, n_out, A, n_in, 1, 1,
-                     params + arch.w_offset[l], n_in, <float*>ws.pack)
+        ws_sgemm_packed(ws, n_out, n_in, rows, -lr, dZ, 1, n_out, A, n_in, 1, 1,
+                        params + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, -lr, dZ, <int>n_out,
              A, <int>n_in, <floating>1, params + arch.w_offset[l], <int>n_in)
@@ -512,8 +551,8 @@ cdef void layer_gradient_over(Architecture arch, Workspace* ws, Py_ssize_t l,
     if floating is float and (path == INPLACE_GEMM or path == INPLACE_GEMM_TRANSPOSED_WEIGHTS):
         inplace_weight_product(dZ, A, rows, n_in, n_out, 1, ws, grads + arch.w_offset[l], 0)
     elif floating is float and path == PACKED_GEMM:
-        sgemm_packed(n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 0,
-                     grads + arch.w_offset[l], n_in, <float*>ws.pack)
+        ws_sgemm_packed(ws, n_out, n_in, rows, 1, dZ, 1, n_out, A, n_in, 1, 0,
+                        grads + arch.w_offset[l], n_in, <float*>ws.pack)
     else:
         gemm(True, False, <int>n_out, <int>n_in, <int>rows, <floating>1, dZ, <int>n_out,
              A, <int>n_in, <floating>0, grads + arch.w_offset[l], <int>n_in)

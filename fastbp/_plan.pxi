@@ -27,6 +27,21 @@ cdef Py_ssize_t FIRST_LAYER_TRANSPOSED_MIN_BATCHES = 4
 DEFAULT_PACKED_GEMM_MIN_WEIGHTS = 1 << 20
 
 
+# With n_threads >= 2, fastbp's own kernels take the layers they take on one thread, and the
+# layers left to BLAS run on one thread beside them (OpenBLAS's threads spin after each call,
+# on the cores the team needs: bench_l1) ... while those hold at most this share of the
+# network's multiply-adds (M1 13 %, M2 and L1 under 1 %); above it, every layer stays on
+# BLAS's n_threads, as BLAS on one thread would lose more than the own kernels gain.
+cdef double TEAM_MAX_BLAS_SHARE = 0.5
+# ... and split their products over a team of n_threads threads (src_c/fastbp_team.c) in calls
+# of at least this many multiply-adds (forward, all rows): starting and joining the team
+# costs ~50 µs, the time of ~2^21 multiply-adds; smaller calls (predict on a few rows) run on
+# one thread, as with n_threads=1.
+cdef double TEAM_MIN_CALL_WORK = 1 << 25
+# ... and products of fewer multiply-adds run on the calling thread alone: a hand-off costs
+# ~1 µs, the time of ~2^15 multiply-adds (bench_m2).
+cdef Py_ssize_t SPLIT_MIN_WORK = 1 << 16
+
 cdef enum LayerPath:
     # Each layer's products, and so its forward pass, gradient, input delta and step.
     LOOPS                    # fastbp's compiled loops (src_c/fastbp_dense.c): small layers
@@ -82,6 +97,7 @@ cdef class Architecture:
     cdef public bint first_layer_transposed
     cdef int[::1] _last_plan
     cdef bint _planned
+    cdef int _last_team_threads
 
     @property
     def blas_min_work(self):
@@ -151,6 +167,12 @@ cdef class Architecture:
         if not self._planned:
             return None
         return [PATH_NAMES[path] for path in self._last_plan]
+
+    @property
+    def last_team_threads(self):
+        """The threads fastbp's own kernels split their products over in the last compiled
+        call on this architecture (1: none split; 0 before the first call)."""
+        return self._last_team_threads
 
     def __init__(self, sizes, activation_codes, int loss):
         """sizes: n_layers + 1 widths; activation_codes: one per layer (the last is the output's).
@@ -284,18 +306,39 @@ cdef Py_ssize_t widest_transposed(Architecture arch, Py_ssize_t chunk, bint outp
 
 # ----- the planner ---------------------------------------------------------------------------
 
-cdef void plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_blas_threads,
-                      Py_ssize_t epoch_rows, Py_ssize_t batch_size, bint plain_sgd,
-                      LayerPath* paths) noexcept:
+cdef int plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_threads,
+                     Py_ssize_t epoch_rows, Py_ssize_t batch_size, bint plain_sgd,
+                     LayerPath* paths, Py_ssize_t call_rows=0) noexcept:
     """paths[l] := layer l's path when `chunk` rows are processed at a time, in float32 or
-    float64, with BLAS on n_blas_threads threads (0: unknown). fastbp's own matrix kernels
-    are single-threaded and need AVX-512: they take a layer only where BLAS would run on one
-    thread (on two, OpenBLAS's spinning threads take the second core from them: bench_l1).
+    float64, on n_threads threads (the call's BLAS count; 0: unknown); returns the threads
+    fastbp's own kernels split their products over in a call of call_rows rows (1: none).
+    fastbp's own matrix kernels need AVX-512. On one thread they take the layers of their
+    sizes; on more, the same layers, with BLAS on one thread beside them, where BLAS's layers
+    hold at most TEAM_MAX_BLAS_SHARE of the work (else every layer stays on BLAS's threads),
+    split over a team of n_threads from TEAM_MIN_CALL_WORK a call.
     In an epoch of plain SGD over epoch_rows rows in batches of batch_size rows
     (plain_sgd; else 0, 0, False), the first layer may be trained transposed."""
     cdef Py_ssize_t l
-    cdef bint own_kernels = float32 and n_blas_threads == 1 and avx512_kernels_run()
+    cdef bint own_kernels = float32 and n_threads >= 1 and avx512_kernels_run()
     cdef bint input_t, delta_t
+    cdef double own_work = 0, blas_work = 0, row_work = 0, work
+    cdef int team = 1
+    cdef bint first_transposed = (
+        plain_sgd and arch.first_layer_transposed and 0 < batch_size <= chunk
+        and (epoch_rows + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
+        and inplace_gemm_size(arch, 0, chunk, True))
+    if own_kernels and n_threads > 1:
+        for l in range(arch.n_layers):
+            work = <double>arch.sizes[l] * arch.sizes[l + 1]
+            row_work += work
+            if (inplace_gemm_size(arch, l, chunk) or packed_gemm_size(arch, l, chunk)
+                    or (l == 0 and first_transposed)):
+                own_work += work
+            elif uses_blas(arch, l, chunk):
+                blas_work += work
+        own_kernels = own_work > 0 and blas_work <= TEAM_MAX_BLAS_SHARE * (own_work + blas_work)
+        if own_kernels and max(call_rows, epoch_rows) * row_work >= TEAM_MIN_CALL_WORK:
+            team = n_threads
     for l in range(arch.n_layers):
         if not uses_blas(arch, l, chunk):
             paths[l] = LOOPS
@@ -314,10 +357,9 @@ cdef void plan_layers(Architecture arch, Py_ssize_t chunk, bint float32, int n_b
                 paths[l] = BLAS_TRANSPOSED_DELTA
             else:
                 paths[l] = BLAS
-    if (plain_sgd and own_kernels and arch.first_layer_transposed and 0 < batch_size <= chunk
-            and (epoch_rows + batch_size - 1) // batch_size >= FIRST_LAYER_TRANSPOSED_MIN_BATCHES
-            and inplace_gemm_size(arch, 0, chunk, True)):
+    if own_kernels and first_transposed:
         paths[0] = INPLACE_GEMM_TRANSPOSED_WEIGHTS
+    return team
 
 
 cdef int blas_threads_in_force() noexcept:
@@ -340,7 +382,9 @@ def plan(Architecture arch, Py_ssize_t chunk, dtype, *, Py_ssize_t epoch_rows=0,
         weights) over epoch_rows rows in batches of batch_size rows; by default, any other
         call (predict, loss, gradients, other optimizers).
     blas_threads : int or None
-        The BLAS thread count; None: the count in force now.
+        The call's thread count (n_threads: BLAS's count as the call starts; on more than
+        one, fastbp's own kernels may take their layers on a team with BLAS on one
+        thread); None: the count in force now.
 
     Returns
     -------

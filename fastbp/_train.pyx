@@ -38,13 +38,14 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from fastbp._blas cimport gemm, blas_threads
+from fastbp._blas cimport gemm, blas_threads, swap_thread_count
 from fastbp._kernels cimport (
     dense_forward, bias_activate, activate, activation_backward, loss_and_delta,
     output_probabilities, dense_backward_params, dense_backward_input, bias_backward,
     dense_step_one, sgd_step, train_per_example_mse, transpose, all_finite, GELU, IDENTITY,
     MSE, sgemm_inplace, avx512_kernels_run, sgemm_packed, sgemm_packed_work, stranspose,
-    FBP_MAX_FUSED_LAYERS,
+    FBP_MAX_FUSED_LAYERS, fbp_team, team_start, team_stop, team_size, sgemm_inplace_team,
+    sgemm_packed_team,
 )
 from fastbp._optim cimport optimizer_step, optimizer_step_squares, sum_of_squares, SGD
 

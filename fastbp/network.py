@@ -86,9 +86,11 @@ class Network:
         else ``os.cpu_count()``). Layers large enough for BLAS run their matrix products on
         this many BLAS threads (scipy's OpenBLAS, set for the duration of each call and
         restored after); fastbp's own kernels for small layers always run on one thread, so a
-        network whose layers are all small computes the same whatever n_threads is. With
-        n_threads=1 on a CPU with AVX-512, large float32 layers (up to 2¹⁹ weights, batches of
-        up to 256 rows) take fastbp's own single-threaded matrix kernel instead of BLAS.
+        network whose layers are all small computes the same whatever n_threads is. On a CPU
+        with AVX-512, large float32 layers take fastbp's own matrix kernels instead of BLAS;
+        with n_threads > 1 each product's output tiles are split over a team of n_threads
+        threads (in calls large enough to pay for starting them; BLAS's layers then run on
+        one thread), and the weights are the same bit for bit as on one thread.
         BLAS-backed layers are deterministic for a fixed n_threads, but may round differently
         for another.
         A property of the machine, not of the model: not saved with it (``load`` and
