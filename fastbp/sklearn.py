@@ -21,8 +21,13 @@ What differs from scikit-learn's estimators:
   ``solver`` also ``"adamw"``, ``"rmsprop"`` and ``"adagrad"`` (fastbp's forms, at
   ``learning_rate_init``).
 - Sparse X is accepted and densified (fastbp's kernels are dense).
-- The reported log-loss is not clipped at machine epsilon: it differs from scikit-learn's
-  only for samples given a probability below it (float32: 1.2e-7), the training not at all.
+- The reported log-loss (``loss_``, ``loss_curve_``, and so the tol test on it) is exact, from
+  the logits; scikit-learn's clips the probabilities to [ε, 1 − ε] (ε: the dtype's machine
+  epsilon, 2.2e-16; float32 1.2e-7). They differ for samples given a probability below ε
+  (scikit-learn caps their loss at −log ε: 36.0; float32 15.9) or, mostly in float32, above
+  1 − ε (scikit-learn's loss stays ≥ ε); the weight updates do not differ. The clip acts on
+  each sample at its batch's weights inside the compiled epoch, which reports only the sum,
+  so it cannot be corrected afterwards.
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
 """
@@ -41,6 +46,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastbp import _fit, optim, schedules
@@ -321,11 +327,9 @@ class _BaseMLP(BaseEstimator):
         result = scipy.optimize.minimize(
             loss_and_gradient, state.params.astype(np.float64), method="L-BFGS-B", jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        if result.status != 0:
-            warnings.warn("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
-                          % (result.nit, result.status, result.message), ConvergenceWarning)
-        self.n_iter_ = min(result.nit, self.max_iter)
-        self.loss_ = float(result.fun)
+        # scikit-learn's own check: its warning (with its advice) and its n_iter_
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = np.float64(result.fun)
         state.params[...] = result.x
 
     def _split(self, X, Y, sample_weight, random_state):
@@ -387,7 +391,7 @@ class _BaseMLP(BaseEstimator):
 
         def end_of_epoch(epoch, figures):
             self.n_iter_ += 1
-            self.loss_ = figures["loss"] + offset
+            self.loss_ = np.float64(figures["loss"] + offset)  # scikit-learn's type
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:

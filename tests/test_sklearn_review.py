@@ -1,0 +1,51 @@
+"""fastbp.sklearn beside scikit-learn's MLPs where a user sees the difference: the types of
+the reported losses and the lbfgs convergence warning."""
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn import neural_network  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+from fastbp import sklearn as fsk  # noqa: E402
+
+
+def data(dtype, n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(dtype)
+    return X, np.argmax(X[:, :3], axis=1) + 1
+
+
+def both(**params):
+    settings = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0, shuffle=False)
+    settings.update(params)
+    return neural_network.MLPClassifier(**settings), fsk.MLPClassifier(**settings)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_reported_losses_have_scikit_learns_types(solver, dtype):
+    X, y = data(dtype)
+    theirs, ours = both(solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    assert type(ours.loss_) is type(theirs.loss_)
+    if solver != "lbfgs":
+        assert [type(v) for v in ours.loss_curve_] == [type(v) for v in theirs.loss_curve_]
+        assert type(ours.best_loss_) is type(theirs.best_loss_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lbfgs_convergence_warning_is_scikit_learns(dtype):
+    X, y = data(dtype)
+    messages = []
+    for estimator in both(solver="lbfgs"):
+        with pytest.warns(ConvergenceWarning) as record:
+            estimator.fit(X, y)
+        messages.append([str(w.message) for w in record if w.category is ConvergenceWarning])
+    assert messages[1] == messages[0]
+    assert "max_iter" in messages[1][0]  # scikit-learn's advice is there
