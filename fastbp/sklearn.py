@@ -25,9 +25,11 @@ What differs from scikit-learn's estimators:
   the logits; scikit-learn's clips the probabilities to [ε, 1 − ε] (ε: the dtype's machine
   epsilon, 2.2e-16; float32 1.2e-7). They differ for samples given a probability below ε
   (scikit-learn caps their loss at −log ε: 36.0; float32 15.9) or, mostly in float32, above
-  1 − ε (scikit-learn's loss stays ≥ ε); the weight updates do not differ. The clip acts on
-  each sample at its batch's weights inside the compiled epoch, which reports only the sum,
-  so it cannot be corrected afterwards.
+  1 − ε (scikit-learn's loss stays ≥ ε); the weight updates do not differ, but the tol test
+  reads this loss, so on such data (unscaled inputs) training may stop at another epoch. The
+  clip acts on each sample at its batch's weights inside the compiled epoch, which reports
+  only the sum, so it cannot be corrected afterwards.
+- Predicting float64 X with a float32-trained estimator computes and returns float32.
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
 """
@@ -530,7 +532,9 @@ _PARAMETERS = """
         Schedule of solver='sgd': invscaling is learning_rate_init / (t_ + 1) ** power_t,
         changing at epoch ends; adaptive divides the rate by 5 when tol's test fails.
     learning_rate_init : float, default=0.001
+        The initial learning rate (step size) of the stochastic solvers.
     power_t : float, default=0.5
+        The exponent of learning_rate='invscaling'.
     max_iter : int, default=200
         Epochs (stochastic solvers) or iterations (lbfgs).
     shuffle : bool, default=True
@@ -539,19 +543,28 @@ _PARAMETERS = """
         Draws the initial weights (as scikit-learn does), the early-stopping split and the
         seed of shuffling and dropout.
     tol : float, default=1e-4
+        The improvement of the loss (or validation score) below which an epoch counts as
+        none; lbfgs: its gradient tolerance.
     verbose : bool, default=False
         Print each epoch's loss (and validation score).
     warm_start : bool, default=False
         Continue from the fitted (or assigned) coefs_ and intercepts_, with a fresh optimizer.
     momentum : float, default=0.9
+        solver='sgd': the velocity's decay μ (0: plain SGD).
     nesterovs_momentum : bool, default=True
+        solver='sgd' with momentum > 0: Nesterov's form.
     early_stopping : bool, default=False
         Hold out validation_fraction of the data; stop when its score has not improved by
         tol for n_iter_no_change epochs; keep the best weights.
     validation_fraction : float, default=0.1
+        The share of the data held out when early_stopping is True.
     beta_1, beta_2 : float, default=0.9, 0.999
+        solver='adam': the decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
+        solver='adam': added to √v (uncorrected, as scikit-learn does).
     n_iter_no_change : int, default=10
+        Epochs without an improvement of tol that stop training (or, with
+        learning_rate='adaptive', divide the rate by 5).
     max_fun : int, default=15000
         lbfgs: maximum loss evaluations.
     dtype : {None, 'float32', 'float64'}, default=None
@@ -764,8 +777,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from fastbp.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 40).reshape(-1, 1)
-    >>> reg = MLPRegressor((16,), solver="lbfgs", random_state=0).fit(X, X.ravel() ** 2)
-    >>> reg.predict(X[:3]).shape
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> reg.fit(X, X.ravel() ** 2).predict(X[:3]).shape
     (3,)
     """
 
