@@ -76,3 +76,14 @@ def test_docstring_examples_run():
     # MLPRegressor's first parameter is loss (as scikit-learn's): its example names its sizes
     result = doctest.testmod(fsk, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_warm_start_after_changing_the_layers_is_an_error():
+    X, y = data(np.float64)
+    ours = fsk.MLPClassifier((6,), max_iter=2, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        ours.set_params(hidden_layer_sizes=(7,))
+        with pytest.raises(ValueError, match=r"the fitted layer sizes \[4, 6, 3\]"):
+            ours.fit(X, y)
