@@ -21,8 +21,15 @@ What differs from scikit-learn's estimators:
   ``solver`` also ``"adamw"``, ``"rmsprop"`` and ``"adagrad"`` (fastbp's forms, at
   ``learning_rate_init``).
 - Sparse X is accepted and densified (fastbp's kernels are dense).
-- The reported log-loss is not clipped at machine epsilon: it differs from scikit-learn's
-  only for samples given a probability below it (float32: 1.2e-7), the training not at all.
+- The reported log-loss (``loss_``, ``loss_curve_``, and so the tol test on it) is exact, from
+  the logits; scikit-learn's clips the probabilities to [ε, 1 − ε] (ε: the dtype's machine
+  epsilon, 2.2e-16; float32 1.2e-7). They differ for samples given a probability below ε
+  (scikit-learn caps their loss at −log ε: 36.0; float32 15.9) or, mostly in float32, above
+  1 − ε (scikit-learn's loss stays ≥ ε); the weight updates do not differ, but the tol test
+  reads this loss, so on such data (unscaled inputs) training may stop at another epoch. The
+  clip acts on each sample at its batch's weights inside the compiled epoch, which reports
+  only the sum, so it cannot be corrected afterwards.
+- Predicting float64 X with a float32-trained estimator computes and returns float32.
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
 """
@@ -41,6 +48,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastbp import _fit, optim, schedules
@@ -321,11 +329,9 @@ class _BaseMLP(BaseEstimator):
         result = scipy.optimize.minimize(
             loss_and_gradient, state.params.astype(np.float64), method="L-BFGS-B", jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        if result.status != 0:
-            warnings.warn("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
-                          % (result.nit, result.status, result.message), ConvergenceWarning)
-        self.n_iter_ = min(result.nit, self.max_iter)
-        self.loss_ = float(result.fun)
+        # scikit-learn's own check: its warning (with its advice) and its n_iter_
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = np.float64(result.fun)
         state.params[...] = result.x
 
     def _split(self, X, Y, sample_weight, random_state):
@@ -387,7 +393,7 @@ class _BaseMLP(BaseEstimator):
 
         def end_of_epoch(epoch, figures):
             self.n_iter_ += 1
-            self.loss_ = figures["loss"] + offset
+            self.loss_ = np.float64(figures["loss"] + offset)  # scikit-learn's type
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -526,7 +532,9 @@ _PARAMETERS = """
         Schedule of solver='sgd': invscaling is learning_rate_init / (t_ + 1) ** power_t,
         changing at epoch ends; adaptive divides the rate by 5 when tol's test fails.
     learning_rate_init : float, default=0.001
+        The initial learning rate (step size) of the stochastic solvers.
     power_t : float, default=0.5
+        The exponent of learning_rate='invscaling'.
     max_iter : int, default=200
         Epochs (stochastic solvers) or iterations (lbfgs).
     shuffle : bool, default=True
@@ -535,19 +543,28 @@ _PARAMETERS = """
         Draws the initial weights (as scikit-learn does), the early-stopping split and the
         seed of shuffling and dropout.
     tol : float, default=1e-4
+        The improvement of the loss (or validation score) below which an epoch counts as
+        none; lbfgs: its gradient tolerance.
     verbose : bool, default=False
         Print each epoch's loss (and validation score).
     warm_start : bool, default=False
         Continue from the fitted (or assigned) coefs_ and intercepts_, with a fresh optimizer.
     momentum : float, default=0.9
+        solver='sgd': the velocity's decay μ (0: plain SGD).
     nesterovs_momentum : bool, default=True
+        solver='sgd' with momentum > 0: Nesterov's form.
     early_stopping : bool, default=False
         Hold out validation_fraction of the data; stop when its score has not improved by
         tol for n_iter_no_change epochs; keep the best weights.
     validation_fraction : float, default=0.1
+        The share of the data held out when early_stopping is True.
     beta_1, beta_2 : float, default=0.9, 0.999
+        solver='adam': the decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
+        solver='adam': added to √v (uncorrected, as scikit-learn does).
     n_iter_no_change : int, default=10
+        Epochs without an improvement of tol that stop training (or, with
+        learning_rate='adaptive', divide the rate by 5).
     max_fun : int, default=15000
         lbfgs: maximum loss evaluations.
     dtype : {None, 'float32', 'float64'}, default=None
@@ -760,8 +777,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from fastbp.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 40).reshape(-1, 1)
-    >>> reg = MLPRegressor((16,), solver="lbfgs", random_state=0).fit(X, X.ravel() ** 2)
-    >>> reg.predict(X[:3]).shape
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> reg.fit(X, X.ravel() ** 2).predict(X[:3]).shape
     (3,)
     """
 
