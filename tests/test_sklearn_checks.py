@@ -168,12 +168,13 @@ def test_fastbp_extras_train(settings):
     assert clf.score(X, labels) > 0.9
 
 
-def test_the_module_is_optional():
+def test_the_module_is_optional(tmp_path):
     """import fastbp does not import scikit-learn."""
     import subprocess
     import sys
     code = "import sys, fastbp; print('sklearn' in sys.modules)"
+    # (from another folder: the repository's fastbp/ holds sources, not the compiled modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout
     assert out.strip() == "False"
     assert "sklearn" not in fastbp.__all__
