@@ -51,9 +51,6 @@ def test_lbfgs_convergence_warning_is_scikit_learns(dtype):
     assert "max_iter" in messages[1][0]  # scikit-learn's advice is there
 
 
-@pytest.mark.xfail(strict=True, reason="the compiled epoch reports the exact log-loss; "
-                   "scikit-learn's clips probabilities to [eps, 1 - eps] per sample, which "
-                   "only the kernels can do (fastbp.sklearn's docstring)")
 def test_log_loss_clipped_at_machine_epsilon_as_scikit_learn():
     # unscaled inputs: the first epochs give some samples a probability below 2.2e-16, so
     # scikit-learn's loss_curve_ (and its tol test, hence n_iter_) differs
