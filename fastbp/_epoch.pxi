@@ -46,6 +46,9 @@ cdef class TrainOptions:
     # The epoch's loss as the mean over rows of each batch's weighted mean (scikit-learn's),
     # instead of the weighted mean over all rows; the same without sample weights.
     cdef public bint loss_mean_over_rows
+    # The reported log-loss with probabilities clipped to [ε, 1 − ε], as scikit-learn's
+    # (fastbp.sklearn's classifier); the gradient stays the exact loss's.
+    cdef public bint clip_log_loss
 
     def __init__(self, int optimizer=SGD, hyper=None, long long step=0, double alpha=0.0,
                  double clip_norm=0.0, dropout=None):
@@ -72,6 +75,7 @@ cdef class TrainOptions:
         self.work_since_look = 0
         self.data_loss_scale = 1.0
         self.loss_mean_over_rows = False
+        self.clip_log_loss = False
 
     cdef bint plain_sgd(self):
         return (self.optimizer == SGD and self.alpha == 0 and self.clip_norm == 0
@@ -138,10 +142,14 @@ cdef double fused_batch(Architecture arch, TrainOptions options, floating* param
             gather_rows(weights, 1, order + start, count, <floating*>ws.weights)
             row_weights = <floating*>ws.weights
     forward_chunk(arch, params, inputs, count, ws)
-    total = options.data_loss_scale * loss_and_delta(
+    total = loss_and_delta(
         <floating*>ws.acts[arch.n_layers], targets, count, n_out, arch.loss,
         arch.activation[arch.n_layers - 1],
         <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, row_weights, delta)
+    if options.clip_log_loss:
+        total += log_loss_clip_correction(<floating*>ws.acts[arch.n_layers], targets, count,
+                                          n_out, arch.loss, row_weights)
+    total *= options.data_loss_scale
     if not isfinite(total):
         return total
     if not batch_weight_sum > 0:  # a batch of zero-weight samples changes nothing
@@ -198,7 +206,8 @@ cdef double batch_update(Architecture arch, TrainOptions options, floating* para
     memset(grads, 0, n_params * sizeof(floating))
     batch_loss = options.data_loss_scale * accumulate_gradient(
         arch, params, grads, X, Y, weights, order, start, count,
-        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws, look)
+        <floating>(1.0 / batch_weight_sum) if batch_weight_sum > 0 else 0, ws, look,
+        options.clip_log_loss)
     if look.interrupted or look.time_up:
         return 0
     if not isfinite(batch_loss):
@@ -461,9 +470,10 @@ def train_epoch(Architecture arch, floating[::1] params, floating[::1] grads,
 def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] grads,
                       floating[::1] work, const floating[:, ::1] X, const floating[:, ::1] Y,
                       Py_ssize_t chunk, const floating[::1] sample_weight=None,
-                      TrainOptions options=None):
+                      TrainOptions options=None, bint clip_log_loss=False):
     """Return (Σ w·loss, Σ w) over all of X (w = 1 without sample weights); with `grads`
-    (not None) set it to the gradient of the weighted mean loss.
+    (not None) set it to the gradient of the weighted mean loss. With `clip_log_loss` the
+    loss (not the gradient) is scikit-learn's clipped log-loss (TrainOptions.clip_log_loss).
 
     Works through `chunk` rows at a time, so the workspace does not grow with len(X), and
     looks up between chunks (as train_epoch does): at Ctrl-C, or `options`'
@@ -499,7 +509,7 @@ def loss_and_gradient(Architecture arch, floating[::1] params, floating[::1] gra
             total = accumulate_gradient(arch, &params[0], grads_ptr, &X[0, 0], &Y[0, 0],
                                         weights_ptr, NULL, 0, n,
                                         <floating>(1.0 / weight_sum) if weight_sum > 0 else 0,
-                                        &ws, &look)
+                                        &ws, &look, clip_log_loss)
     finally:
         fbp_restore_fpmode(caller_fpmode)
         workspace_free(&ws)

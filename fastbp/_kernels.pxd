@@ -128,6 +128,10 @@ cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ss
                            Py_ssize_t n_out, int loss, int output_activation, floating scale,
                            const floating* weight__r, floating* dZ__ro) noexcept nogil
 
+cdef double log_loss_clip_correction(const floating* out__ro, const floating* Y__ro,
+                                     Py_ssize_t rows, Py_ssize_t n_out, int loss,
+                                     const floating* weight__r) noexcept nogil
+
 cdef void output_probabilities(floating* Z__ro, Py_ssize_t rows, Py_ssize_t n_out,
                                int loss) noexcept nogil
 

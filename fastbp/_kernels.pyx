@@ -3,7 +3,8 @@
 Each kernel's docstring is its one line of math. Shapes are carried in names: r = rows of
 the batch, i = layer inputs, o = layer outputs.
 """
-from libc.math cimport exp, expf, fabs, isfinite
+from libc.math cimport exp, expf, fabs, isfinite, log, log1p
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
 import time
 
 import numpy as np
@@ -142,6 +143,75 @@ cdef double loss_and_delta(const floating* out__ro, const floating* Y__ro, Py_ss
         total += row_loss if weight__r == NULL else <double>weight__r[r] * row_loss
     if loss == MSE or loss == MAE or loss == HUBER:
         activation_backward(dZ__ro, out__ro, rows * n_out, output_activation)
+    return total
+
+
+cdef inline double _clamp(double x, double lo, double hi) noexcept nogil:
+    """x within [lo, hi]; NaN stays NaN (fmin/fmax would drop it)"""
+    return lo if x < lo else (hi if x > hi else x)
+
+
+cdef double log_loss_clip_correction(const floating* out__ro, const floating* Y__ro,
+                                     Py_ssize_t rows, Py_ssize_t n_out, int loss,
+                                     const floating* weight__r) noexcept nogil:
+    """Σ_r w_r·(clipped_r − raw_r): what turns loss_and_delta's exact log-loss into
+    scikit-learn's, whose probabilities are clipped to [ε, 1 − ε] (ε: floating's machine
+    epsilon), i.e. each −log p to [−log(1 − ε), −log ε]; 0 for losses other than
+    cross_entropy and binary_cross_entropy.
+
+    out holds the logits Z, as loss_and_delta reads them; w_r = 1 when weight__r is NULL.
+    cross_entropy: Σₖ yₖ·(clamp(dₖ) − dₖ), dₖ = logΣⱼe^Zⱼ − Zₖ = −log pₖ.
+    binary_cross_entropy: Σₖ yₖ·(clamp(a) − a) + (1 − yₖ)·(clamp(b) − b), a = softplus(−Zₖ)
+    = −log σ(Zₖ), b = softplus(Zₖ) = −log(1 − σ(Zₖ)).
+    Rows (elements) whose logits cannot reach a clamp are skipped, so the usual cost is one
+    pass over Z without a logarithm or exponential.
+    """
+    cdef double eps = FLT_EPSILON if floating is float else DBL_EPSILON
+    cdef double lo = -log1p(-eps), hi = -log(eps)
+    # below this, every −log p stays inside [lo, hi] with room: no clamp can bite
+    cdef double safe = hi - 1
+    cdef double total = 0, row, lse, d, a, b, z_max, z_min, y
+    cdef Py_ssize_t r, k
+    cdef const floating* z__k
+    cdef const floating* y__k
+    if loss != CROSS_ENTROPY and loss != BINARY_CROSS_ENTROPY:
+        return 0
+    for r in range(rows):
+        z__k = out__ro + r * n_out
+        y__k = Y__ro + r * n_out
+        row = 0
+        if loss == CROSS_ENTROPY:
+            if n_out > 1:
+                # dₖ ≤ (max − min) + log n_out, and dₖ ≥ log(1 + e^−(max − min))
+                z_max = z__k[0]
+                z_min = z__k[0]
+                for k in range(1, n_out):
+                    if z__k[k] > z_max:
+                        z_max = z__k[k]
+                    if z__k[k] < z_min:
+                        z_min = z__k[k]
+                if z_max - z_min < safe - log(<double>n_out):
+                    continue
+            if floating is float:
+                lse = fbp_logsumexp_f(z__k, n_out)
+            else:
+                lse = fbp_logsumexp_d(z__k, n_out)
+            for k in range(n_out):
+                if y__k[k] != 0:
+                    d = lse - <double>z__k[k]
+                    row += <double>y__k[k] * (_clamp(d, lo, hi) - d)
+        else:
+            for k in range(n_out):
+                if fabs(<double>z__k[k]) < safe:
+                    continue
+                y = y__k[k]
+                a = fbp_softplus(-<double>z__k[k])
+                b = fbp_softplus(<double>z__k[k])
+                if y != 0:
+                    row += y * (_clamp(a, lo, hi) - a)
+                if y != 1:
+                    row += (1 - y) * (_clamp(b, lo, hi) - b)
+        total += row if weight__r == NULL else <double>weight__r[r] * row
     return total
 
 

@@ -431,9 +431,11 @@ cdef void layer_input_delta(Architecture arch, Workspace* ws, Py_ssize_t l,
 cdef double accumulate_gradient(Architecture arch, const floating* params, floating* grads,
                                 const floating* X, const floating* Y, const floating* weights,
                                 const Py_ssize_t* order, Py_ssize_t start, Py_ssize_t count,
-                                floating scale, Workspace* ws, Lookout* look) noexcept nogil:
+                                floating scale, Workspace* ws, Lookout* look,
+                                bint clip_log_loss) noexcept nogil:
     """grads += scale · Σ w·∂loss/∂θ over samples order[start:start+count] (rows start.. when
-    order is NULL; w = 1 when weights is NULL); returns Σ w·loss. grads may be NULL: loss
+    order is NULL; w = 1 when weights is NULL); returns Σ w·loss (with `clip_log_loss`,
+    scikit-learn's clipped log-loss: log_loss_clip_correction). grads may be NULL: loss
     only.
 
     Between chunks it looks up (look_up) when `look` has seen CHECK_WORK since its last look,
@@ -469,6 +471,8 @@ cdef double accumulate_gradient(Architecture arch, const floating* params, float
         delta_next = <floating*>ws.delta1
         total += loss_and_delta(out, targets, rows, n_out, arch.loss,
                                 arch.activation[arch.n_layers - 1], scale, row_weights, delta)
+        if clip_log_loss:
+            total += log_loss_clip_correction(out, targets, rows, n_out, arch.loss, row_weights)
         done += rows
         if grads != NULL:
             for l in range(arch.n_layers - 1, -1, -1):

@@ -193,11 +193,12 @@ class TrainingState:
         compiled_predict(self.architecture, self.params, self.workspace(chunk), X, out, chunk)
         return out
 
-    def loss_and_gradient(self, X, Y, sample_weight, want_gradient):
-        """(mean loss, flat gradient or None) of prepared (X, Y), without the L2 penalty."""
+    def loss_and_gradient(self, X, Y, sample_weight, want_gradient, clip_log_loss=False):
+        """(mean loss, flat gradient or None) of prepared (X, Y), without the L2 penalty;
+        clip_log_loss: scikit-learn's clipped log-loss (the gradient unchanged)."""
         chunk = min(X.shape[0], CHUNK_ROWS)
         grads = aligned_empty(self.params.size, self.dtype) if want_gradient else None
         total, weight_sum = compiled_loss_and_gradient(self.architecture, self.params, grads,
                                                      self.workspace(chunk), X, Y, chunk,
-                                                     sample_weight)
+                                                     sample_weight, clip_log_loss=clip_log_loss)
         return total / weight_sum, grads

@@ -41,6 +41,7 @@ import numpy as np
 from fastbp._blas cimport gemm, blas_threads, swap_thread_count
 from fastbp._kernels cimport (
     dense_forward, bias_activate, activate, activation_backward, loss_and_delta,
+    log_loss_clip_correction,
     output_probabilities, dense_backward_params, dense_backward_input, bias_backward,
     dense_step_one, sgd_step, train_per_example_mse, transpose, all_finite, GELU, IDENTITY,
     MSE, sgemm_inplace, avx512_kernels_run, sgemm_packed, sgemm_packed_work, stranspose,

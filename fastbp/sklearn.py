@@ -4,7 +4,8 @@
 MLPClassifier`` is the whole change: the same constructor parameters with the same meanings
 and defaults, the same fitted attributes, errors and warnings, the same training arithmetic
 (scikit-learn's initial weights from ``random_state``, its momentum and Adam forms, its L2
-penalty per batch, its learning-rate schedules and stop rules), so that from the same
+penalty per batch, its learning-rate schedules and stop rules, its log-loss with the
+probabilities clipped to [ε, 1 − ε], ε the dtype's machine epsilon), so that from the same
 weights both train the same network, step for step (float64, ``shuffle=False``).
 
 The epochs run in fastbp's compiled trainer, one call per epoch, with the GIL released; what
@@ -21,14 +22,6 @@ What differs from scikit-learn's estimators:
   ``solver`` also ``"adamw"``, ``"rmsprop"`` and ``"adagrad"`` (fastbp's forms, at
   ``learning_rate_init``).
 - Sparse X is accepted and densified (fastbp's kernels are dense).
-- The reported log-loss (``loss_``, ``loss_curve_``, and so the tol test on it) is exact, from
-  the logits; scikit-learn's clips the probabilities to [ε, 1 − ε] (ε: the dtype's machine
-  epsilon, 2.2e-16; float32 1.2e-7). They differ for samples given a probability below ε
-  (scikit-learn caps their loss at −log ε: 36.0; float32 15.9) or, mostly in float32, above
-  1 − ε (scikit-learn's loss stays ≥ ε); the weight updates do not differ, but the tol test
-  reads this loss, so on such data (unscaled inputs) training may stop at another epoch. The
-  clip acts on each sample at its batch's weights inside the compiled epoch, which reports
-  only the sum, so it cannot be corrected afterwards.
 - Predicting float64 X with a float32-trained estimator computes and returns float32.
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
@@ -204,6 +197,11 @@ class _BaseMLP(BaseEstimator):
             return float(np.average(terms, weights=sample_weight))
         return 0.0
 
+    def _clip_log_loss(self):
+        """scikit-learn reports the log-loss with probabilities clipped to [ε, 1 − ε] (its
+        gradient stays the exact loss's)."""
+        return self._fastbp_loss in ("cross_entropy", "binary_cross_entropy")
+
     def _data_loss_scale(self):
         """scikit-learn reports the squared loss as a mean over outputs (its gradient stays
         ŷ − y)."""
@@ -320,7 +318,8 @@ class _BaseMLP(BaseEstimator):
         def loss_and_gradient(packed):
             state.params[...] = packed
             with limit_threads(self._net.n_threads):
-                loss, grads = state.loss_and_gradient(X, Y, weights, True)
+                loss, grads = state.loss_and_gradient(X, Y, weights, True,
+                                                      clip_log_loss=self._clip_log_loss())
             squares = float(np.dot(packed[is_weight], packed[is_weight]))
             grads = grads.astype(np.float64)
             grads[is_weight] += penalty * packed[is_weight]
@@ -383,6 +382,7 @@ class _BaseMLP(BaseEstimator):
         options.alpha_over_batch_size = True  # scikit-learn's penalty: alpha / each batch's Σw
         options.data_loss_scale = scale  # the reported data loss only, not the gradient
         options.loss_mean_over_rows = True  # with sample weights: scikit-learn's loss_curve_
+        options.clip_log_loss = self._clip_log_loss()
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
         runner = _fit.EpochRunner(state, X, Y, weights, batch_size, options)
         settings = _fit.Settings(epochs=1 if incremental else self.max_iter,
