@@ -160,8 +160,8 @@ class _Job:
     def __init__(self, index, net):
         self.index, self.net = index, net
         self.runner = self.settings = None
-        self.history = self.error = None
-        self.started = False
+        self.history = self.error = self.data = None
+        self.started = False  # set once its fit begins: one never begun is restored on error
 
 
 def _networks(networks):
@@ -361,13 +361,16 @@ n_iter_no_change, max_updates
                     schedule=copy.deepcopy(schedule), tol=tol,
                     n_iter_no_change=n_iter_no_change, max_time=max_time,
                     max_updates=max_updates, alpha=alpha, loss_name=first.loss_name)
+            for job, config in zip(jobs, configs):
+                job.runner = _runner(job, config, batch_size, alpha, clip_norm)
+            _run(_tasks(jobs, X_checked, Y_dtype, lanes), jobs, threads)
         except BaseException:
-            for net, before in zip(nets, befores):
-                net.state.restore(before)  # the scalers learnt here, unchanged on error
+            # Bad data or Ctrl-C: a network that never began gets back the scalers and the
+            # optimizer set here for it (one that began stays as its fit leaves it).
+            for job, before in zip(jobs, befores):
+                if not job.started:
+                    job.net.state.restore(before)
             raise
-        for job, config in zip(jobs, configs):
-            job.runner = _runner(job, config, batch_size, alpha, clip_norm)
-        _run(_tasks(jobs, X_checked, Y_dtype, lanes), jobs, threads)
     return [job.history for job in jobs]
 
 
@@ -539,7 +542,9 @@ class Ensemble:
 
     def predict_all(self, X):
         """Each member's predictions, stacked: (n_networks, n) or (n_networks, n, n_out)."""
-        return np.stack([net.predict(X) for net in self.networks])
+        # .networks is a plain list a user may extend: members are checked again, not averaged
+        # across architectures.
+        return np.stack([net.predict(X) for net in _networks(self.networks)])
 
     def predict(self, X):
         """The mean of the members' predictions, in float64."""

@@ -259,6 +259,17 @@ def test_ensemble_mean_and_spread(houses):
     assert np.all(fastbp.Ensemble(ensemble.networks[:1]).spread(X[:3]) == 0)
 
 
+
+def test_ensemble_refuses_members_added_after_construction():
+    """A member of another architecture appended to .networks is refused at predict time,
+    not averaged in silently."""
+    ensemble = fastbp.Ensemble.from_seeds(range(2), [3, 8, 1])
+    X = np.zeros((4, 3), np.float32)
+    ensemble.networks.append(fastbp.Network([3, 4, 1]))
+    for method in (ensemble.predict_all, ensemble.predict, ensemble.spread):
+        with pytest.raises(ValueError, match=r"networks\[2\]\.sizes"):
+            method(X)
+
 # ----- the lanes: tiny per-example networks side by side --------------------------------------
 @pytest.fixture
 def lane_calls(monkeypatch):
@@ -372,3 +383,37 @@ def test_ctrl_c_leaves_each_network_as_max_updates_would(lanes):
         start.fit(X, y, epochs=1000, batch_size=1, lr=0.001, max_updates=net.state.step)
         assert net.state.params.tobytes() == start.state.params.tobytes()
         assert net.epochs_trained == start.epochs_trained
+
+
+def test_ctrl_c_leaves_networks_not_begun_unchanged():
+    """SIGINT while train_many runs: a network that never began keeps its scalers and its
+    optimizer (train_many learns and sets them for every network before any trains)."""
+    import os
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    X, y = house_prices(100_000, seed=0, standardize=True)
+    nets = t1_networks(10, scale_inputs=True, scale_targets=True)
+    done = threading.Event()
+
+    def interrupt_once_one_trains():  # not on a timer: a busy machine may still be preparing
+        while not done.wait(0.01):
+            if any(net.state.step > 0 for net in nets):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+    watcher = threading.Thread(target=interrupt_once_one_trains)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="max_updates"):
+            fastbp.train_many(nets, X, y, epochs=1000, batch_size=1, lr=0.001, n_threads=1,
+                              optimizer="adam")
+    finally:
+        done.set()
+        watcher.join()
+    not_begun = [net for net in nets if net.state.step == 0]
+    assert not_begun and len(not_begun) < len(nets)
+    for net in not_begun:
+        assert net.state.input_scaler is None and net.state.target_scaler is None
+        assert net.state.optimizer.name == "sgd"
+        assert net.history is None
