@@ -66,14 +66,14 @@ void LN(fbp_lanes_unpack)(const ptrdiff_t *sizes, const ptrdiff_t *w_offset,
 typedef T LN(lanes_vec) __attribute__((vector_size(G * sizeof(T))));
 #define V LN(lanes_vec)
 
-FBP_LANES_INLINE V LN(load)(const T *p)
+FBP_INLINE V LN(load)(const T *p)
 {
     V v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-FBP_LANES_INLINE void LN(store)(T *p, V v)
+FBP_INLINE void LN(store)(T *p, V v)
 {
     memcpy(p, &v, sizeof v);
 }
@@ -81,7 +81,7 @@ FBP_LANES_INLINE void LN(store)(T *p, V v)
 /* One layer's forward pass in every lane: z = (Σ even inputs + Σ odd inputs) + b, as the
  * tiny loop sums. Inlined into a copy per input width, so that its loops have known trip
  * counts and the inputs stay in registers. */
-FBP_LANES_INLINE void LN(forward_layer)(const T *restrict a, const T *restrict W,
+FBP_INLINE void LN(forward_layer)(const T *restrict a, const T *restrict W,
                                         const T *restrict b, ptrdiff_t n_in, ptrdiff_t n_out,
                                         T *restrict z)
 {
@@ -104,7 +104,7 @@ FBP_LANES_INLINE void LN(forward_layer)(const T *restrict a, const T *restrict W
  * da = Σ even outputs + Σ odd outputs of dz_o·W[o, :] with the old W (the tiny loop's rows,
  * each sum in its order); W −= rate·(dz ⊗ a), b −= rate·dz. Input by input, so that the two
  * partial sums stay in registers; inlined into a copy per output width. */
-FBP_LANES_INLINE void LN(step_layer)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
+FBP_INLINE void LN(step_layer)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
                                      ptrdiff_t n_out, const T *restrict rate, T *restrict W,
                                      T *restrict b, T *restrict da)
 {
@@ -142,7 +142,7 @@ FBP_LANES_INLINE void LN(step_layer)(const T *restrict dz, const T *restrict a, 
     for (o = 0; o < n_out; ++o) LN(store)(b + o * G, LN(load)(b + o * G) - r * dv[o]);
 }
 
-FBP_LANES_CLONES void LN(fbp_train_lanes_mse)(
+FBP_CLONES void LN(fbp_train_lanes_mse)(
     const ptrdiff_t *restrict sizes, const int *restrict activations, ptrdiff_t n_layers,
     T *restrict packed, const T *restrict X, const T *restrict Y,
     const ptrdiff_t *const *restrict orders, ptrdiff_t start, ptrdiff_t count,

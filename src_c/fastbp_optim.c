@@ -5,25 +5,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "fastbp_dispatch.h"
 #include "fastbp_optim.h"
-
-#if defined(_MSC_VER) && !defined(__clang__) && !defined(restrict)
-#define restrict __restrict /* C99's keyword, under MSVC's name */
-#endif
-
-/* As in fastbp_dense.c: GCC's target_clones (an ifunc, hence glibc), else the portable build. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && defined(__GLIBC__) && __GNUC__ >= 12
-#define FBP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FBP_CLONES
-#endif
-
-#if defined(__GNUC__)
-#define FBP_INLINE static inline __attribute__((always_inline))
-#else
-#define FBP_INLINE static inline
-#endif
 
 /* The partial sums of fbp_sum_of_squares: independent chains the compiler vectorises (one
  * running sum waits on each addition in turn, about 4 cycles a weight). */
