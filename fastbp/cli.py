@@ -1,7 +1,7 @@
 """The command line: train a network on a CSV file, predict with it, describe it.
 
-``fastbp train``, ``predict``, ``info``, ``demo`` and ``config`` (also as ``python -m fastbp``).
-Built on :class:`~fastbp.network.Network` directly: the command line maps class labels to
+``fastbp train``, ``predict``, ``info``, ``trace``, ``demo`` and ``config`` (also as
+``python -m fastbp``). Built on :class:`~fastbp.network.Network` directly: the command line maps class labels to
 output indices itself and keeps the feature names, target names, classes, task and training
 settings in the model file's metadata (format version 2). Bad input ends the command with a
 one-line error on stderr, exit code 2, and no file written.
@@ -511,6 +511,92 @@ def _write_csv(path, header, rows):
         raise
 
 
+# ----- trace ----------------------------------------------------------------------------------
+def trace(args: argparse.Namespace) -> int:
+    """``fastbp trace``: one backpropagation step on one row of a CSV file, printed, or drawn
+    to ``-o`` as PNG or SVG."""
+    if args.output is None and args.show is not None:
+        raise UsageError("--show chooses what the picture shows: draw one with -o step.svg")
+    net = _load(args.model)
+    if args.output is not None:
+        _check_picture_path(args.output, args.model, args.data)
+    meta = net.metadata
+    features, targets = meta["feature_names"], meta["target_names"]
+    table = read_csv(args.data, may_be_empty=targets or ())  # other rows' targets may be empty
+    classification = meta["task"] == "classification" or net.loss_name in CLASSIFICATION_LOSSES
+    if features is None or targets is None:  # a model saved without names: columns in order
+        n_targets = 1 if classification else net.sizes[-1]
+        if len(table.columns) != net.sizes[0] + n_targets:
+            raise UsageError(f"{args.data}: {len(table.columns)} columns, the model (saved "
+                             f"without column names) takes {net.sizes[0]} inputs then "
+                             f"{_count(n_targets, 'target column')}")
+        features = table.columns[:net.sizes[0]]
+        targets = table.columns[net.sizes[0]:]
+    missing = [name for name in features + targets if name not in table.columns]
+    if missing:
+        what = "target" if missing[0] in targets else "input"
+        raise UsageError(f"{args.data}: no column {missing[0]!r}, the model's {what} "
+                         f"(inputs {', '.join(features)}; target {', '.join(targets)})")
+    if args.row > len(table.rows):
+        raise UsageError(f"--row {args.row}: {args.data} has {_count(len(table.rows), 'row')} "
+                         f"of data (--row counts them from 1, after the header)")
+    i = args.row - 1
+    row = Table(table.path, table.columns, table.rows[i:i + 1], table.lines[i:i + 1])
+    empty = [name for name in targets if not row.rows[0][row.column(name)]]
+    if empty:
+        raise UsageError(f"{args.data}, line {row.lines[0]}: the target column {empty[0]!r} "
+                         "is empty; trace needs the row's target")
+    x = row.numbers(features)[0]
+    if classification:
+        y = _label_index(row, targets[0], meta["classes"], net)
+    else:
+        y = row.numbers(targets)[0]
+    try:
+        step = net.trace(x, y)  # the step of the model's own optimizer, from its state
+    except (ValueError, RuntimeError) as exc:  # e.g. an L-BFGS model: no single step to show
+        raise UsageError(str(exc).splitlines()[0]) from None
+    if args.output is None:
+        print(f"{args.data}, row {args.row} (line {row.lines[0]}):")
+        print(step)
+        return 0
+    try:
+        step.plot(args.output, show=args.show or "forward")
+    except ImportError as exc:  # matplotlib, an optional extra
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{args.output}: cannot write there ({exc.strerror or exc})") from None
+    print(f"the step of row {args.row} ({args.show or 'forward'}) drawn to {args.output}",
+          file=sys.stderr)
+    return 0
+
+
+def _check_picture_path(path: str, *inputs: str) -> None:
+    """Refuse a picture path that cannot be written or would replace an input, before work."""
+    if os.path.splitext(path)[1].lower() not in (".png", ".svg"):
+        raise UsageError(f"-o {path}: the picture is PNG or SVG, chosen by the extension: "
+                         "name a .png or .svg file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: cannot write there: the folder {folder} does not exist")
+    for other in inputs:
+        if _same_file(path, other):
+            raise UsageError(f"-o {path} is the file {other}: the picture would replace it")
+
+
+def _label_index(row: Table, target: str, classes: list | None, net: Network) -> int:
+    """The output index of the row's class label, as train mapped the labels."""
+    cell = row.rows[0][row.column(target)]
+    if classes is None:  # saved without classes: the labels are the output indices
+        classes = list(range(max(net.sizes[-1], 2)))
+    for k, label in enumerate(classes):
+        if isinstance(label, str) and cell == label:
+            return k
+        if not isinstance(label, str) and _is_number(cell) and float(cell) == label:
+            return k
+    raise UsageError(f"{row.path}, line {row.lines[0]}: {_short(cell)} in column {target!r} "
+                     f"is not one of the model's classes ({_first(classes)})")
+
+
 # ----- info, demo -----------------------------------------------------------------------------
 def info(args):
     """``fastbp info``: the model's layers, inputs, target, classes and training."""
@@ -578,6 +664,7 @@ Train multilayer perceptrons by backpropagation on CSV files, predict with them,
   fastbp train houses.csv --target price --out model.npz
   fastbp predict model.npz new_houses.csv -o predictions.csv
   fastbp info model.npz
+  fastbp trace model.npz houses.csv --row 3 -o step.svg
 
 Run "fastbp COMMAND --help" for each command's options."""
 
@@ -601,6 +688,17 @@ Predict with a saved model for each row of a CSV file, matching columns by name 
 column in the file is ignored). Writes CSV: the input rows as they were, then the predictions
 in the last column(s): the predicted value (regression), the predicted label
 (classification), or with --proba one column of probability per class."""
+
+TRACE_DESCRIPTION = """\
+One step of backpropagation on one row of a CSV file, every number shown: the forward pass, the
+loss against the row's target, the backward pass and the update (the model is not changed).
+Printed as text, or with -o drawn as a picture (PNG or SVG by the extension; needs matplotlib,
+pip install "fastbp[plot]"): neurons as circles labelled with their values, weights as lines
+coloured by sign and as wide as their size (--show forward: a and w; backward: δ and ∂L/∂w;
+update: Δb and Δw).
+
+example:
+  fastbp trace model.npz houses.csv --row 3 -o step.svg --show backward"""
 
 INFO_DESCRIPTION = """\
 Describe a saved model: its layers and parameters, its inputs, target and classes, and how it
@@ -659,6 +757,17 @@ def parser():
     p.add_argument("--proba", action="store_true",
                    help="class probabilities instead of labels (classification)")
 
+    p = commands.add_parser("trace", help="one backpropagation step on one row, printed or drawn",
+                            description=TRACE_DESCRIPTION, formatter_class=formatter)
+    p.add_argument("model", help="the model file (from fastbp train)")
+    p.add_argument("data", help="the CSV file, with the model's inputs and target")
+    p.add_argument("--row", type=_positive(int), default=1,
+                   help="the row of data, counted from 1 after the header (default: %(default)s)")
+    p.add_argument("-o", "--output",
+                   help="draw the step to this .png or .svg file (default: print it)")
+    p.add_argument("--show", choices=("forward", "backward", "update"),
+                   help="what the picture shows (default: forward)")
+
     p = commands.add_parser("info", help="describe a saved model", description=INFO_DESCRIPTION,
                             formatter_class=formatter)
     p.add_argument("model", help="the model file")
@@ -700,6 +809,8 @@ def main(argv=None):
             return predict(args)
         if args.command == "info":
             return info(args)
+        if args.command == "trace":
+            return trace(args)
         if args.command == "demo":
             demo(epochs=args.epochs, seed=args.seed)
         else:

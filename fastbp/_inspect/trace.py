@@ -1,13 +1,22 @@
 """One step of backpropagation with every intermediate kept, in the tutorials' notation."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from fastbp import _registry, optim
 from fastbp._optim import Optimizer
 from fastbp._optim import step as optimizer_step
+from fastbp._inspect import picture
 from fastbp._inspect.text import number, superscript, table
 from fastbp._inspect.units import examples
 from fastbp._registry import ACTIVATIONS, HUBER_DELTA, OPTIMIZER_RULES, RULE_OF_CODE, sigmoid
 from fastbp.reference import ReferenceNetwork, output_losses
+
+if TYPE_CHECKING:  # (matplotlib is optional: only for the annotations)
+    from matplotlib.figure import Figure
 
 # Rows of units / weights printed per layer before "… (N more)", and examples per cell.
 MAX_ROWS = 16
@@ -217,6 +226,50 @@ class Trace:
         settings = {name: data[name] for name in cls._SETTINGS if name in data}
         return cls(data["network"], data["loss_name"], data["dtype"], data["lr"], data["x"],
                    data["y"], data["sample_losses"], data["dL_dyhat"], layers, **settings)
+
+    # ----- drawing ----------------------------------------------------------------------
+    def plot(self, path: str | os.PathLike[str] | None = None, *,
+             show: str = "forward") -> Figure:
+        """Draw the step as the tutorials do: neurons as circles in columns, one per layer,
+        weights as lines, the loss and the target at the output.
+
+        Each circle is labelled with its unit's value (x at the inputs): a = σ(z) for
+        ``show="forward"``, δ = ∂L/∂z for ``"backward"``, the bias's change Δb for
+        ``"update"``. Each weight is a line coloured by its sign (blue positive, orange
+        negative) and as wide as its size, scaled to the picture's largest: the weight w
+        (forward), ∂L/∂w (backward) or its change Δw = −η·∂L/∂w, or the optimizer's step
+        (update). A layer of more than 12 units shows its 8 of largest |value|, then "+ n
+        more" (their lines are left out). Values are printed as ``print(trace)`` prints them.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Save the picture there too, as PNG or SVG by the extension (``.png``, ``.svg``),
+            through a temporary file renamed into place. A figure saved so is not kept by
+            pyplot (``plt.show()`` does not show it; drawing many leaves none open); without
+            a path the figure is pyplot's, shown in a notebook or by ``plt.show()``.
+        show : {"forward", "backward", "update"}
+            The view: the forward pass, the backward pass with the gradients, or the update.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ImportError
+            matplotlib is not installed (``pip install "fastbp[plot]"``).
+        ValueError
+            A bad `show` or extension, or a trace of several examples (trace one row).
+
+        Examples
+        --------
+        >>> import fastbp
+        >>> net = fastbp.Network([3, 4, 1], activation="sigmoid", seed=0)
+        >>> step = net.trace([0.5, -1.0, 2.0], 0.7, lr=0.1)
+        >>> figure = step.plot("step.svg", show="backward")  # doctest: +SKIP
+        """
+        return picture.draw(self, path, show=show)
 
     # ----- printing ---------------------------------------------------------------------
     def __repr__(self):
