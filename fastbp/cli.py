@@ -1,7 +1,8 @@
 """The command line: train a network on a CSV file, predict with it, describe it.
 
 ``fastbp train``, ``predict``, ``info``, ``trace``, ``demo`` and ``config`` (also as
-``python -m fastbp``). Built on :class:`~fastbp.network.Network` directly: the command line maps class labels to
+``python -m fastbp``).
+Built on :class:`~fastbp.network.Network` directly: the command line maps class labels to
 output indices itself and keeps the feature names, target names, classes, task and training
 settings in the model file's metadata (format version 2). Bad input ends the command with a
 one-line error on stderr, exit code 2, and no file written.
@@ -524,14 +525,8 @@ def trace(args: argparse.Namespace) -> int:
     features, targets = meta["feature_names"], meta["target_names"]
     table = read_csv(args.data, may_be_empty=targets or ())  # other rows' targets may be empty
     classification = meta["task"] == "classification" or net.loss_name in CLASSIFICATION_LOSSES
-    if features is None or targets is None:  # a model saved without names: columns in order
-        n_targets = 1 if classification else net.sizes[-1]
-        if len(table.columns) != net.sizes[0] + n_targets:
-            raise UsageError(f"{args.data}: {len(table.columns)} columns, the model (saved "
-                             f"without column names) takes {net.sizes[0]} inputs then "
-                             f"{_count(n_targets, 'target column')}")
-        features = table.columns[:net.sizes[0]]
-        targets = table.columns[net.sizes[0]:]
+    if features is None or targets is None:  # saved without names: the other columns, in order
+        features, targets = _columns_unnamed(table, features, targets, net, classification)
     missing = [name for name in features + targets if name not in table.columns]
     if missing:
         what = "target" if missing[0] in targets else "input"
@@ -568,6 +563,25 @@ def trace(args: argparse.Namespace) -> int:
     print(f"the step of row {args.row} ({args.show or 'forward'}) drawn to {args.output}",
           file=sys.stderr)
     return 0
+
+
+def _columns_unnamed(table: Table, features: list[str] | None, targets: list[str] | None,
+                     net: Network, classification: bool) -> tuple[list[str], list[str]]:
+    """(input columns, target columns) of a model saved without the names of one or both:
+    the named ones, and the file's other columns in order for the rest (inputs first)."""
+    n_inputs, n_targets = net.sizes[0], 1 if classification else net.sizes[-1]
+    named = set(features or []) | set(targets or [])
+    others = [name for name in table.columns if name not in named]
+    wanted = (0 if features is not None else n_inputs) + (0 if targets is not None else n_targets)
+    if len(others) != wanted:
+        what = " and ".join(part for part, unnamed in (
+            (_count(n_inputs, "input column"), features is None),
+            (_count(n_targets, "target column"), targets is None)) if unnamed)
+        raise UsageError(f"{table.path}: {_count(len(others), 'column')} besides the named ones; "
+                         f"the model (saved without their names) takes {what}, in that order")
+    if features is None:
+        features, others = others[:n_inputs], others[n_inputs:]
+    return list(features), list(targets if targets is not None else others)
 
 
 def _check_picture_path(path: str, *inputs: str) -> None:

@@ -146,7 +146,11 @@ def test_forward_labels_match_an_independent_forward_pass(plt, tmp_path):
 
 @pytest.mark.parametrize("show", SHOWS)
 def test_line_width_follows_size_and_colour_sign(plt, tmp_path, show):
-    step = small_network().trace(X0, Y0, lr=0.1)
+    assert_lines_drawn_as(small_network().trace(X0, Y0, lr=0.1), tmp_path, show)
+
+
+def assert_lines_drawn_as(step, tmp_path, show):
+    """Each weight's line is as wide as its value's size and coloured by its sign."""
     lines = groups(svg_of(step, tmp_path, show), "weight-")
     field = {"forward": "W", "backward": "grad_W", "update": "update_W"}[show]
     values = {f"weight-{layer.number}-{j + 1}-{k + 1}": getattr(layer, field)[j, k]
@@ -169,7 +173,8 @@ def test_a_changed_weight_changes_the_drawing(plt, tmp_path):
     changed = style_of(groups(after, "weight-2-3-4")["weight-2-3-4"])
     assert changed["stroke"].lower() == ORANGE
     assert float(changed["stroke-width"]) == pytest.approx(MAX_WIDTH)
-    assert float(style_of(groups(before, "weight-2-3-4")["weight-2-3-4"])["stroke-width"]) < MAX_WIDTH
+    unchanged = style_of(groups(before, "weight-2-3-4")["weight-2-3-4"])
+    assert float(unchanged["stroke-width"]) < MAX_WIDTH
     # the unit it feeds, and the output after it, now hold other values
     old, new = label_values(before), label_values(after)
     assert new[(2, 3)] != old[(2, 3)] and new[(3, 1)] != old[(3, 1)]
@@ -219,9 +224,14 @@ def test_each_view_says_what_it_shows(plt, tmp_path, show, title):
 def test_the_update_of_another_optimizer_says_so(plt, tmp_path):
     net = small_network(sizes=(3, 4, 2))
     net.fit(np.array([X0]), np.array([Y0]), epochs=2, batch_size=1, optimizer="adam", shuffle=False)
-    root = svg_of(net.trace(X0, Y0), tmp_path, "update")
+    step = net.trace(X0, Y0)
+    root = svg_of(step, tmp_path, "update")
     texts = "\n".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "Δw: the Adam step t = 3" in texts
+    # Adam's step is not proportional to the gradient: the lines draw the step itself
+    ratio = step.layers[0].update_W / step.layers[0].grad_W
+    assert np.ptp(ratio) > 0.1 * np.abs(ratio).max()
+    assert_lines_drawn_as(step, tmp_path, "update")
 
 
 # ----- files, figures and mistakes ------------------------------------------------------------
@@ -326,8 +336,8 @@ def test_cli_trace_reads_a_class_label_as_train_mapped_it(capsys, tmp_path, monk
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     X, labels = fastbp.datasets.gaussian_classes(40, 2, 3, seed=0)
     names = np.array(["cat", "dog", "emu"])
-    data = write_csv(tmp_path / "animals.csv", ["a", "b", "species"],
-                     [[*map(repr, row), names[k]] for row, k in zip(np.round(X, 3).tolist(), labels)])
+    rows = [[*map(repr, row), names[k]] for row, k in zip(np.round(X, 3).tolist(), labels)]
+    data = write_csv(tmp_path / "animals.csv", ["a", "b", "species"], rows)
     model = tmp_path / "m.npz"
     assert run(capsys, "train", data, "--target", "species", "--layers", "3", "--epochs", "1",
                "-q", "--out", model)[0] == 0
@@ -335,6 +345,27 @@ def test_cli_trace_reads_a_class_label_as_train_mapped_it(capsys, tmp_path, monk
     assert code == 0
     net = fastbp.load(model)
     assert out.endswith(f"{net.trace(np.round(X[4], 3), labels[4])}\n")
+
+
+@pytest.mark.parametrize("metadata,header", [
+    ({}, ["p", "q", "r", "y1", "y2"]),                          # columns in order: inputs first
+    ({"feature_names": ["r", "p", "q"]}, ["p", "y1", "q", "r", "y2"]),  # the rest: targets
+    ({"target_names": ["y1", "y2"]}, ["y1", "p", "y2", "q", "r"])])  # the rest: inputs
+def test_cli_trace_of_a_model_saved_without_names(capsys, tmp_path, metadata, header):
+    net = small_network(sizes=(3, 4, 2))
+    net.metadata = metadata
+    net.save(tmp_path / "m.npz")
+    rng = np.random.default_rng(0)
+    rows = np.round(rng.normal(size=(4, 5)), 3)
+    data = write_csv(tmp_path / "d.csv", header, rows.tolist())
+    code, out, err = run(capsys, "trace", tmp_path / "m.npz", data, "--row", "4")
+    assert code == 0, err
+    columns = dict(zip(header, rows[3]))
+    inputs = [columns[n] for n in metadata.get("feature_names", ["p", "q", "r"])]
+    assert out.endswith(f"{net.trace(inputs, [columns['y1'], columns['y2']])}\n")
+    data = write_csv(tmp_path / "d.csv", header + ["extra"], np.column_stack([rows, rows[:, 0]]))
+    code, out, err = run(capsys, "trace", tmp_path / "m.npz", data)
+    assert code == 2 and "saved without their names" in err, err
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -48,7 +48,7 @@ def draw(trace: Any, path: str | os.PathLike[str] | None = None, *,
     matplotlib Figure; see :meth:`Trace.plot <fastbp._inspect.trace.Trace.plot>`."""
     if show not in SHOWS:
         raise ValueError(f"show={show!r}: expected one of {', '.join(map(repr, SHOWS))}")
-    fmt = None if path is None else _format(path)
+    target = None if path is None else (path, _format(path))  # a bad extension fails first
     if trace.n_samples != 1:
         raise ValueError(f"plot draws the step of one example and this trace holds "
                          f"{trace.n_samples}: trace one row, e.g. net.trace(X[i], y[i])")
@@ -64,8 +64,8 @@ def draw(trace: Any, path: str | os.PathLike[str] | None = None, *,
     else:  # saved, not kept by pyplot: pictures drawn in a loop leave no figure open
         figure = Figure()
     _Drawing(trace, show, figure).draw()
-    if path is not None:
-        _save(figure, path, fmt)
+    if target is not None:
+        _save(figure, *target)
     return figure
 
 
@@ -172,11 +172,13 @@ class _Drawing:
                     "circles: a = σ(z), x at the inputs", "lines: the weights w")
         if self.show == "backward":
             return ("Backward pass, right to left, by the chain rule\n"
-                    "δ = ∂L/∂a × σ'(z), with ∂L/∂a = Wᵀ·δ of the layer above", "circles: δ = ∂L/∂z (= ∂L/∂b), x at the inputs",
+                    "δ = ∂L/∂a × σ'(z), with ∂L/∂a = Wᵀ·δ of the layer above",
+                    "circles: δ = ∂L/∂z (= ∂L/∂b), x at the inputs",
                     "lines: ∂L/∂w = δ (to) × a (from)")
         step = (f"Δw = −η·∂L/∂w, η = {t.lr:g}" if t.plain_sgd
                 else f"Δw: the {t.optimizer_name} step t = {t.optimizer_step}")
-        return (f"Update: w ← w + Δw\n{step}", "circles: Δb, the change of each bias; x at the inputs",
+        return (f"Update: w ← w + Δw\n{step}",
+                "circles: Δb, the change of each bias; x at the inputs",
                 "lines: Δw, the change of each weight")
 
     def header(self, l: int) -> str:
@@ -185,7 +187,8 @@ class _Drawing:
         layer = self.t.layers[l - 1]
         role = "output" if layer.is_output else "hidden"
         s = superscript(l)
-        value = {"forward": f"a{s} = {layer.activation}(z{s})" + (" = Ŷ" if layer.is_output else ""),
+        output = " = Ŷ" if layer.is_output else ""
+        value = {"forward": f"a{s} = {layer.activation}(z{s}){output}",
                  "backward": f"δ{s} = ∂L/∂z{s}", "update": f"Δb{s}"}[self.show]
         return f"layer {l}: {role}\n{value}"
 
@@ -203,7 +206,7 @@ class _Drawing:
         from matplotlib.lines import Line2D
         from matplotlib.patches import Circle, FancyArrowPatch
 
-        t, figure = self.t, self.figure
+        figure = self.figure
         where = self.positions()
         tallest = max(len(units) for units in self.drawn)
         half = max(tallest, 3) / 2

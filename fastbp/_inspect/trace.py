@@ -247,7 +247,8 @@ class Trace:
             Save the picture there too, as PNG or SVG by the extension (``.png``, ``.svg``),
             through a temporary file renamed into place. A figure saved so is not kept by
             pyplot (``plt.show()`` does not show it; drawing many leaves none open); without
-            a path the figure is pyplot's, shown in a notebook or by ``plt.show()``.
+            a path the figure is pyplot's, shown in a notebook (``step.plot();`` shows it
+            once) or by ``plt.show()``.
         show : {"forward", "backward", "update"}
             The view: the forward pass, the backward pass with the gradients, or the update.
 
