@@ -118,7 +118,8 @@ def sample_weights(values: ArrayLike, n_samples: int) -> NDArray[np.float64]:
     return weights
 
 
-def class_weights(class_weight: str | dict[Any, Any], Y: NDArray[Any], loss: str) -> NDArray[np.float64]:
+def class_weights(class_weight: str | dict[int, float], Y: NDArray[Any],
+                  loss: str) -> NDArray[np.float64]:
     """Per-sample weights from a {label: weight} dict or "balanced" (n / (k · count))."""
     labels = Y.argmax(axis=1) if loss == "cross_entropy" else (Y[:, 0] > 0.5).astype(np.intp)
     n_classes = Y.shape[1] if loss == "cross_entropy" else 2

@@ -530,9 +530,10 @@ class LBFGS(_Config):
 Config = _StepConfig | LBFGS
 OptimizerLike = str | _Config
 
-_CLASSES: dict[str, type[_Config]] = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, IRPropMinus, LBFGS)}
+_CLASSES: dict[str, type[Config]] = {
+    cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, IRPropMinus, LBFGS)}
 # Names resolve() accepts, and the configuration each stands for.
-_NAMED: dict[str, Callable[[], _Config]] = {
+_NAMED: dict[str, Callable[[], Config]] = {
     "sgd": SGD,
     "momentum": lambda: SGD(momentum=0.9),
     "nesterov": lambda: SGD(momentum=0.9, nesterov=True),
@@ -545,7 +546,7 @@ _NAMED: dict[str, Callable[[], _Config]] = {
 }
 
 
-def resolve(optimizer: OptimizerLike) -> _Config:
+def resolve(optimizer: OptimizerLike) -> Config:
     """The configuration object for an optimizer name or configuration.
 
     Parameters
@@ -564,7 +565,7 @@ def resolve(optimizer: OptimizerLike) -> _Config:
     0.9
     """
     if isinstance(optimizer, _Config):
-        return optimizer
+        return optimizer  # type: ignore[return-value]  # (every configuration is one of Config)
     if isinstance(optimizer, str):
         try:
             return _NAMED[optimizer]()
@@ -594,7 +595,7 @@ def base_lr(config: _Config, lr: float | None) -> float:
     return lr
 
 
-def from_dict(data: Mapping[str, Any], *, complete: bool = False) -> _Config:
+def from_dict(data: Mapping[str, Any], *, complete: bool = False) -> Config:
     """The configuration saved by ``to_dict()``, whichever optimizer it names (with
     ``complete=True`` every setting must be present, as in a saved file).
 
