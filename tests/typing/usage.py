@@ -1,9 +1,10 @@
 """A user's typed code over fastbp's public API, checked by ``mypy`` (pyproject's [tool.mypy]
 lists this folder; pytest does not collect it, tests/test_typing.py runs mypy on it).
 
-Each result goes into a variable of the type the API promises, so a hint that is wrong (or
-Any where a type is promised) fails here; ``# type: ignore[...]`` marks calls that must be
-refused, and mypy's warn_unused_ignores fails when one of them is accepted. It also runs:
+Each result goes into a variable of the type the API promises, so a wrong hint fails here.
+The misuse functions (never run) hold calls and assignments that must be refused, each marked
+``# type: ignore[code]``: mypy's warn_unused_ignores (part of --strict) fails when one is
+accepted, e.g. when a result the API types is Any. The rest runs:
 ``python tests/typing/usage.py``.
 """
 from __future__ import annotations
@@ -57,11 +58,24 @@ def regression() -> None:
           len(gradients), len(weights), sizes, n_params, optimizer, last is history, again.epochs,
           lr, schedule, config, check)
 
+
+def misuse(net: Network, history: History, X: NDArray[np.float64], y: NDArray[np.float64]) -> None:
+    """Calls the hints must refuse (checked by mypy only: each would raise if run)."""
     net.fit(X, y, epochs="ten")  # type: ignore[arg-type]
     net.fit(X, y, optimizer=42)  # type: ignore[arg-type]
     net.predict(X).not_an_array_method()  # type: ignore[attr-defined]
     fastbp.Network([3, 1], seed="zero")  # type: ignore[arg-type]
     history.loss = "low"  # type: ignore[assignment]
+    schedules.Step(step_size=2).lr("3", base_lr=0.1)  # type: ignore[arg-type]
+    # Results of a known type (not Any): a wrong annotation is refused.
+    not_history: int = net.fit(X, y)  # type: ignore[assignment]
+    not_array: str = net.predict(X)  # type: ignore[assignment]
+    not_count: str = net.n_params  # type: ignore[assignment]
+    not_sizes: str = net.sizes  # type: ignore[assignment]
+    not_losses: str = history.loss  # type: ignore[assignment]
+    not_loaded: str = fastbp.load("net.npz")  # type: ignore[assignment]
+    not_config: str = optim.resolve("adam")  # type: ignore[assignment]
+    not_ensemble: str = fastbp.Ensemble([net]).predict(X)  # type: ignore[assignment]
 
 
 def classification() -> None:
@@ -86,7 +100,16 @@ def estimators() -> None:
     reg: MLPRegressor = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs").fit(X, X[:, 0])
     print(probabilities.shape, classes, network.sizes, len(coefs), reg.predict(X[:2]))
 
+
+def estimator_misuse() -> None:
+    """Calls the hints must refuse (checked by mypy only)."""
+    from fastbp.sklearn import MLPClassifier
+
     MLPClassifier(hidden_layer_sizes=(8,), max_iter="many")  # type: ignore[arg-type]
+    MLPClassifier().fit([[0.0]], [0], sample_weight={0: 1.0})  # type: ignore[arg-type]
+    # (an estimator's class derives from scikit-learn's untyped ones: assignable to anything)
+    not_network: str = MLPClassifier().network_  # type: ignore[assignment]
+    not_probabilities: str = MLPClassifier().predict_proba([[0.0]])  # type: ignore[assignment]
 
 
 if __name__ == "__main__":
