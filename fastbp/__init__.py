@@ -26,7 +26,7 @@ from fastbp.many import Ensemble, train_many
 from fastbp.network import Network, TrainingDiverged, load
 
 # Networks pickled before load moved to fastbp.network name this function: found again here.
-_persist.from_state = network.from_record
+_persist.from_state = network.from_record  # type: ignore[attr-defined]
 
 __all__ = [
     "Network",

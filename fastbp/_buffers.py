@@ -5,12 +5,17 @@ kernel's 64-byte vector loads and stores over them each straddled two cache line
 matrix products ran 10–15 % slower on the network's parameters and workspace than on aligned
 copies. The parameters, gradients, optimizer state and workspaces are allocated here instead.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 ALIGNMENT = 64  # bytes: a cache line, an AVX-512 register
 
 
-def aligned_empty(n, dtype):
+def aligned_empty(n: int, dtype: DTypeLike) -> NDArray[Any]:
     """A 1-D array of `n` uninitialised elements of `dtype` whose data starts on a multiple of
     ALIGNMENT bytes (a view into a slightly larger array, which it keeps alive)."""
     dtype = np.dtype(dtype)
@@ -19,7 +24,7 @@ def aligned_empty(n, dtype):
     return raw[start:start + n]
 
 
-def aligned_zeros(n, dtype):
+def aligned_zeros(n: int, dtype: DTypeLike) -> NDArray[Any]:
     """aligned_empty, filled with zeros."""
     array = aligned_empty(n, dtype)
     array[...] = 0

@@ -1,7 +1,10 @@
 """Build and run-time configuration: what this installation of fastbp is made of."""
+from __future__ import annotations
+
 import os
 import platform
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +17,12 @@ from fastbp._train import (
 from fastbp._version import __version__
 
 
-def get_include():
+def get_include() -> str:
     """Return the folder holding fastbp's ``.pxd`` files, for other Cython code's include path."""
     return os.path.dirname(os.path.abspath(__file__))
 
 
-def show_config(print_=True):
+def show_config(print_: bool = True) -> dict[str, Any]:
     """Print (and return as a dict) fastbp's version, build flags, compiler and platform.
 
     Parameters
@@ -55,7 +58,7 @@ def show_config(print_=True):
     return config
 
 
-def _own_gemm():
+def _own_gemm() -> str:
     """Whether the largest float32 layers run on fastbp's own matrix kernels here."""
 
     if not avx512_kernels_run():
@@ -75,11 +78,11 @@ _PLANNED = {"M1": ([64, 128, 10], 32), "M2": ([784, 256, 128, 10], 64),
             "L1": ([1024, 2048, 2048, 10], 256)}
 
 
-def _plans():
+def _plans() -> str:
     """The compiled planner's paths for the benchmarks' networks here: float32, an epoch of
     plain SGD of many batches, BLAS on one thread."""
 
-    lines = []
+    lines: list[str] = []
     for name, (sizes, batch) in _PLANNED.items():
         arch = Architecture(sizes, [Activation.RELU] * (len(sizes) - 2)
                                    + [Activation.IDENTITY], Loss.CROSS_ENTROPY)
@@ -89,7 +92,7 @@ def _plans():
     return "; ".join(lines) + " (float32, plain SGD, one thread)"
 
 
-def _threads():
+def _threads() -> str:
     """How n_threads is applied on this machine, and its default here."""
 
     blas = f"BLAS layers: {thread_policy()}"

@@ -10,19 +10,25 @@ history row, no validation, no best weights put back; an epoch that applied no u
 the random streams as they were. So a fit stopped by Ctrl-C after k updates leaves the network
 ``fit(..., max_updates=k)`` leaves (Network.fit, Raises).
 """
+from __future__ import annotations
+
 import math
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fastbp import _metrics, _validate
 from fastbp._buffers import aligned_empty
 from fastbp._progress import Progress
 from fastbp._registry import l2_penalty
-from fastbp._state import CHUNK_ROWS
-from fastbp._train import DeferredCtrlC, Status, is_finite, train_epoch
-from fastbp.history import History, TrainingDiverged, callbacks_stop
+from fastbp._state import CHUNK_ROWS, Snapshot, TrainingState
+from fastbp._train import DeferredCtrlC, Status, TrainOptions, is_finite, train_epoch
+from fastbp.history import Callback, History, TrainingDiverged, callbacks_stop
+from fastbp.schedules import Schedule
 
 
 class NonFiniteTrainingInputs(_validate.NonFiniteInputs):
@@ -30,7 +36,7 @@ class NonFiniteTrainingInputs(_validate.NonFiniteInputs):
     `runner` tells which call, for Network.fit to undo that one (not an error a callback
     raised)."""
 
-    def __init__(self, runner):
+    def __init__(self, runner: EpochRunner) -> None:
         super().__init__(_validate.non_finite_message("X", runner.X))
         self.runner = runner
 
@@ -41,17 +47,18 @@ class Settings:
     epochs: int
     base_lr: float
     shuffle: bool
-    schedule: object
-    validation: tuple = None          # (X, Y, sample_weight) already prepared, or None
+    schedule: Schedule
+    # (X, Y, sample_weight) already prepared, or None
+    validation: tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None] | None = None
     early_stopping: bool = False
     monitor: str = "val_loss"
     patience: int = 10
     min_delta: float = 0.0
-    tol: float = None
+    tol: float | None = None
     n_iter_no_change: int = 10
-    max_time: float = None
-    max_updates: int = None
-    callbacks: tuple = ()
+    max_time: float | None = None
+    max_updates: int | None = None
+    callbacks: tuple[Callback, ...] = ()
     verbose: int = 0
     alpha: float = 0.0
     alpha_over_batch_size: bool = False  # alpha / each batch's Σ w (scikit-learn's convention)
@@ -63,7 +70,8 @@ class Settings:
 class EpochRunner:
     """The buffers of one fit call (allocated once) and the compiled epoch that uses them."""
 
-    def __init__(self, state, X, Y, sample_weight, batch_size, options):
+    def __init__(self, state: TrainingState, X: NDArray[Any], Y: NDArray[Any],
+                 sample_weight: NDArray[Any] | None, batch_size: int, options: TrainOptions) -> None:
         self.state, self.X, self.Y, self.sample_weight = state, X, Y, sample_weight
         self.batch_size = batch_size
         self.n_rows = X.shape[0]  # samples per epoch (train_many's runners: their indices')
@@ -72,7 +80,8 @@ class EpochRunner:
         self.grads = aligned_empty(state.n_params, state.dtype)
         self.options = options
 
-    def run(self, order, lr, updates_left, seconds_left):
+    def run(self, order: NDArray[np.intp] | None, lr: float, updates_left: int | None,
+            seconds_left: float | None) -> tuple[int, float, float, int]:
         """One epoch: (status, loss_sum, weight_sum, updates_done). The caller adds the updates
         to the state's step. Ctrl-C (DeferredCtrlC) stops it with STATUS_INTERRUPTED."""
         state = self.state
@@ -86,7 +95,7 @@ class EpochRunner:
                                   self.options, state.optimizer_state, self.sample_weight)
 
 
-def run(state, runner, settings):
+def run(state: TrainingState, runner: EpochRunner, settings: Settings) -> History:
     """Train for settings.epochs epochs (or until a stop rule fires); return the History.
 
     Ctrl-C is deferred (DeferredCtrlC) to the compiled loop's next look, or to the start of
@@ -98,7 +107,7 @@ def run(state, runner, settings):
     n = runner.n_rows
     options = runner.options
     progress = Progress(settings.verbose, settings.epochs, n, settings.loss_name)
-    before_epoch = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
+    before_epoch: Snapshot | None = None  # the state's WEIGHTS snapshot, taken afresh before each epoch
     best = _Best(settings, state) if settings.early_stopping else None
     stale_epochs, best_loss = 0, math.inf
     updates = 0
@@ -148,7 +157,7 @@ def run(state, runner, settings):
                         "that epoch", epoch=epoch - 1, history=history)
                 if status != Status.STATUS_OK:  # cut short: Ctrl-C, max_updates, max_time
                     if done == 0:  # as if the epoch had not begun
-                        state.restore(streams)
+                        state.restore(streams)  # type: ignore[arg-type]  # (not None here)
                     history.stopped_because = _STOPPED_BECAUSE[status]
                     cut_short = True
                     break
@@ -210,12 +219,12 @@ def run(state, runner, settings):
 # What a fit's random streams are, for an epoch that applied no update to put back.
 STREAMS = ("shuffle_rng", "dropout_rng")
 
-_STOPPED_BECAUSE = {Status.STATUS_INTERRUPTED: "interrupted",
+_STOPPED_BECAUSE: dict[int, str] = {Status.STATUS_INTERRUPTED: "interrupted",
                     Status.STATUS_TIME_UP: "max_time",
                     Status.STATUS_UPDATES_DONE: "max_updates"}
 
 
-def _interrupted_message(state, history, updates):
+def _interrupted_message(state: TrainingState, history: History, updates: int) -> str:
     return (f"training interrupted after {updates} updates in this call: the network holds "
             f"the weights and optimizer state after the last of them (step {state.step}), "
             f"{state.epochs_trained} epochs trained in all, and net.history the "
@@ -223,7 +232,7 @@ def _interrupted_message(state, history, updates):
             "leaves the same network")
 
 
-def _inputs_finite(runner, status):
+def _inputs_finite(runner: EpochRunner, status: int) -> bool:
     """After a first epoch that checked each batch of X before training on it: whether X is
     finite. An epoch that stopped early (a budget, divergence) did not reach every row: the
     rest are checked here, so that a bad row is reported whatever stopped the epoch (not
@@ -235,8 +244,9 @@ def _inputs_finite(runner, status):
     return is_finite(runner.X.reshape(-1))
 
 
-def _validation_figures(state, runner, settings):
-    X_val, Y_val, w_val = settings.validation
+def _validation_figures(state: TrainingState, runner: EpochRunner,
+                        settings: Settings) -> dict[str, float]:
+    X_val, Y_val, w_val = settings.validation  # type: ignore[misc]  # (called with validation only)
     val_loss = state.loss_and_gradient(X_val, Y_val, w_val, want_gradient=False)[0]
     alpha = settings.alpha / X_val.shape[0] if settings.alpha_over_batch_size else settings.alpha
     figures = {"val_loss": float(val_loss) + l2_penalty(state.weights, alpha)}
@@ -248,15 +258,17 @@ def _validation_figures(state, runner, settings):
 class _Best:
     """Early stopping: remembers the best weights by the monitored figure, counts patience."""
 
-    def __init__(self, settings, state):
+    def __init__(self, settings: Settings, state: TrainingState) -> None:
         self.state = state
         self.monitor = settings.monitor
         self.higher_is_better = self.monitor.endswith("metric")
         self.patience, self.min_delta = settings.patience, settings.min_delta
-        self.best_value, self.best_epoch, self.wait = None, None, 0
-        self.weights = None  # the state's WEIGHTS snapshot after the best epoch
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.weights: Snapshot | None = None  # the state's WEIGHTS snapshot after the best epoch
 
-    def update(self, epoch, figures):
+    def update(self, epoch: int, figures: Mapping[str, float]) -> bool:
         """Record this epoch; True when patience has run out."""
         value = figures[self.monitor]
         sign = -1.0 if self.higher_is_better else 1.0
@@ -267,7 +279,7 @@ class _Best:
         self.wait += 1
         return self.wait > self.patience
 
-    def restore(self):
+    def restore(self) -> int | None:
         if self.best_epoch is not None:  # the optimizer goes back with the weights
-            self.state.restore(self.weights)
+            self.state.restore(self.weights)  # type: ignore[arg-type]  # (taken with best_epoch)
         return self.best_epoch

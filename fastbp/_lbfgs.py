@@ -8,9 +8,14 @@ the next evaluation or iteration; the network then holds the last accepted itera
 line search's trial point) and the history its completed iterations, as
 ``fit(..., epochs=<iterations>)`` would leave them.
 """
+from __future__ import annotations
+
 import time
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from fastbp._train import DeferredCtrlC, TrainOptions
 from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
@@ -19,8 +24,14 @@ from fastbp._registry import l2_gradient, l2_penalty_flat
 from fastbp._state import CHUNK_ROWS
 from fastbp.history import History, TrainingDiverged, callbacks_stop
 
+if TYPE_CHECKING:
+    from fastbp._fit import Settings
+    from fastbp._state import TrainingState
+    from fastbp.optim import LBFGS
 
-def run(state, X, Y, weights, settings, config):
+
+def run(state: TrainingState, X: NDArray[Any], Y: NDArray[Any], weights: NDArray[Any] | None,
+        settings: Settings, config: LBFGS) -> History:
     """Minimise the mean (weighted) loss + L2 penalty over all of (X, Y); one History entry per
     L-BFGS iteration. settings.epochs bounds the iterations together with config.max_iter."""
     try:
@@ -37,7 +48,7 @@ def run(state, X, Y, weights, settings, config):
     alpha = settings.alpha
     options = TrainOptions()  # only its deferred Ctrl-C
 
-    def loss_and_gradient(theta):
+    def loss_and_gradient(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         if options.interrupt_requested:
             raise KeyboardInterrupt
         state.params[...] = theta
@@ -54,9 +65,9 @@ def run(state, X, Y, weights, settings, config):
 
     history = History()
     started = time.perf_counter()
-    accepted = None  # the last iterate L-BFGS accepted, for Ctrl-C
+    accepted: NDArray[np.float64] | None = None  # the last iterate L-BFGS accepted, for Ctrl-C
 
-    def record(intermediate_result):
+    def record(intermediate_result: Any) -> None:
         nonlocal started, accepted
         now = time.perf_counter()
         loss = float(intermediate_result.fun)

@@ -1,8 +1,13 @@
 """Per-epoch metrics: accuracy for classification, R² for regression."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 
-def score(loss_name, predicted, Y):
+def score(loss_name: str, predicted: NDArray[Any], Y: NDArray[Any]) -> float:
     """accuracy (cross_entropy: argmax; binary_cross_entropy: p > ½ per output) or R²
     (uniform average over outputs) of `predicted` against the target matrix Y."""
     if loss_name == "cross_entropy":
@@ -18,6 +23,6 @@ def score(loss_name, predicted, Y):
     return float(np.mean(r2))
 
 
-def name(loss_name):
+def name(loss_name: str) -> str:
     """What :func:`score` computes for `loss_name`: "accuracy" or "R²"."""
     return "accuracy" if loss_name in ("cross_entropy", "binary_cross_entropy") else "R²"

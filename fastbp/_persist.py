@@ -14,6 +14,8 @@ values each array holds, compares that with each member's declared size and ``.n
 and only then reads the arrays and builds the network. Whatever is wrong surfaces as one
 ``ValueError`` naming the problem.
 """
+from __future__ import annotations
+
 import contextlib
 import errno
 import hashlib
@@ -26,9 +28,11 @@ import socket
 import struct
 import zipfile
 import zlib
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 from numpy.lib import format as npy_format
 
 from fastbp import _init, optim
@@ -37,6 +41,14 @@ from fastbp._registry import (CLASSIFICATION_LOSSES, FIXED_OUTPUTS, HIDDEN_ACTIV
 from fastbp._scaling import Scaler
 from fastbp._validate import DTYPES
 from fastbp._version import __version__
+
+if TYPE_CHECKING:
+    from fastbp._state import TrainingState
+    from fastbp.network import Network
+
+_T = TypeVar("_T")
+# (header, params, optimizer_state): what a file holds.
+Record = tuple[dict[str, Any], NDArray[Any], NDArray[Any]]
 
 FORMAT_NAME = "fastbp-network"
 FORMAT_VERSION = 2
@@ -69,7 +81,7 @@ DAMAGE = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, Memory
           zlib.error, zipfile.BadZipFile)
 
 
-def record(net, state):
+def record(net: Network, state: TrainingState) -> Record:
     """(header, params, optimizer_state): copies of everything that defines a network, from
     its public description (`net`) and its training `state`."""
     return {
@@ -102,14 +114,14 @@ def record(net, state):
 class Layout(NamedTuple):
     """What a checked header implies: the arrays' dtype and lengths, the optimizer, the
     metadata (every key; all None in a version 1 file)."""
-    dtype: np.dtype
+    dtype: np.dtype[Any]
     n_params: int
     n_state: int
-    optimizer: object
-    metadata: dict
+    optimizer: optim.Config
+    metadata: dict[str, Any]
 
 
-def _keys(what, value, keys):
+def _keys(what: str, value: Any, keys: Sequence[str]) -> None:
     """Refuse `value` unless it is a dict with exactly `keys`."""
     if not isinstance(value, dict):
         raise ValueError(f"{what} is not a JSON object: {_short(value)}")
@@ -121,21 +133,21 @@ def _keys(what, value, keys):
         raise ValueError(f"{what} has unknown keys {', '.join(map(repr, unknown[:5]))}")
 
 
-def _short(value):
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _int(what, value, low, high=MAX_COUNT):
+def _int(what: str, value: Any, low: float, high: float = MAX_COUNT) -> Any:
     # numpy's integers too: copies and pickles pass records that JSON never saw.
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{what} must be an integer, got {_short(value)}")
-    if not low <= value <= high:
+    if not low <= value <= high:  # type: ignore[operator]
         raise ValueError(f"{what} must be in [{low}, {high}], got {_short(value)}")
     return value
 
 
-def _real(what, value):
+def _real(what: str, value: Any) -> Any:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{what} must be a number, got {_short(value)}")
     if not math.isfinite(value):
@@ -143,13 +155,13 @@ def _real(what, value):
     return value
 
 
-def _name(what, value, names):
+def _name(what: str, value: Any, names: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in names:
         raise ValueError(f"unknown {what} {_short(value)}; known: {', '.join(map(repr, names))}")
     return value
 
 
-def _list(what, value, length):
+def _list(what: str, value: Any, length: int | None) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(f"{what} must be a list, got {_short(value)}")
     if length is not None and len(value) != length:
@@ -157,7 +169,7 @@ def _list(what, value, length):
     return value
 
 
-def _generator_state(what, value):
+def _generator_state(what: str, value: Any) -> None:
     """Refuse anything but a PCG64 state as ``bit_generator.state`` gives it."""
     _keys(what, value, ("bit_generator", "state", "has_uint32", "uinteger"))
     if value["bit_generator"] != "PCG64":
@@ -170,7 +182,7 @@ def _generator_state(what, value):
     _int(f"{what} uinteger", value["uinteger"], 0, 2**32 - 1)
 
 
-def _scaler(what, value, width):
+def _scaler(what: str, value: Any, width: int) -> None:
     if value is None:
         return
     _keys(what, value, ("mean", "std"))
@@ -181,7 +193,7 @@ def _scaler(what, value, width):
         raise ValueError(f"{what} has a standard deviation <= 0")
 
 
-def _optimizer(value):
+def _optimizer(value: Any) -> optim.Config:
     """The optimizer configuration a header's ``optimizer`` entry holds, every setting present."""
     _keys("optimizer", value, ("config", "step"))
     config = value["config"]
@@ -194,7 +206,7 @@ def _optimizer(value):
         raise ValueError(f"optimizer config: {exc}") from None
 
 
-def check_header(header):
+def check_header(header: Any) -> Layout:
     """The :class:`Layout` a header describes, after checking every field's type and range.
 
     Raises
@@ -253,13 +265,13 @@ def check_header(header):
 
 
 # ----- the metadata of version 2 --------------------------------------------------------------
-def _text(what, value, limit):
+def _text(what: str, value: Any, limit: int) -> str:
     if not isinstance(value, str) or not value or len(value) > limit:
         raise ValueError(f"{what} must be a string of 1 to {limit} characters, got {_short(value)}")
     return str(value)  # (numpy's str_ as str)
 
 
-def _names(what, value, low, high):
+def _names(what: str, value: Any, low: int, high: int) -> list[str]:
     names = [_text(f"{what}[{k}]", name, MAX_NAME) for k, name in enumerate(_sequence(what, value))]
     if not low <= len(names) <= high:
         raise ValueError(f"{what} must have {low if low == high else f'{low} to {high}'} "
@@ -269,13 +281,13 @@ def _names(what, value, low, high):
     return names
 
 
-def _sequence(what, value):
+def _sequence(what: str, value: Any) -> list[Any]:
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, np.ndarray)):
         raise ValueError(f"{what} must be a list, got {_short(value)}")
     return list(value)
 
 
-def _scalar(what, value):
+def _scalar(what: str, value: Any) -> Any:
     """A JSON scalar: None, a bool, an integer, a finite number or a short text."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -291,7 +303,7 @@ def _scalar(what, value):
                      f"false or null, got {_short(value)}")
 
 
-def _classes(value, n_outputs, loss):
+def _classes(value: Any, n_outputs: int, loss: str) -> list[Any]:
     if loss not in CLASSIFICATION_LOSSES:
         raise ValueError(f"classes given for a network of the regression loss {loss!r}")
     classes = [_scalar(f"classes[{k}]", label) for k, label in enumerate(_sequence("classes", value))]
@@ -307,12 +319,12 @@ def _classes(value, n_outputs, loss):
     return classes
 
 
-def _training(value):
+def _training(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"training must be a mapping of names to values, got {_short(value)}")
     if len(value) > MAX_TRAINING_ENTRIES:
         raise ValueError(f"training has {len(value)} entries, at most {MAX_TRAINING_ENTRIES}")
-    record = {}
+    record: dict[str, Any] = {}
     for key, entry in value.items():
         key = _text("a training key", key, MAX_NAME)
         if isinstance(entry, (list, tuple)):
@@ -325,7 +337,8 @@ def _training(value):
     return record
 
 
-def check_metadata(metadata, sizes, loss, complete=False):
+def check_metadata(metadata: Any, sizes: Sequence[int], loss: str,
+                   complete: bool = False) -> dict[str, Any]:
     """A network's metadata, checked and as plain JSON values: a dict of every key of
     :data:`METADATA_KEYS`, None for those not given.
 
@@ -352,19 +365,21 @@ def check_metadata(metadata, sizes, loss, complete=False):
     if unknown:
         raise ValueError(f"metadata has unknown keys {', '.join(map(repr, unknown[:5]))}; "
                          f"known: {', '.join(METADATA_KEYS)}")
-    checked = dict.fromkeys(METADATA_KEYS)
-    check = {"feature_names": lambda v: _names("feature_names", v, sizes[0], sizes[0]),
-             "target_names": lambda v: _names("target_names", v, 1, sizes[-1]),
-             "classes": lambda v: _classes(v, sizes[-1], loss),
-             "task": lambda v: _name("task", v, TASKS),
-             "training": _training}
+    checked: dict[str, Any] = dict.fromkeys(METADATA_KEYS)
+    check: dict[str, Callable[[Any], Any]] = {
+        "feature_names": lambda v: _names("feature_names", v, sizes[0], sizes[0]),
+        "target_names": lambda v: _names("target_names", v, 1, sizes[-1]),
+        "classes": lambda v: _classes(v, sizes[-1], loss),
+        "task": lambda v: _name("task", v, TASKS),
+        "training": _training}
     for key, value in metadata.items():
         if value is not None:
             checked[key] = check[key](value)
     return checked
 
 
-def check_arrays(layout, params, optimizer_state):
+def check_arrays(layout: Layout, params: Any,
+                 optimizer_state: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     """(params, optimizer_state) as arrays, after checking them against `layout`: their dtype
     and length, finite values and an optimizer state that the optimizer can have produced."""
     params = np.asarray(params)
@@ -379,11 +394,11 @@ def check_arrays(layout, params, optimizer_state):
         raise ValueError(f"optimizer state is {state.dtype}{state.shape}, the header's "
                          f"{layout.optimizer.name} keeps {layout.dtype}({layout.n_state},)")
     if layout.n_state:
-        layout.optimizer.check_state(state)
+        layout.optimizer.check_state(state)  # type: ignore[union-attr]  # (a step configuration)
     return params, state
 
 
-def network_arguments(header):
+def network_arguments(header: Mapping[str, Any]) -> dict[str, Any]:
     """The Network(...) keyword arguments that rebuild the network a checked `header`
     describes."""
     scaling = header["scaling"]
@@ -394,7 +409,8 @@ def network_arguments(header):
                 scale_inputs=scaling["inputs"], scale_targets=scaling["targets"])
 
 
-def restore(state, header, layout, params, optimizer_state):
+def restore(state: TrainingState, header: Mapping[str, Any], layout: Layout, params: NDArray[Any],
+            optimizer_state: NDArray[Any]) -> None:
     """Put the training state that a checked `header` and arrays (see :func:`check_arrays`)
     describe into `state`, that of a network built from :func:`network_arguments`."""
     state.params[...] = params
@@ -416,18 +432,18 @@ TEMP_PREFIX = ".fastbp-"
 TEMP_SUFFIX = ".tmp"
 
 
-def _digest(text, length):
+def _digest(text: str, length: int) -> str:
     return hashlib.sha256(os.fsencode(text)).hexdigest()[:length]
 
 
-def _temp_stem(path):
+def _temp_stem(path: str) -> str:
     """``.fastbp-<target>-<host>-`` for `path`: the start of every temporary name of its saves
     from this machine."""
     name, host = _digest(os.path.basename(path), 12), _digest(socket.gethostname(), 6)
     return f"{TEMP_PREFIX}{name}-{host}-"
 
 
-def _process_exists(pid):
+def _process_exists(pid: int) -> bool:
     if os.name == "nt":  # os.kill there terminates the process: never judge, never remove
         return True
     try:
@@ -439,7 +455,7 @@ def _process_exists(pid):
     return True
 
 
-def _remove_stale_temporaries(directory, stem):
+def _remove_stale_temporaries(directory: str | bytes, stem: str) -> None:
     """Delete the temporary files that saves of this target from this machine left when
     their process died mid-write (their writer's pid no longer exists)."""
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
@@ -453,12 +469,14 @@ def _remove_stale_temporaries(directory, stem):
                     os.unlink(entry.path)
 
 
-def _write(handle, header, params, optimizer_state):
+def _write(handle: IO[bytes], header: Mapping[str, Any], params: NDArray[Any],
+           optimizer_state: NDArray[Any]) -> None:
     np.savez(handle, header=np.array(json.dumps(header)), params=params,
              optimizer_state=optimizer_state)
 
 
-def save(path, header, params, optimizer_state):
+def save(path: Any, header: Mapping[str, Any], params: NDArray[Any],
+         optimizer_state: NDArray[Any]) -> None:
     """Write a :func:`record` to `path` (str, bytes or path-like) through a temporary file
     beside it, renamed into place (atomic on POSIX); first remove the temporary files that
     earlier saves of `path` left when their process was killed mid-write. A file object open
@@ -500,10 +518,10 @@ def save(path, header, params, optimizer_state):
 
 
 # ----- loading --------------------------------------------------------------------------------
-def _members(archive, file_size):
+def _members(archive: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.ZipInfo]:
     """The archive's entries for :data:`MEMBERS`, by name, after checking what their
     directory entries declare."""
-    found = {}
+    found: dict[str, zipfile.ZipInfo] = {}
     for info in archive.infolist():
         if info.filename not in MEMBERS:
             continue  # np.load ignores extra members; so does fastbp
@@ -520,7 +538,7 @@ def _members(archive, file_size):
     return found
 
 
-def _npy_header(handle, name):
+def _npy_header(handle: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """(shape, dtype) from the .npy header at the start of member `name`, its values not read."""
     try:
         version = npy_format.read_magic(handle)
@@ -542,7 +560,8 @@ def _npy_header(handle, name):
     return shape, dtype
 
 
-def _read_values(archive, info, shape, dtype, limit):
+def _read_values(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...],
+                 dtype: np.dtype[Any], limit: int) -> NDArray[Any]:
     """The values of member `info`, which must be an array of `shape` and `dtype`; its declared
     size is checked against `limit` bytes before anything is read."""
     name = info.filename
@@ -564,25 +583,25 @@ def _read_values(archive, info, shape, dtype, limit):
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
-def _unique_keys(pairs):
+def _unique_keys(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"header repeats a key among {', '.join(map(repr, keys[:8]))}")
     return dict(pairs)
 
 
-def _finite_float(text):
+def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"header holds the number {text[:40]}, out of range")
     return value
 
 
-def _refuse_constant(name):
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"header holds {name}")
 
 
-def _read_header(archive, info):
+def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
     """The header member's JSON object, its size checked against its compressed size first."""
     if info.file_size > HEADER_FREE_BYTES + HEADER_EXPANSION * info.compress_size:
         raise ValueError(f"header.npy declares {info.file_size} bytes from "
@@ -609,7 +628,7 @@ def _read_header(archive, info):
         raise ValueError(f"header is not valid JSON: {exc}") from None
 
 
-def read(handle, file_size):
+def read(handle: IO[bytes], file_size: int) -> Record:
     """(header, params, optimizer_state) of the open file `handle` of `file_size` bytes: the
     header checked field by field and the arrays' sizes against it before they are read."""
     try:
@@ -622,7 +641,7 @@ def read(handle, file_size):
             raise ValueError("not a fastbp network (no header)")
         header = _read_header(archive, members["header.npy"])
         layout = check_header(header)
-        arrays = []
+        arrays: list[NDArray[Any]] = []
         for name, count in (("params.npy", layout.n_params),
                             ("optimizer_state.npy", layout.n_state)):
             if name not in members:
@@ -632,7 +651,7 @@ def read(handle, file_size):
     return (header, *arrays)
 
 
-def _read_file_object(handle):
+def _read_file_object(handle: IO[bytes]) -> Record:
     """read() of an open binary file object, from its current position to its end."""
     start = handle.tell()
     size = handle.seek(0, os.SEEK_END) - start
@@ -640,7 +659,7 @@ def _read_file_object(handle):
     return read(handle, size)
 
 
-def load(path, build):
+def load(path: Any, build: Callable[[dict[str, Any], NDArray[Any], NDArray[Any]], _T]) -> _T:
     """``build(header, params, optimizer_state)`` of the file at `path` (a network saved by
     :meth:`Network.save`; or a binary file object, read from its current position), any
     error in the file or in building from it reported as the file's.

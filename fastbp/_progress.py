@@ -1,5 +1,9 @@
 """Progress over epochs: a tqdm bar when tqdm is installed, a line per epoch otherwise."""
+from __future__ import annotations
+
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from fastbp import _metrics
 
@@ -8,11 +12,11 @@ class Progress:
     """verbose=0: silent; verbose=1: a bar over epochs with loss, val_loss, the metric
     (accuracy or R², with validation data) and samples/s."""
 
-    def __init__(self, verbose, epochs, n_samples, loss_name="mse"):
+    def __init__(self, verbose: int, epochs: int, n_samples: int, loss_name: str = "mse") -> None:
         self.verbose = verbose
         self.metric = _metrics.name(loss_name)
         self.n_samples = n_samples
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar
         self.epoch = 0
         if verbose:
             try:
@@ -22,7 +26,7 @@ class Progress:
             if tqdm is not None:
                 self.bar = tqdm(total=epochs, unit="epoch", leave=True)
 
-    def update(self, figures):
+    def update(self, figures: Mapping[str, Any]) -> None:
         if not self.verbose:
             return
         self.epoch += 1
@@ -41,6 +45,6 @@ class Progress:
             print(f"epoch {self.epoch}: " + ", ".join(f"{k} {v}" for k, v in shown.items()),
                   file=sys.stderr)
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -7,10 +7,15 @@ activations, the inspection's kinks and texts) derives from these tables. The ac
 numpy f and f′ here are the float64 twins of the kernels: the reference network computes with
 them and the tests hold the kernels to them.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fastbp._kernels import Activation as ActivationCode
 from fastbp._kernels import Loss as LossCode
@@ -19,21 +24,26 @@ from fastbp._optim import Optimizer as OptimizerCode
 # huber: quadratic within HUBER_DELTA of the target, linear beyond (the kernel's constant).
 HUBER_DELTA = 1.0
 
+# An activation or its derivative, elementwise over a float64 array.
+ArrayFunction = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+
 
 # ----- activations ----------------------------------------------------------------------------
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erf: Callable[[NDArray[np.float64]], NDArray[np.float64]] = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def sigmoid(z):
+def sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def gelu(z):
+def gelu(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0)))
 
 
-def gelu_derivative(z):
-    return 0.5 * (1.0 + _erf(z / np.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+def gelu_derivative(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    slope: NDArray[np.float64] = (0.5 * (1.0 + _erf(z / np.sqrt(2.0)))
+                                  + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi))
+    return slope
 
 
 @dataclass(frozen=True)
@@ -48,14 +58,14 @@ class Activation:
     code: ActivationCode
     formula: str
     derivative_formula: str
-    f: object
-    derivative: object
+    f: ArrayFunction
+    derivative: ArrayFunction
     description: str
     kink: bool = False
     regression_output: bool = False
 
 
-def _activations(*entries):
+def _activations(*entries: Activation) -> dict[str, Activation]:
     return {entry.name: entry for entry in entries}
 
 
@@ -108,15 +118,15 @@ class Loss:
     """
     name: str
     code: LossCode
-    fixed_output: object
+    fixed_output: str | None
     classification: bool
     formula: str
     gradient_formula: str
     description: str
-    kink: object = None
+    kink: str | None = None
 
 
-def _losses(*entries):
+def _losses(*entries: Loss) -> dict[str, Loss]:
     return {entry.name: entry for entry in sorted(entries, key=lambda entry: entry.code)}
 
 
@@ -161,7 +171,7 @@ class OptimizerRule:
     formula: str
 
 
-def _rule(name, title, formula):
+def _rule(name: str, title: str, formula: str) -> OptimizerRule:
     return OptimizerRule(name, OptimizerCode[name.upper().replace("-", "_MINUS")], title, formula)
 
 
@@ -187,7 +197,7 @@ RULE_OF_CODE = {rule.code: rule for rule in OPTIMIZER_RULES.values()}
 
 
 # ----- the L2 penalty -------------------------------------------------------------------------
-def l2_penalty(weights, alpha):
+def l2_penalty(weights: Iterable[NDArray[Any]], alpha: float) -> float:
     """½·alpha·Σ‖W‖² over the weight matrices (the biases are not penalised), as a float.
 
     Each layer's ‖W‖² is summed in its array's dtype; the compiled trainer adds the same term
@@ -198,13 +208,13 @@ def l2_penalty(weights, alpha):
     return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in weights)
 
 
-def l2_penalty_flat(theta, weight_mask, alpha):
+def l2_penalty_flat(theta: NDArray[np.float64], weight_mask: NDArray[np.float64], alpha: float) -> float:
     """:func:`l2_penalty` over a flat float64 parameter vector `theta` (L-BFGS's), with
     `weight_mask` 1 on the weights and 0 on the biases, summed as one vector: L-BFGS's line
     search steers by this value, so its rounding is kept as it is."""
     return 0.5 * alpha * float(np.sum(weight_mask * theta * theta))
 
 
-def l2_gradient(W, alpha):
+def l2_gradient(W: NDArray[Any], alpha: float) -> NDArray[Any]:
     """∂/∂W of :func:`l2_penalty`: alpha·W."""
     return alpha * W

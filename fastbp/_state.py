@@ -4,12 +4,23 @@ scalers and history; ``snapshot()`` / ``restore()`` are the only way back.
 A :class:`~fastbp.Network` holds one :class:`TrainingState` (``net.state``); the training loop,
 L-BFGS, the file format and the inspection work on it through its public attributes.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from fastbp._train import loss_and_gradient as compiled_loss_and_gradient
 from fastbp._train import predict as compiled_predict
-from fastbp._train import Predictor, predict_transposed, predicts_transposed, uses_blas_at
+from fastbp._train import Architecture, Predictor, predict_transposed, predicts_transposed, uses_blas_at
 from fastbp._buffers import aligned_empty, aligned_zeros
+
+if TYPE_CHECKING:
+    from fastbp._scaling import Scaler
+    from fastbp.history import History
+    from fastbp.optim import Config
 
 # Independent random streams spawned from the seed, by purpose. Adding a purpose later
 # (a new child index) leaves the existing streams unchanged.
@@ -27,11 +38,11 @@ class Snapshot:
 
     __slots__ = ("values",)
 
-    def __init__(self, values):
+    def __init__(self, values: dict[str, Any]) -> None:
         self.values = values
 
     @property
-    def fields(self):
+    def fields(self) -> tuple[str, ...]:
         """The names of the fields held."""
         return tuple(self.values)
 
@@ -87,7 +98,8 @@ class TrainingState:
     BOOKKEEPING = ("optimizer", "step", "epochs_trained", "shuffle_rng", "dropout_rng",
                    "input_scaler", "target_scaler", "history")
 
-    def __init__(self, architecture, dtype, seed, optimizer):
+    def __init__(self, architecture: Architecture, dtype: DTypeLike, seed: int | None,
+                 optimizer: Config) -> None:
         self.architecture = architecture
         self.dtype = np.dtype(dtype)
         self.params = aligned_zeros(architecture.n_params, self.dtype)
@@ -103,16 +115,17 @@ class TrainingState:
         self.dropout_rng = np.random.Generator(np.random.PCG64(streams[DROPOUT_STREAM]))
         self.set_optimizer(optimizer)
         self.epochs_trained = 0
-        self.input_scaler = self.target_scaler = None
-        self.history = None
+        self.input_scaler: Scaler | None = None
+        self.target_scaler: Scaler | None = None
+        self.history: History | None = None
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Number of weights and biases."""
         return self.params.size
 
     # ----- the optimizer -------------------------------------------------------------------
-    def set_optimizer(self, config):
+    def set_optimizer(self, config: Config) -> None:
         """Adopt an optimizer with fresh state (zeros; iRPROP− starts its steps at delta0)."""
         self.optimizer = config
         if config.code is None:  # L-BFGS keeps no state between fit calls
@@ -121,7 +134,7 @@ class TrainingState:
             self.optimizer_state = config.new_state(self.params.size, self.dtype)
         self.step = 0
 
-    def continue_or_set_optimizer(self, config):
+    def continue_or_set_optimizer(self, config: Config) -> None:
         """The same optimizer (any lr) carries on from its state; another one starts afresh."""
         if config.continues(self.optimizer):
             self.optimizer = config  # e.g. a new lr: the state carries on
@@ -129,14 +142,14 @@ class TrainingState:
             self.set_optimizer(config)
 
     # ----- undo ----------------------------------------------------------------------------
-    def snapshot(self, fields=FIELDS, reuse=None):
+    def snapshot(self, fields: Iterable[str] = FIELDS, reuse: Snapshot | None = None) -> Snapshot:
         """Copies of `fields` (all by default; see WEIGHTS and BOOKKEEPING) for :meth:`restore`.
 
         `reuse`: an earlier snapshot of the same fields whose arrays are overwritten instead
         of allocated afresh (the training loop takes one per epoch).
         """
-        old = {} if reuse is None else reuse.values
-        values = {}
+        old: dict[str, Any] = {} if reuse is None else reuse.values
+        values: dict[str, Any] = {}
         for field in fields:
             if field in ("params", "optimizer_state"):
                 array = getattr(self, field)
@@ -153,7 +166,7 @@ class TrainingState:
                 values[field] = getattr(self, field)
         return Snapshot(values)
 
-    def restore(self, snapshot):
+    def restore(self, snapshot: Snapshot) -> None:
         """Put back the fields `snapshot` holds, as they were when it was taken."""
         values = snapshot.values
         if "optimizer" in values:  # first: the optimizer state's values go into its array
@@ -167,18 +180,18 @@ class TrainingState:
                 setattr(self, field, value)
 
     # ----- computing with the parameters ---------------------------------------------------
-    def workspace(self, chunk, has_dropout=False):
+    def workspace(self, chunk: int, has_dropout: bool = False) -> NDArray[Any]:
         """Scratch memory for compiled passes over chunks of `chunk` rows."""
         size = (self.architecture.workspace_size(chunk, has_dropout) if has_dropout
                 else self.architecture.workspace_size(chunk))
         return aligned_empty(size, self.dtype)
 
-    def uses_blas(self, n_rows):
+    def uses_blas(self, n_rows: int) -> bool:
         """Whether a pass over n_rows rows would call BLAS in any layer (if not, its thread
         count need not be set)."""
         return uses_blas_at(self.architecture, min(n_rows, max(CHUNK_ROWS, PREDICT_CHUNK_ROWS)))
 
-    def predict(self, X):
+    def predict(self, X: NDArray[Any]) -> NDArray[Any]:
         """Output activations for prepared X (the network's dtype and units), (n, n_out)."""
         out = self.predictor(X)
         if out is not None:
@@ -193,7 +206,8 @@ class TrainingState:
         compiled_predict(self.architecture, self.params, self.workspace(chunk), X, out, chunk)
         return out
 
-    def loss_and_gradient(self, X, Y, sample_weight, want_gradient, clip_log_loss=False):
+    def loss_and_gradient(self, X: NDArray[Any], Y: NDArray[Any], sample_weight: NDArray[Any] | None, want_gradient: bool,
+                          clip_log_loss: bool = False) -> tuple[float, NDArray[Any] | None]:
         """(mean loss, flat gradient or None) of prepared (X, Y), without the L2 penalty;
         clip_log_loss: scikit-learn's clipped log-loss (the gradient unchanged)."""
         chunk = min(X.shape[0], CHUNK_ROWS)

@@ -3,25 +3,30 @@
 Python checks, C computes: the compiled kernels assume what these functions guarantee
 (shapes, dtype, C order, finiteness, label ranges).
 """
+from __future__ import annotations
+
 import math
 import numbers
 import operator
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from fastbp._train import is_finite
 
 DTYPES = ("float32", "float64")
 
 
-def choice(what, value, options):
+def choice(what: str, value: object, options: Collection[str]) -> str:
     """Return `value` if it is one of `options`, else raise a ValueError listing them."""
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(repr, options))}")
     return value
 
 
-def integer(what, value, minimum):
+def integer(what: str, value: Any, minimum: int) -> int:
     """An integer >= minimum (numpy integers accepted, bools and floats refused)."""
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an integer, got {value!r}")
@@ -34,7 +39,7 @@ def integer(what, value, minimum):
     return number
 
 
-def real(what, value, allow_zero):
+def real(what: str, value: Any, allow_zero: bool) -> float:
     """A finite real number > 0 (>= 0 with allow_zero), as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {value!r}")
@@ -44,36 +49,36 @@ def real(what, value, allow_zero):
     return number
 
 
-def positive_int(what, value):
+def positive_int(what: str, value: Any) -> int:
     return integer(what, value, 1)
 
 
-def non_negative_int(what, value):
+def non_negative_int(what: str, value: Any) -> int:
     return integer(what, value, 0)
 
 
-def positive_float(what, value):
+def positive_float(what: str, value: Any) -> float:
     return real(what, value, allow_zero=False)
 
 
-def non_negative_float(what, value):
+def non_negative_float(what: str, value: Any) -> float:
     return real(what, value, allow_zero=True)
 
 
-def boolean(what, value):
+def boolean(what: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} must be True or False, got {value!r}")
     return bool(value)
 
 
-def verbosity(value):
+def verbosity(value: Any) -> int:
     """fit's `verbose`: True / False (1 / 0) or a level >= 0."""
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     return non_negative_int("verbose", value)
 
 
-def callables(what, values):
+def callables(what: str, values: Iterable[Callable[..., Any]] | None) -> tuple[Callable[..., Any], ...]:
     values = tuple(values or ())
     for value in values:
         if not callable(value):
@@ -81,7 +86,9 @@ def callables(what, values):
     return values
 
 
-def split_off(X, y, fraction, sample_weight=None):
+def split_off(X: ArrayLike, y: ArrayLike, fraction: Any, sample_weight: ArrayLike | None = None
+              ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.float64] | None,
+                         tuple[NDArray[Any], NDArray[Any], NDArray[np.float64] | None]]:
     """(X_train, y_train, w_train, (X_val, y_val, w_val)): the last ⌈fraction·n⌉ samples
     (and their weights, when given) held out."""
     fraction = positive_float("validation_split", fraction)
@@ -100,7 +107,7 @@ def split_off(X, y, fraction, sample_weight=None):
     return X[:-n_val], y[:-n_val], weights[:-n_val], (X[-n_val:], y[-n_val:], weights[-n_val:])
 
 
-def sample_weights(values, n_samples):
+def sample_weights(values: ArrayLike, n_samples: int) -> NDArray[np.float64]:
     """Per-sample weights: (n,), finite, >= 0, in float64."""
     weights = numeric_array("sample_weight", values)
     if weights.shape != (n_samples,):
@@ -111,7 +118,8 @@ def sample_weights(values, n_samples):
     return weights
 
 
-def class_weights(class_weight, Y, loss):
+def class_weights(class_weight: str | dict[int, float], Y: NDArray[Any],
+                  loss: str) -> NDArray[np.float64]:
     """Per-sample weights from a {label: weight} dict or "balanced" (n / (k · count))."""
     labels = Y.argmax(axis=1) if loss == "cross_entropy" else (Y[:, 0] > 0.5).astype(np.intp)
     n_classes = Y.shape[1] if loss == "cross_entropy" else 2
@@ -130,10 +138,10 @@ def class_weights(class_weight, Y, loss):
             table[label] = non_negative_float(f"class_weight[{label}]", weight)
     else:
         raise TypeError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
-    return table[labels]
+    return table[labels]  # type: ignore[no-any-return]
 
 
-def sizes(values):
+def sizes(values: Iterable[Any]) -> tuple[int, ...]:
     """Layer widths: at least two integers, all >= 1."""
     try:
         widths = tuple(values)
@@ -144,7 +152,7 @@ def sizes(values):
     return tuple(positive_int(f"sizes[{k}]", w) for k, w in enumerate(widths))
 
 
-def dtype(value):
+def dtype(value: Any) -> np.dtype[np.floating[Any]]:
     """The network dtype: float32 or float64, by name or numpy dtype."""
     try:
         name = np.dtype(value).name
@@ -152,10 +160,10 @@ def dtype(value):
         name = None
     if name not in DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {value!r}")
-    return np.dtype(name)
+    return np.dtype(name)  # type: ignore[no-any-return]
 
 
-def numeric_array(what, values):
+def numeric_array(what: str, values: ArrayLike) -> NDArray[Any]:
     array = np.asarray(values)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold real numbers, got dtype {array.dtype}")
@@ -166,16 +174,16 @@ class NonFiniteInputs(ValueError):
     """X (or another array) holds NaN or infinity."""
 
 
-def require_finite(what, array):
+def require_finite(what: str, array: NDArray[Any]) -> None:
     if not is_finite(array.reshape(-1)):
         raise NonFiniteInputs(non_finite_message(what, array))
 
 
-def non_finite_message(what, array):
+def non_finite_message(what: str, array: NDArray[Any]) -> str:
     return f"{what} contains NaN or infinity (in {array.dtype})"
 
 
-def inputs(X, n_features, dtype, check_finite=True):
+def inputs(X: ArrayLike, n_features: int, dtype: DTypeLike, check_finite: bool = True) -> NDArray[Any]:
     """X as a C-contiguous (n, n_features) array of `dtype`: no copy when it already is one.
     check_finite=False leaves the NaN/infinity check to the caller (fit's first epoch checks
     each batch as it reaches it)."""
@@ -194,7 +202,7 @@ def inputs(X, n_features, dtype, check_finite=True):
     return array
 
 
-def targets(y, n_samples, n_outputs, loss, dtype):
+def targets(y: ArrayLike, n_samples: int, n_outputs: int, loss: str, dtype: DTypeLike) -> NDArray[Any]:
     """y as a C-contiguous (n, n_outputs) array of `dtype`, as the loss expects it.
 
     mse, mae, huber, poisson: (n, n_out) or (n,) when n_out == 1, finite (poisson: >= 0). cross_entropy: integer labels (n,) in
@@ -227,7 +235,7 @@ def targets(y, n_samples, n_outputs, loss, dtype):
     return array
 
 
-def _labels_hint(array, n_outputs, loss):
+def _labels_hint(array: NDArray[Any], n_outputs: int, loss: str) -> str:
     """Why a regression loss refused y of one column for several outputs, when y looks like
     class labels."""
     if loss == "cross_entropy" or array.ndim != 1 or n_outputs < 2 or array.dtype.kind not in "iuf":
@@ -239,7 +247,7 @@ def _labels_hint(array, n_outputs, loss):
             "fastbp.sklearn.MLPClassifier takes labels of any kind")
 
 
-def _one_hot(labels, n_classes, dtype):
+def _one_hot(labels: NDArray[Any], n_classes: int, dtype: DTypeLike) -> NDArray[Any]:
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)):
             raise ValueError("y contains NaN or infinity")

@@ -1,11 +1,14 @@
 """Small synthetic data sets, generated from a seed: one generator per data set, shared by
 the tests, the demo, the benchmarks and the examples."""
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 HOUSE_FEATURES = ("size_sqft", "bedrooms", "age_years")
 
 
-def standardize(values):
+def standardize(values: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(values − mean) / std per column (per value for 1-D input), with the mean and std used."""
     values = np.asarray(values, dtype=np.float64)
     mean = values.mean(axis=0)
@@ -17,7 +20,8 @@ def standardize(values):
 _standardize = standardize  # house_prices' keyword of the same name hides the function
 
 
-def house_prices(n=1000, seed=0, standardize=False):
+def house_prices(n: int = 1000, seed: int | None = 0,
+                 standardize: bool = False) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The tutorials' house prices: (size, bedrooms, age) → price in dollars.
 
     Price grows with size and bedrooms, falls with age, and new large houses carry a
@@ -56,7 +60,8 @@ def house_prices(n=1000, seed=0, standardize=False):
     return X, price
 
 
-def gaussian_classes(n, n_features, n_classes, seed=0, spread=1.0):
+def gaussian_classes(n: int, n_features: int, n_classes: int, seed: int | None = 0,
+                     spread: float = 1.0) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """n samples around n_classes Gaussian centres in n_features dimensions.
 
     Returns X (n, n_features) float64 and integer labels (n,). Centres are drawn with unit

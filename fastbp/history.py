@@ -1,4 +1,14 @@
 """The record of a training run, and the ways to end one early."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+# A fit callback: callback(epoch, figures) → False (or StopTraining raised) to stop.
+Callback = Callable[[int, dict[str, Any]], Any]
 
 
 class StopTraining(Exception):
@@ -12,13 +22,13 @@ class TrainingDiverged(ValueError):
     that diverged; ``history`` holds the epochs completed before it.
     """
 
-    def __init__(self, message, epoch, history):
+    def __init__(self, message: str, epoch: int, history: History) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.history = history
 
 
-def callbacks_stop(callbacks, epoch, figures):
+def callbacks_stop(callbacks: Iterable[Callback], epoch: int, figures: Mapping[str, Any]) -> bool:
     """Call each callback(epoch, figures); True when one returns False or raises StopTraining."""
     for callback in callbacks:
         try:
@@ -57,8 +67,17 @@ class History:
     """
 
     FIELDS = ("loss", "val_loss", "metric", "val_metric", "lr", "seconds")
+    loss: list[float]
+    val_loss: list[float]
+    metric: list[float]
+    val_metric: list[float]
+    lr: list[float]
+    seconds: list[float]
+    stopped_because: str
+    best_epoch: int | None
+    metric_name: str
 
-    def __init__(self):
+    def __init__(self) -> None:
         for name in self.FIELDS:
             setattr(self, name, [])
         self.stopped_because = "epochs"
@@ -66,19 +85,19 @@ class History:
         self.metric_name = "metric"
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.loss)
 
     stopped_at_epoch = epochs
 
-    def record(self, figures):
+    def record(self, figures: Mapping[str, Any]) -> None:
         """Append one epoch's figures (a dict with some of FIELDS)."""
         for name in self.FIELDS:
             if name in figures:
                 getattr(self, name).append(figures[name])
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Draw the loss curves with matplotlib and, when recorded, the metric (accuracy or R²,
         on a second y axis at the right); a dotted line marks the epoch whose weights early
         stopping restored. Returns the axes of the losses.
@@ -110,6 +129,6 @@ class History:
         ax.legend(handles=lines)
         return ax
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
         return f"<History {self.epochs} epochs{last}, stopped: {self.stopped_because}>"

@@ -7,23 +7,30 @@ on ``n_threads`` worker threads, each network's epochs on one thread with its ow
 through the same epoch loop as ``Network.fit`` (fastbp._fit): a network ends exactly as its own
 ``fit`` on its rows would have left it, whatever the thread count.
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import functools
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastbp import _fit, _validate, optim, schedules
 from fastbp._blas import limit_threads
 from fastbp._scaling import Scaler
+from fastbp._state import TrainingState
 from fastbp._threads import default_threads
 from fastbp._kernels import per_example_loop
 from fastbp._train import TrainOptions, lane_count, lanes_apply, train_epoch, train_lanes_epoch
-from fastbp.network import MAX_THREADS, Network
+from fastbp.history import History
+from fastbp.network import MAX_THREADS, ClassWeight, Network
 
 # fit's options that need Python between one network's epochs and run per call, not per
 # network: refused, with what to do instead.
@@ -40,17 +47,26 @@ _REFUSED = {
 }
 
 
+# One lane's epoch handed to its group: (rows, lr, updates_left).
+_Posted = tuple[NDArray[np.intp], float, int | None]
+# An epoch's (status, loss_sum, weight_sum, updates), as train_epoch returns it.
+_Result = tuple[int, float, float, int]
+
+
 class _RowsRunner(_fit.EpochRunner):
     """The epoch runner of one network over the shared X: each epoch visits X's rows
     ``rows[order]`` (``rows`` when not shuffled), which are the rows ``X[rows]`` would present
     to fit in that order."""
 
-    def __init__(self, state, X, Y, sample_weight, batch_size, options, rows):
+    def __init__(self, state: TrainingState, X: NDArray[Any], Y: NDArray[Any],
+                 sample_weight: NDArray[Any] | None,
+                 batch_size: int, options: TrainOptions, rows: NDArray[np.intp]) -> None:
         super().__init__(state, X, Y, sample_weight, batch_size, options)
         self.rows = rows
         self.n_rows = rows.shape[0]
 
-    def run(self, order, lr, updates_left, seconds_left):
+    def run(self, order: NDArray[np.intp] | None, lr: float, updates_left: int | None,
+            seconds_left: float | None) -> tuple[int, float, float, int]:
         rows = self.rows if order is None else self.rows[order]
         state = self.state
         self.options.step = state.step
@@ -67,14 +83,16 @@ class _LaneRunner(_RowsRunner):
     """A network whose epochs run in a lane of its group's compiled loop (_LaneGroup): its
     run() hands the epoch to the group and waits for the group's call."""
 
-    def __init__(self, state, X, Y, batch_size, options, rows, group):
+    def __init__(self, state: TrainingState, X: NDArray[Any], Y: NDArray[Any], batch_size: int,
+                 options: TrainOptions, rows: NDArray[np.intp], group: _LaneGroup | None) -> None:
         super().__init__(state, X, Y, None, batch_size, options, rows)
         self.group = group
 
-    def run(self, order, lr, updates_left, seconds_left):
+    def run(self, order: NDArray[np.intp] | None, lr: float, updates_left: int | None,
+            seconds_left: float | None) -> tuple[int, float, float, int]:
         rows = self.rows if order is None else self.rows[order]
         self.options.step = self.state.step
-        return self.group.epoch(self, rows, lr, updates_left)
+        return self.group.epoch(self, rows, lr, updates_left)  # type: ignore[union-attr]  # (its group, set by _tasks)
 
 
 class _LaneGroup:
@@ -84,14 +102,15 @@ class _LaneGroup:
     thread (a worker of train_many's pool) runs them all in one compiled call. A network
     whose fit ends (its epochs done, a stop rule, divergence) leaves the group."""
 
-    def __init__(self, jobs):
+    def __init__(self, jobs: list[_Job]) -> None:
         self.jobs = jobs
         self.condition = threading.Condition()
         self.active = len(jobs)
-        self.posted = {}    # runner -> (rows, lr, updates_left): this round's epochs
-        self.results = {}   # runner -> train_epoch's result
+        self.posted: dict[_LaneRunner, _Posted] = {}  # runner -> (rows, lr, updates_left): this round's epochs
+        self.results: dict[_LaneRunner, _Result | BaseException] = {}  # runner -> train_epoch's result
 
-    def epoch(self, runner, rows, lr, updates_left):
+    def epoch(self, runner: _LaneRunner, rows: NDArray[np.intp], lr: float,
+              updates_left: int | None) -> tuple[int, float, float, int]:
         with self.condition:
             self.posted[runner] = (rows, lr, updates_left)
             self.condition.notify_all()
@@ -102,12 +121,12 @@ class _LaneGroup:
             raise result
         return result
 
-    def leave(self):
+    def leave(self) -> None:
         with self.condition:
             self.active -= 1
             self.condition.notify_all()
 
-    def run(self, stop):
+    def run(self, stop: threading.Event) -> None:
         """The group's thread: start its networks' fits, then run their epochs as they come."""
         members = [threading.Thread(target=self._member, args=(job, stop), daemon=True,
                                     name=f"fastbp-many-{job.index}") for job in self.jobs]
@@ -133,7 +152,7 @@ class _LaneGroup:
                 member.join()
 
     @staticmethod
-    def _call(posted):
+    def _call(posted: dict[_LaneRunner, _Posted]) -> dict[_LaneRunner, _Result | BaseException]:
         runners = list(posted)
         budgets = {updates_left for _, _, updates_left in posted.values()}
         if len(budgets) != 1:  # every network has applied as many updates: never met
@@ -147,7 +166,7 @@ class _LaneGroup:
             -1 if budget is None else budget, [runner.options for runner in runners])
         return dict(zip(runners, out))
 
-    def _member(self, job, stop):
+    def _member(self, job: _Job, stop: threading.Event) -> None:
         try:
             _train(job, stop)
         finally:
@@ -157,14 +176,17 @@ class _LaneGroup:
 class _Job:
     """One network's part of a train_many call: its prepared data, runner and settings."""
 
-    def __init__(self, index, net):
+    def __init__(self, index: int, net: Network) -> None:
         self.index, self.net = index, net
-        self.runner = self.settings = None
-        self.history = self.error = self.data = None
+        self.runner: Any = None  # an EpochRunner, a _RowsRunner or a _LaneRunner
+        self.settings: Any = None  # its _fit.Settings
+        self.history: History | None = None
+        self.error: BaseException | None = None
+        self.data: Any = None  # _job_data's
         self.started = False  # set once its fit begins: one never begun is restored on error
 
 
-def _networks(networks):
+def _networks(networks: Iterable[Network]) -> list[Network]:
     nets = list(networks) if not isinstance(networks, Network) else None
     if nets is None or not nets:
         raise TypeError("networks must be a non-empty sequence of fastbp.Network")
@@ -172,7 +194,7 @@ def _networks(networks):
         if not isinstance(net, Network):
             raise TypeError(f"networks[{k}] is a {type(net).__name__}, not a fastbp.Network")
     first = nets[0]
-    seen = {}
+    seen: dict[int, int] = {}
     for k, net in enumerate(nets):
         if id(net) in seen:
             raise ValueError(f"networks[{seen[id(net)]}] and networks[{k}] are the same network: "
@@ -186,16 +208,16 @@ def _networks(networks):
     return nets
 
 
-def _per_network_lr(lr, k):
+def _per_network_lr(lr: float | Sequence[float] | None, k: int) -> list[Any]:
     if lr is None or np.ndim(lr) == 0:
         return [lr] * k
-    values = list(lr)
+    values = list(lr)  # type: ignore[arg-type]
     if len(values) != k:
         raise ValueError(f"lr must be one value or one per network ({k}), got {len(values)}")
     return values
 
 
-def _indices(sample_indices, k, n):
+def _indices(sample_indices: Any, k: int, n: int) -> list[NDArray[np.intp] | None]:
     """One intp index array per network (None: every row, in order)."""
     if sample_indices is None:
         return [None] * k
@@ -208,7 +230,7 @@ def _indices(sample_indices, k, n):
     if len(arrays) != k:
         raise ValueError(f"sample_indices must hold one index array per network ({k}), "
                          f"got {len(arrays)}")
-    out = []
+    out: list[NDArray[np.intp] | None] = []
     for j, values in enumerate(arrays):
         if values is None:
             out.append(None)
@@ -225,7 +247,8 @@ def _indices(sample_indices, k, n):
     return out
 
 
-def _sample_weights(sample_weight, k, n):
+def _sample_weights(sample_weight: ArrayLike | None, k: int,
+                    n: int) -> list[NDArray[np.float64]] | list[None]:
     """None, or one float64 array per network (one shared (n,) array, or (k, n))."""
     if sample_weight is None:
         return [None] * k
@@ -235,11 +258,17 @@ def _sample_weights(sample_weight, k, n):
     return [_validate.sample_weights(array, n)] * k
 
 
-def train_many(networks, X, y, *, sample_indices=None, sample_weight=None, lr=None,
-               n_threads=None, epochs=10, batch_size=32, shuffle=True, optimizer=None,
-               schedule=None, alpha=0.0, clip_norm=None, class_weight=None, tol=None,
-               n_iter_no_change=10, max_time=None, max_updates=None, verbose=0, lanes=True,
-               **refused):
+def train_many(networks: Iterable[Network], X: ArrayLike, y: ArrayLike, *,
+               sample_indices: Iterable[ArrayLike | None] | NDArray[np.integer[Any]] | None = None,
+               sample_weight: ArrayLike | None = None,
+               lr: float | Sequence[float] | None = None, n_threads: int | None = None,
+               epochs: int = 10, batch_size: int | None = 32, shuffle: bool = True,
+               optimizer: optim.OptimizerLike | None = None,
+               schedule: schedules.Schedule | str | None = None, alpha: float = 0.0,
+               clip_norm: float | None = None, class_weight: ClassWeight | None = None,
+               tol: float | None = None, n_iter_no_change: int = 10,
+               max_time: float | None = None, max_updates: int | None = None,
+               verbose: int = 0, lanes: bool = True, **refused: Any) -> list[History]:
     """Train several networks of one architecture on one shared data set, in one call.
 
     Network k ends exactly as ``net.fit(X[idx], y[idx], lr=lr[k], **options)`` would have
@@ -371,10 +400,13 @@ n_iter_no_change, max_updates
                 if not job.started:
                     job.net.state.restore(before)
             raise
-    return [job.history for job in jobs]
+    return [job.history for job in jobs]  # type: ignore[misc]  # (each set, or its error raised)
 
 
-def _job_data(net, idx, n, X_checked, X64, Y_dtype, Y64, weights, class_weight):
+def _job_data(net: Network, idx: NDArray[np.intp] | None, n: int, X_checked: NDArray[Any],
+              X64: NDArray[Any] | None, Y_dtype: NDArray[Any], Y64: NDArray[Any] | None,
+              weights: NDArray[Any] | None, class_weight: ClassWeight | None
+              ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None, NDArray[np.intp] | None]:
     """(X, Y, sample_weight, rows) of one network, as its fit(X[idx], y[idx]) prepares them:
     X and Y shared and read through `rows` where nothing is scaled; a network that scales
     its inputs trains on its own transformed copy of its rows (rows None)."""
@@ -383,14 +415,14 @@ def _job_data(net, idx, n, X_checked, X64, Y_dtype, Y64, weights, class_weight):
     n_rows = rows.shape[0]
     if net.scale_targets:
         if state.target_scaler is None:
-            state.target_scaler = Scaler.learn(Y64[rows])
-        Y = state.target_scaler.transform(Y64, net.dtype)
+            state.target_scaler = Scaler.learn(Y64[rows])  # type: ignore[index]  # (X64 and Y64 given when scaling)
+        Y = state.target_scaler.transform(Y64, net.dtype)  # type: ignore[arg-type]
     else:
         Y = Y_dtype
     sub_weights = None if weights is None else weights[rows]
     w = net._weights_of_samples(sub_weights, class_weight, Y[rows], n_rows)
     if net.scale_inputs:
-        X_rows = X64[rows]
+        X_rows = X64[rows]  # type: ignore[index]
         if state.input_scaler is None:
             state.input_scaler = Scaler.learn(X_rows)
         return state.input_scaler.transform(X_rows, net.dtype), Y[rows], w, None
@@ -401,7 +433,8 @@ def _job_data(net, idx, n, X_checked, X64, Y_dtype, Y64, weights, class_weight):
     return X_checked, Y, w, (None if idx is None else rows)
 
 
-def _runner(job, config, batch_size, alpha, clip_norm):
+def _runner(job: _Job, config: optim.Config, batch_size: int | None, alpha: float,
+            clip_norm: float | None) -> _fit.EpochRunner:
     """The network's epoch runner, its optimizer set or continued as its fit would."""
     net, state = job.net, job.net.state
     X, Y, w, rows = job.data
@@ -410,7 +443,7 @@ def _runner(job, config, batch_size, alpha, clip_norm):
     batch = n_rows if batch_size is None else min(batch_size, n_rows)
     state.continue_or_set_optimizer(config)
     options = TrainOptions(
-        optimizer=config.code, hyper=config.hyper(), alpha=alpha,
+        optimizer=config.code, hyper=config.hyper(), alpha=alpha,  # type: ignore[arg-type, union-attr]  # (never L-BFGS)
         clip_norm=0.0 if clip_norm is None else clip_norm,
         dropout=None if not any(net.dropout) else np.array(net.dropout, np.float64),
         step=state.step)
@@ -419,10 +452,12 @@ def _runner(job, config, batch_size, alpha, clip_norm):
     return _RowsRunner(state, X, Y, w, batch, options, rows)
 
 
-def _tasks(jobs, X, Y, lanes):
+def _tasks(jobs: list[_Job], X: NDArray[Any], Y: NDArray[Any],
+           lanes: bool) -> list[Callable[[threading.Event], None]]:
     """What the pool runs: lane groups (networks whose epochs can share one compiled loop:
     the shared X and Y, the same epoch length) and single networks."""
-    singles, grouped = [], {}
+    singles: list[_Job] = []
+    grouped: dict[int, list[_Job]] = {}
     for job in jobs:
         runner = job.runner
         if lanes and _in_lanes(job, X, Y):
@@ -431,7 +466,7 @@ def _tasks(jobs, X, Y, lanes):
             grouped.setdefault(job.runner.n_rows, []).append(job)
         else:
             singles.append(job)
-    tasks = []
+    tasks: list[Callable[[threading.Event], None]] = []
     for members in grouped.values():
         size = lane_count(members[0].net.dtype)
         for first in range(0, len(members), size):
@@ -442,11 +477,11 @@ def _tasks(jobs, X, Y, lanes):
     return tasks + [functools.partial(_train, job) for job in singles]
 
 
-def _all_rows(runner):
+def _all_rows(runner: _fit.EpochRunner) -> NDArray[np.intp]:
     return runner.rows if isinstance(runner, _RowsRunner) else np.arange(runner.n_rows, dtype=np.intp)
 
 
-def _in_lanes(job, X, Y):
+def _in_lanes(job: _Job, X: NDArray[Any], Y: NDArray[Any]) -> bool:
     runner, net = job.runner, job.net
     if runner.X is not X or runner.Y is not Y or runner.sample_weight is not None:
         return False
@@ -457,7 +492,7 @@ def _in_lanes(job, X, Y):
                            runner.batch_size, False, net.dtype)
 
 
-def _train(job, stop):
+def _train(job: _Job, stop: threading.Event) -> None:
     """One network's fit, in a worker thread (its BLAS on one thread)."""
     if stop.is_set():
         return
@@ -473,7 +508,8 @@ def _train(job, stop):
         job.runner = None  # its workspace freed as soon as the network is done
 
 
-def _run(tasks, jobs, threads):
+def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
+         threads: int) -> None:
     """Every task on `threads` worker threads; Ctrl-C stops them all at their next look."""
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)),
@@ -501,7 +537,7 @@ def _run(tasks, jobs, threads):
     for job in jobs:
         if job.error is not None:
             error = job.error
-            error.add_note(f"(network {job.index} of train_many; the other networks are "
+            error.add_note(f"(network {job.index} of train_many; the other networks are "  # type: ignore[attr-defined]  # (Python >= 3.11)
                            "trained, each as its own fit leaves it)")
             raise error
 
@@ -525,38 +561,39 @@ class Ensemble:
     ((5,), (5,))
     """
 
-    def __init__(self, networks):
+    def __init__(self, networks: Iterable[Network]) -> None:
         self.networks = _networks(networks)
 
     @classmethod
-    def from_seeds(cls, seeds, sizes, **network_options):
+    def from_seeds(cls, seeds: Iterable[int], sizes: Sequence[int],
+                   **network_options: Any) -> Ensemble:
         """One ``Network(sizes, seed=s, **network_options)`` per seed."""
         return cls([Network(sizes, seed=seed, **network_options) for seed in seeds])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.networks)
 
-    def fit(self, X, y, **options):
+    def fit(self, X: ArrayLike, y: ArrayLike, **options: Any) -> list[History]:
         """``train_many(self.networks, X, y, **options)``: the members' Histories."""
         return train_many(self.networks, X, y, **options)
 
-    def predict_all(self, X):
+    def predict_all(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
         """Each member's predictions, stacked: (n_networks, n) or (n_networks, n, n_out)."""
         # .networks is a plain list a user may extend: members are checked again, not averaged
         # across architectures.
         return np.stack([net.predict(X) for net in _networks(self.networks)])
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """The mean of the members' predictions, in float64."""
-        return self.predict_all(X).mean(axis=0, dtype=np.float64)
+        return self.predict_all(X).mean(axis=0, dtype=np.float64)  # type: ignore[no-any-return]
 
-    def spread(self, X):
+    def spread(self, X: ArrayLike) -> NDArray[np.float64]:
         """The standard deviation of the members' predictions (ddof=1; 0 for one member),
         in float64."""
         values = self.predict_all(X).astype(np.float64)
         if len(self.networks) < 2:
             return np.zeros(values.shape[1:])
-        return values.std(axis=0, ddof=1)
+        return values.std(axis=0, ddof=1)  # type: ignore[no-any-return]
 
 
 __all__ = ["train_many", "Ensemble"]

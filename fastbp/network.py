@@ -1,9 +1,15 @@
 """The Network: policy in Python (validation, initialisation, bookkeeping) over the compiled
 trainer; and ``load``, which makes Networks from files."""
+from __future__ import annotations
+
 import contextlib
+import os
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from fastbp import _fit, _init, _inspect, _lbfgs, _persist, _registry, _validate
 from fastbp import optim, schedules
@@ -13,6 +19,10 @@ from fastbp._state import CHUNK_ROWS, TrainingState
 from fastbp._threads import default_threads
 from fastbp._train import Architecture, TrainOptions
 from fastbp.history import History, TrainingDiverged  # noqa: F401  (public through fastbp)
+
+if TYPE_CHECKING:
+    from fastbp._inspect.trace import Trace
+    from fastbp.history import Callback
 
 # The names each argument accepts, from the registry of formulas.
 HIDDEN_ACTIVATIONS = _registry.HIDDEN_ACTIVATIONS
@@ -25,8 +35,16 @@ CLASSIFICATION_LOSSES = _registry.CLASSIFICATION_LOSSES
 LOSSES = tuple(_registry.LOSSES)
 MAX_THREADS = 4096
 
+# fit's class_weight: {class label: weight} or "balanced".
+ClassWeight = dict[int, float] | str
+# fit's validation_data: (X_val, y_val) or (X_val, y_val, sample_weight_val).
+ValidationData = tuple[ArrayLike, ArrayLike] | tuple[ArrayLike, ArrayLike, ArrayLike | None]
+# Where save writes and load reads: a path (str, bytes, path-like) or a binary file object.
+PathOrFile = str | bytes | os.PathLike[str] | os.PathLike[bytes] | IO[bytes]
 
-def _check_lbfgs_settings(settings, clip_norm, validation_data, dropout):
+
+def _check_lbfgs_settings(settings: _fit.Settings, clip_norm: float | None, validation_data: object,
+                          dropout: Sequence[float]) -> None:
     """L-BFGS takes whole-data steps of its own choosing: refuse what it would ignore."""
     ignored = [name for name, used in (
         ("schedule", not isinstance(settings.schedule, schedules.Constant)),
@@ -110,9 +128,11 @@ class Network:
     # Rows per compiled forward/backward pass (see fastbp._state).
     CHUNK_ROWS = CHUNK_ROWS
 
-    def __init__(self, sizes, activation="sigmoid", output=None, loss="mse",
-                 dtype="float32", seed=0, *, init="auto", dropout=None,
-                 scale_inputs=False, scale_targets=False, n_threads=None):
+    def __init__(self, sizes: Sequence[int], activation: str | Sequence[str] = "sigmoid",
+                 output: str | None = None, loss: str = "mse", dtype: DTypeLike = "float32",
+                 seed: int | None = 0, *, init: str = "auto",
+                 dropout: float | Sequence[float] | None = None, scale_inputs: bool = False,
+                 scale_targets: bool = False, n_threads: int | None = None) -> None:
         self._sizes = _validate.sizes(sizes)
         self._loss_name = _validate.choice("loss", loss, LOSSES)
         self._dtype = _validate.dtype(dtype)
@@ -138,11 +158,11 @@ class Network:
         self._state = TrainingState(self._arch, self._dtype, self._seed, optim.SGD())
         self._initialise()
         self._lock = threading.Lock()
-        self._owner = None  # the thread holding _lock
-        self._metadata = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
+        self._owner: int | None = None  # the thread holding _lock
+        self._metadata: dict[str, Any] = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
 
     # ----- construction helpers -------------------------------------------------------
-    def _hidden_activations(self, activation):
+    def _hidden_activations(self, activation: str | Sequence[str]) -> tuple[str, ...]:
         n_hidden = len(self._sizes) - 2
         if isinstance(activation, str):
             names = (activation,) * n_hidden
@@ -152,7 +172,7 @@ class Network:
                 raise ValueError(f"got {len(names)} activations for {n_hidden} hidden layers")
         return tuple(_validate.choice("activation", name, HIDDEN_ACTIVATIONS) for name in names)
 
-    def _output_activation(self, output):
+    def _output_activation(self, output: str | None) -> str:
         if self._loss_name in FIXED_OUTPUTS:
             if output is not None:
                 raise ValueError(
@@ -162,7 +182,7 @@ class Network:
         return _validate.choice("output activation", "identity" if output is None else output,
                                 REGRESSION_OUTPUTS)
 
-    def _dropout_rates(self, dropout):
+    def _dropout_rates(self, dropout: Any) -> tuple[float, ...]:
         n_hidden = len(self._sizes) - 2
         if dropout is None:
             return (0.0,) * n_hidden
@@ -178,59 +198,108 @@ class Network:
         return tuple(float(rate) for rate in rates)
 
     @staticmethod
-    def _check_seed(seed):
+    def _check_seed(seed: Any) -> int:
         if seed is None:
-            return int(np.random.SeedSequence().entropy)
+            return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]  # (an int here)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         return int(seed)
 
-    def _initialise(self):
+    def _initialise(self) -> None:
         """Weights and biases from the init stream (in float64, then rounded to the dtype)."""
         rng = np.random.Generator(np.random.PCG64(self._state.init_stream))
         for W, b, activation in zip(self.weights, self.biases, self._activations + (self._output,)):
             W[...], b[...] = _init.layer_initialiser(self._init, activation)(rng, *W.shape)
 
     # ----- read-only description --------------------------------------------------------
-    sizes = property(lambda self: self._sizes, doc="Layer widths, input first.")
-    activations = property(lambda self: self._activations, doc="Hidden-layer activations.")
-    output = property(lambda self: self._output, doc="Output activation (fixed by some losses).")
-    loss_name = property(lambda self: self._loss_name, doc="The loss, by name.")
-    dtype = property(lambda self: self._dtype, doc="numpy dtype of parameters and arithmetic.")
-    seed = property(lambda self: self._seed, doc="The seed of initialisation, shuffling and dropout.")
-    init = property(lambda self: self._init, doc="The initialiser's name.")
-    dropout = property(lambda self: self._dropout, doc="Dropout rate of each hidden layer.")
-    scale_inputs = property(lambda self: self._scale_inputs,
-                            doc="Whether the inputs are standardised (learnt by the first fit).")
-    scale_targets = property(lambda self: self._scale_targets,
-                             doc="Whether the targets are standardised (learnt by the first fit).")
-    optimizer = property(lambda self: self._state.optimizer, doc="The optimizer whose state the network holds.")
-    n_params = property(lambda self: self._state.n_params, doc="Number of weights and biases.")
-    epochs_trained = property(lambda self: self._state.epochs_trained, doc="Epochs of training so far, over all fit calls.")
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths, input first."""
+        return self._sizes
 
     @property
-    def state(self):
+    def activations(self) -> tuple[str, ...]:
+        """Hidden-layer activations."""
+        return self._activations
+
+    @property
+    def output(self) -> str:
+        """Output activation (fixed by some losses)."""
+        return self._output
+
+    @property
+    def loss_name(self) -> str:
+        """The loss, by name."""
+        return self._loss_name
+
+    @property
+    def dtype(self) -> np.dtype[np.floating[Any]]:
+        """numpy dtype of parameters and arithmetic."""
+        return self._dtype
+
+    @property
+    def seed(self) -> int:
+        """The seed of initialisation, shuffling and dropout."""
+        return self._seed
+
+    @property
+    def init(self) -> str:
+        """The initialiser's name."""
+        return self._init
+
+    @property
+    def dropout(self) -> tuple[float, ...]:
+        """Dropout rate of each hidden layer."""
+        return self._dropout
+
+    @property
+    def scale_inputs(self) -> bool:
+        """Whether the inputs are standardised (learnt by the first fit)."""
+        return self._scale_inputs
+
+    @property
+    def scale_targets(self) -> bool:
+        """Whether the targets are standardised (learnt by the first fit)."""
+        return self._scale_targets
+
+    @property
+    def optimizer(self) -> optim.Config:
+        """The optimizer whose state the network holds."""
+        return self._state.optimizer
+
+    @property
+    def n_params(self) -> int:
+        """Number of weights and biases."""
+        return self._state.n_params
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs of training so far, over all fit calls."""
+        return self._state.epochs_trained
+
+    @property
+    def state(self) -> TrainingState:
         """The :class:`~fastbp._state.TrainingState`: everything ``fit`` changes (parameters,
         optimizer state and step, epoch count, random streams, scalers, history), with
         ``snapshot()`` / ``restore()``. Read it freely; change it only between fits."""
         return self._state
 
     @property
-    def architecture(self):
+    def architecture(self) -> Architecture:
         """The compiled layer layout and path planner (thresholds settable for tests and tuning)."""
         return self._arch
 
     @property
-    def history(self):
+    def history(self) -> History | None:
         """The :class:`History` of the last ``fit`` (None before the first)."""
         return self._state.history
 
     @history.setter
-    def history(self, value):
+    def history(self, value: History | None) -> None:
         self._state.history = value
 
     @property
-    def metadata(self):
+    def metadata(self) -> dict[str, Any]:
         """What the network's data were, saved with it (file format version 2): a dict of
         ``feature_names`` (one per input), ``target_names``, ``classes`` (the labels of a
         classifier's outputs), ``task`` ("regression" or "classification") and ``training``
@@ -243,32 +312,32 @@ class Network:
         return self._metadata
 
     @metadata.setter
-    def metadata(self, value):
+    def metadata(self, value: Mapping[str, Any]) -> None:
         self._metadata = _persist.check_metadata(value, self._sizes, self._loss_name)
 
     @property
-    def n_threads(self):
+    def n_threads(self) -> int:
         """Threads of the BLAS-backed layers (fastbp's own kernels use one); see :class:`Network`."""
         return self._n_threads
 
     @n_threads.setter
-    def n_threads(self, value):
+    def n_threads(self, value: int | None) -> None:
         threads = default_threads() if value is None else _validate.positive_int("n_threads", value)
         if threads > MAX_THREADS:
             raise ValueError(f"n_threads must be at most {MAX_THREADS}, got {threads}")
         self._n_threads = threads
 
     @property
-    def weights(self):
+    def weights(self) -> tuple[NDArray[Any], ...]:
         """Tuple of writable views into the parameters: ``weights[l]`` has shape (sizes[l+1], sizes[l])."""
         return self._state.weights
 
     @property
-    def biases(self):
+    def biases(self) -> tuple[NDArray[Any], ...]:
         """Tuple of writable views into the parameters: ``biases[l]`` has shape (sizes[l+1],)."""
         return self._state.biases
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         activation = self._activations[0] if len(set(self._activations)) == 1 else list(self._activations)
         extras = "".join(f", {name}={value!r}" for name, value, default in (
             ("init", self._init, "auto"),
@@ -280,7 +349,8 @@ class Network:
                 f"loss={self._loss_name!r}, dtype={self._dtype.name!r}, seed={self._seed}{extras})")
 
     # ----- data -----------------------------------------------------------------------------
-    def _inputs(self, X, learn_scaling=False, check_finite=True):
+    def _inputs(self, X: ArrayLike, learn_scaling: bool = False,
+                check_finite: bool = True) -> NDArray[Any]:
         """X validated and converted (and scaled). check_finite=False defers the NaN/infinity
         check to fit's first epoch, except when scaling (its statistics need finite X)."""
         state = self._state
@@ -293,7 +363,7 @@ class Network:
             raise not_fitted("inputs")
         return _validate.inputs(X, self._sizes[0], self._dtype, check_finite)
 
-    def _targets(self, y, n, learn_scaling=False):
+    def _targets(self, y: ArrayLike, n: int, learn_scaling: bool = False) -> NDArray[Any]:
         Y = _validate.targets(y, n, self._sizes[-1], self._loss_name,
                               np.float64 if self._scale_targets else self._dtype)
         if not self._scale_targets:
@@ -302,7 +372,8 @@ class Network:
             self._state.target_scaler = Scaler.learn(Y)
         return scaled(self._state.target_scaler, Y, self._dtype, "targets")
 
-    def _weights_of_samples(self, sample_weight, class_weight, Y, n):
+    def _weights_of_samples(self, sample_weight: ArrayLike | None, class_weight: ClassWeight | None,
+                            Y: NDArray[Any], n: int) -> NDArray[Any] | None:
         """Per-sample weights (None when uniform), combining sample_weight and class_weight."""
         weights = self._unscaled_weights(sample_weight, class_weight, Y, n)
         if weights is None:
@@ -313,11 +384,13 @@ class Network:
         # any magnitude survive the conversion to float32.
         return np.ascontiguousarray(weights / weights.max(), dtype=self._dtype)
 
-    def _weight_scale(self, sample_weight, class_weight, Y, n):
+    def _weight_scale(self, sample_weight: ArrayLike | None, class_weight: ClassWeight | None,
+                      Y: NDArray[Any], n: int) -> float:
         """The factor _weights_of_samples divided the weights by (their maximum)."""
-        return float(self._unscaled_weights(sample_weight, class_weight, Y, n).max())
+        return float(self._unscaled_weights(sample_weight, class_weight, Y, n).max())  # type: ignore[union-attr]
 
-    def _unscaled_weights(self, sample_weight, class_weight, Y, n):
+    def _unscaled_weights(self, sample_weight: ArrayLike | None, class_weight: ClassWeight | None,
+                          Y: NDArray[Any], n: int) -> NDArray[np.float64] | None:
         """sample_weight × class_weight as given (None when both are None)."""
         weights = None if sample_weight is None else _validate.sample_weights(sample_weight, n)
         if class_weight is not None:
@@ -327,8 +400,9 @@ class Network:
             weights = per_class if weights is None else weights * per_class
         return weights
 
-    def _data(self, X, y, sample_weight=None, class_weight=None, learn_scaling=False,
-              check_inputs=True):
+    def _data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+              class_weight: ClassWeight | None = None, learn_scaling: bool = False,
+              check_inputs: bool = True) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:
         """Validated, converted (and scaled) X, Y and sample weights. With `learn_scaling`, the
         scalers of a first fit are learnt here: the caller (fit) restores them on error.
         check_inputs=False: see _inputs."""
@@ -338,10 +412,10 @@ class Network:
         return X, Y, weights
 
     # ----- computing ----------------------------------------------------------------------
-    def _workspace(self, chunk):
+    def _workspace(self, chunk: int) -> NDArray[Any]:
         return self._state.workspace(chunk)
 
-    def _raw_predict(self, X):
+    def _raw_predict(self, X: NDArray[Any]) -> NDArray[Any]:
         """Output activations for prepared X, in the network's own (scaled) units."""
         state = self._state
         if not state.uses_blas(X.shape[0]):  # the thread count changes nothing: left alone
@@ -349,7 +423,7 @@ class Network:
         with limit_threads(self._n_threads):
             return state.predict(X)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
         """Output-layer activations for each row of X: (n, n_out), or (n,) when n_out == 1.
 
         For the classification losses these are probabilities (softmax rows, or sigmoids);
@@ -376,34 +450,38 @@ class Network:
             out = target_scaler.inverse(out).astype(self._dtype)
         return out.reshape(-1) if self._sizes[-1] == 1 else out
 
-    def _loss_and_gradient(self, X, Y, weights, want_gradient):
+    def _loss_and_gradient(self, X: NDArray[Any], Y: NDArray[Any], weights: NDArray[Any] | None,
+                           want_gradient: bool) -> tuple[float, NDArray[Any] | None]:
         state = self._state
         if not state.uses_blas(X.shape[0]):  # the thread count changes nothing: left alone
             return state.loss_and_gradient(X, Y, weights, want_gradient)
         with limit_threads(self._n_threads):
             return state.loss_and_gradient(X, Y, weights, want_gradient)
 
-    def _mean_loss(self, X, Y, weights=None):
+    def _mean_loss(self, X: NDArray[Any], Y: NDArray[Any],
+                   weights: NDArray[Any] | None = None) -> float:
         return float(self._loss_and_gradient(X, Y, weights, want_gradient=False)[0])
 
-    def loss(self, X, y, sample_weight=None, alpha=0.0):
+    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+             alpha: float = 0.0) -> float:
         """Mean loss over the samples of (X, y) (weighted by `sample_weight`), plus the L2
         penalty ½·alpha·Σ‖W‖², as a Python float."""
         alpha = _validate.non_negative_float("alpha", alpha)
         X, Y, weights = self._data(X, y, sample_weight)
         return self._mean_loss(X, Y, weights) + _registry.l2_penalty(self.weights, alpha)
 
-    def gradients(self, X, y, sample_weight=None, alpha=0.0):
+    def gradients(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                  alpha: float = 0.0) -> list[tuple[NDArray[Any], NDArray[Any]]]:
         """Gradients of ``loss(X, y, sample_weight, alpha)``: a list of fresh ``(dW, db)``
         arrays, one pair per layer."""
         alpha = _validate.non_negative_float("alpha", alpha)
         X, Y, weights = self._data(X, y, sample_weight)
         grads = self._loss_and_gradient(X, Y, weights, want_gradient=True)[1]
-        return [(grads[w:b].reshape(W.shape) + _registry.l2_gradient(W, alpha), grads[b:end].copy())
+        return [(grads[w:b].reshape(W.shape) + _registry.l2_gradient(W, alpha), grads[b:end].copy())  # type: ignore[index]
                 for (w, b, end), W in zip(self._arch.weight_slices(), self.weights)]
 
     @contextlib.contextmanager
-    def _exclusive(self):
+    def _exclusive(self) -> Iterator[None]:
         """One trainer at a time: a second thread gets an error instead of a race."""
         if not self._lock.acquire(blocking=False):
             if self._owner == threading.get_ident():
@@ -418,7 +496,7 @@ class Network:
             self._lock.release()
 
     @contextlib.contextmanager
-    def _reading(self):
+    def _reading(self) -> Iterator[None]:
         """A consistent read: exclusive, except for the thread that is training the network
         (its callbacks run between epochs, when the network is consistent)."""
         if self._owner == threading.get_ident():
@@ -428,11 +506,17 @@ class Network:
                 yield
 
     # ----- training -------------------------------------------------------------------------
-    def fit(self, X, y, epochs=10, batch_size=32, lr=None, shuffle=True, *, optimizer=None,
-            schedule=None, alpha=0.0, alpha_over_batch_size=False, clip_norm=None,
-            sample_weight=None, class_weight=None, validation_data=None, validation_split=None, early_stopping=False,
-            monitor="val_loss", patience=10, min_delta=0.0, tol=None, n_iter_no_change=10,
-            max_time=None, max_updates=None, callbacks=(), verbose=0):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 10, batch_size: int | None = 32,
+            lr: float | None = None, shuffle: bool = True, *,
+            optimizer: optim.OptimizerLike | None = None,
+            schedule: schedules.Schedule | str | None = None, alpha: float = 0.0,
+            alpha_over_batch_size: bool = False, clip_norm: float | None = None,
+            sample_weight: ArrayLike | None = None, class_weight: ClassWeight | None = None,
+            validation_data: ValidationData | None = None, validation_split: float | None = None,
+            early_stopping: bool = False, monitor: str = "val_loss", patience: int = 10,
+            min_delta: float = 0.0, tol: float | None = None, n_iter_no_change: int = 10,
+            max_time: float | None = None, max_updates: int | None = None,
+            callbacks: Iterable[Callback] = (), verbose: int | bool = 0) -> History:
         """Train by gradient descent; continue from the current weights and optimizer state.
 
         Parameters
@@ -593,9 +677,9 @@ class Network:
             state.continue_or_set_optimizer(config)
             if config.name == "lbfgs":
                 with limit_threads(self._n_threads):
-                    return _lbfgs.run(state, X, Y, weights, settings, config)
-            options = TrainOptions(
-                optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,
+                    return _lbfgs.run(state, X, Y, weights, settings, config)  # type: ignore[arg-type]
+            options = TrainOptions(  # (config is a step configuration here, not L-BFGS)
+                optimizer=config.code, hyper=config.hyper(), alpha=settings.alpha,  # type: ignore[arg-type, union-attr]
                 clip_norm=0.0 if clip_norm is None else clip_norm,
                 dropout=None if not any(self._dropout) else np.array(self._dropout, np.float64),
                 step=state.step)
@@ -614,9 +698,12 @@ class Network:
                         state.restore(before_call)
                     raise
 
-    def partial_fit(self, X, y, batch_size=32, lr=None, *, optimizer=None, shuffle=False,
-                    alpha=0.0, clip_norm=None, sample_weight=None, class_weight=None,
-                    alpha_over_batch_size=False):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, batch_size: int | None = 32,
+                    lr: float | None = None, *, optimizer: optim.OptimizerLike | None = None,
+                    shuffle: bool = False, alpha: float = 0.0, clip_norm: float | None = None,
+                    sample_weight: ArrayLike | None = None,
+                    class_weight: ClassWeight | None = None,
+                    alpha_over_batch_size: bool = False) -> History:
         """One pass over (X, y), keeping the optimizer state: for streams of data.
 
         Over chunks whose lengths are multiples of `batch_size` (shuffle off, no dropout), a
@@ -627,7 +714,8 @@ class Network:
                         sample_weight=sample_weight, class_weight=class_weight,
                         alpha_over_batch_size=alpha_over_batch_size)
 
-    def _validation(self, validation_data):
+    def _validation(self, validation_data: ValidationData
+                    ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:
         """(X, Y, weights) of validation_data: (X_val, y_val) or (X_val, y_val, weights)."""
         try:
             X_val, y_val, *weights = validation_data
@@ -639,7 +727,7 @@ class Network:
         return self._data(X_val, y_val, weights[0] if weights else None)
 
     # ----- looking inside ------------------------------------------------------------------
-    def trace(self, x, y, lr=None):
+    def trace(self, x: ArrayLike, y: ArrayLike, lr: float | None = None) -> Trace:
         """One step of backpropagation with every intermediate kept (see ``fastbp._inspect.trace``).
 
         ``print(net.trace(x, y, lr=0.1))`` shows the forward pass, the loss, the backward pass
@@ -647,14 +735,14 @@ class Network:
         would apply with the network's optimizer (lr None: the optimizer's own or default).
         The network is not changed.
         """
-        return _inspect.trace(self, x, y, lr=lr)
+        return _inspect.trace(self, x, y, lr=lr)  # type: ignore[no-any-return]
 
-    def summary(self):
+    def summary(self) -> None:
         """Print a table of the layers: widths, activation, shapes and parameter counts."""
         print(_inspect.summary(self))
 
     # ----- parameters ----------------------------------------------------------------------
-    def set_weights(self, weights, biases):
+    def set_weights(self, weights: Iterable[ArrayLike], biases: Iterable[ArrayLike]) -> None:
         """Replace all weights and biases, after checking count, shapes and finiteness.
 
         Values are converted to the network's dtype; the network is unchanged on error.
@@ -683,17 +771,17 @@ class Network:
             for target, array in converted:
                 target[...] = array
 
-    def copy(self):
+    def copy(self) -> Network:
         """An independent network with the same configuration, weights, optimizer, scaling and
         random-stream states."""
         twin = from_record(*self._record())
         twin.n_threads = self._n_threads  # same machine: n_threads is not part of the state
         return twin
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return from_record, self._record()
 
-    def save(self, path):
+    def save(self, path: PathOrFile) -> None:
         """Save the network to `path` (str, bytes or path-like; an .npz archive; the name is
         used as given), or to a binary file object (``io.BytesIO``, an open file) as it is.
 
@@ -704,13 +792,13 @@ class Network:
         """
         _persist.save(path, *self._record())
 
-    def _record(self):
+    def _record(self) -> _persist.Record:
         """(header, params, optimizer_state) of the file format: copies, read consistently."""
         with self._reading():
             return _persist.record(self, self._state)
 
 
-def from_record(header, params, optimizer_state=None):
+def from_record(header: Mapping[str, Any], params: Any, optimizer_state: Any = None) -> Network:
     """The Network a file-format record describes (see fastbp._persist), checked part by part
     before anything is built."""
     layout = _persist.check_header(header)
@@ -721,7 +809,7 @@ def from_record(header, params, optimizer_state=None):
     return net
 
 
-def load(path):
+def load(path: PathOrFile) -> Network:
     """Load a network saved by :meth:`Network.save` from `path` (str, bytes or path-like),
     or from a binary file object (``io.BytesIO``, an open file) from its current position.
 

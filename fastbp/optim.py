@@ -30,12 +30,16 @@ Adam(lr=None, beta1=0.9, beta2=0.999, eps=1e-08)
 >>> optim.SGD(lr=0.1, momentum=0.9).name, optim.SGD(momentum=0.9).code.name
 ('sgd', 'MOMENTUM')
 """
+from __future__ import annotations
+
 import dataclasses
 import math
 import numbers
-from typing import ClassVar, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, Optional, TypeVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from fastbp import _validate
 from fastbp._optim import Optimizer, init_state, state_size
@@ -48,7 +52,7 @@ __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "IRPropMinus", "LBFGS",
 
 # --- checks (each returns the normalised value: plain float, int or bool, as JSON wants) ---
 
-def _real(what, value):
+def _real(what: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {value!r}")
     number = float(value)
@@ -57,14 +61,14 @@ def _real(what, value):
     return number
 
 
-def _positive(what, value):
+def _positive(what: str, value: Any) -> float:
     number = _real(what, value)
     if not number > 0:
         raise ValueError(f"{what} must be > 0, got {value!r}")
     return number
 
 
-def _fraction(what, value, *, low_open=False):
+def _fraction(what: str, value: Any, *, low_open: bool = False) -> float:
     """A number in [0, 1), or (0, 1) with low_open."""
     number = _real(what, value)
     if not ((number > 0 if low_open else number >= 0) and number < 1):
@@ -72,17 +76,17 @@ def _fraction(what, value, *, low_open=False):
     return number
 
 
-def _lr(value):
+def _lr(value: Any) -> float | None:
     return None if value is None else _positive("lr", value)
 
 
-def _flag(what, value):
+def _flag(what: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} must be True or False, got {value!r}")
     return bool(value)
 
 
-def _count(what, value):
+def _count(what: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be an integer, got {value!r}")
     if value < 1:
@@ -91,16 +95,17 @@ def _count(what, value):
 
 
 CONVENTIONS = ("torch", "sklearn")
+Convention = Literal["torch", "sklearn"]
 
 
-def _convention(value):
+def _convention(value: Any) -> str:
     if not isinstance(value, str) or value not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}, "
                          f"got {value!r}")
     return value
 
 
-def _repr(config):
+def _repr(config: Any) -> str:
     """The dataclass repr, naming `convention` only where it is not the default "torch" (the
     repr of every configuration before conventions existed stays as it was)."""
     shown = ", ".join(f"{field.name}={getattr(config, field.name)!r}"
@@ -109,15 +114,18 @@ def _repr(config):
     return f"{type(config).__name__}({shown})"
 
 
-def _non_negative(config, what, values):
+def _non_negative(config: _Config, what: str, values: NDArray[Any]) -> None:
     if not np.all(values >= 0):
         raise ValueError(f"{config.name} state holds negative {what}")
 
 
-def _set(obj, **values):
+def _set(obj: object, **values: Any) -> None:
     """Store normalised values on a frozen dataclass (validation runs before it is shared)."""
     for field, value in values.items():
         object.__setattr__(obj, field, value)
+
+
+_C = TypeVar("_C", bound="_Config")
 
 
 class _Config:
@@ -125,13 +133,15 @@ class _Config:
 
     name: ClassVar[str]
     default_lr: ClassVar[Optional[float]] = None
+    # Every configuration is a dataclass (for dataclasses.asdict, fields and replace).
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-able dict, ``name`` first (read back by :func:`from_dict`)."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, data, *, complete=False):
+    def from_dict(cls: type[_C], data: Mapping[str, Any], *, complete: bool = False) -> _C:
         """The configuration that :meth:`to_dict` wrote; missing fields take their defaults
         (with ``complete=True``, as for a saved file, which holds them all, they are an error)."""
         data = dict(data)
@@ -150,10 +160,10 @@ class _Config:
             raise ValueError(f"{cls.__name__} settings lack {missing}")
         return cls(**data)
 
-    def continues(self, previous):
+    def continues(self, previous: _Config) -> bool:
         """Whether this configuration carries on `previous`'s state: the same optimizer and
         settings, whatever the learning rate."""
-        def without_lr(config):
+        def without_lr(config: _Config) -> _Config:
             return dataclasses.replace(config, lr=None) if hasattr(config, "lr") else config
         return type(self) is type(previous) and without_lr(self) == without_lr(previous)
 
@@ -161,21 +171,23 @@ class _Config:
 class _StepConfig(_Config):
     """An optimizer run by the compiled step kernel, one update per batch."""
 
+    lr: Optional[float]  # every step configuration's field
+
     @property
-    def code(self):
+    def code(self) -> Optimizer:
         """The kernel's optimizer code (an ``fastbp._optim.Optimizer``)."""
         return OPTIMIZER_RULES[self.name].code
 
-    def hyper(self):
+    def hyper(self) -> NDArray[np.float64]:
         """The hyper-parameter array the kernel reads (float64, layout in ``_optim.pxd``)."""
         return np.array(self._hyper(), dtype=np.float64)
 
     @property
-    def state_size(self):
+    def state_size(self) -> int:
         """Number of state arrays, each as long as the parameters, the optimizer keeps."""
         return state_size(self.code)
 
-    def check_state(self, state):
+    def check_state(self, state: ArrayLike) -> None:
         """Refuse an optimizer state (e.g. read from a file) that no run of this optimizer
         produces: NaN or infinity anywhere, and what :meth:`_check_slots` refuses.
 
@@ -190,16 +202,16 @@ class _StepConfig(_Config):
         if self.state_size:
             self._check_slots(state.reshape(self.state_size, -1), state.dtype)
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         """Refuse impossible values in the state arrays `slots` (one row per array)."""
 
-    def new_state(self, n_params, dtype):
+    def new_state(self, n_params: int, dtype: DTypeLike) -> NDArray[Any]:
         """The optimizer state before the first step, for `n_params` parameters of `dtype`."""
         state = aligned_empty(self.state_size * n_params, dtype)
         init_state(self.code, self.hyper(), state)
         return state
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         raise NotImplementedError
 
 
@@ -235,9 +247,9 @@ class SGD(_StepConfig):
     lr: Optional[float] = None
     momentum: float = 0.0
     nesterov: bool = False
-    convention: str = "torch"
+    convention: Convention = "torch"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         momentum = _fraction("momentum", self.momentum)
         nesterov = _flag("nesterov", self.nesterov)
         convention = _convention(self.convention)
@@ -249,7 +261,7 @@ class SGD(_StepConfig):
     __repr__ = _repr
 
     @property
-    def code(self):
+    def code(self) -> Optimizer:
         sklearn = self.convention == "sklearn"
         if self.momentum == 0:  # plain SGD: one form in both conventions
             return Optimizer.SGD
@@ -257,11 +269,11 @@ class SGD(_StepConfig):
             return Optimizer.NESTEROV_SKLEARN if sklearn else Optimizer.NESTEROV
         return Optimizer.MOMENTUM_SKLEARN if sklearn else Optimizer.MOMENTUM
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.momentum] if self.momentum > 0 else []
 
 
-def _check_adam(config):
+def _check_adam(config: Adam | AdamW) -> None:
     _set(config, lr=_lr(config.lr), beta1=_fraction("beta1", config.beta1),
          beta2=_fraction("beta2", config.beta2), eps=_positive("eps", config.eps))
 
@@ -296,22 +308,22 @@ class Adam(_StepConfig):
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    convention: str = "torch"
+    convention: Convention = "torch"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_adam(self)
         _set(self, convention=_convention(self.convention))
 
     __repr__ = _repr
 
     @property
-    def code(self):
+    def code(self) -> Optimizer:
         return Optimizer.ADAM_SKLEARN if self.convention == "sklearn" else Optimizer.ADAM
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.beta1, self.beta2, self.eps]
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         _non_negative(self, "second moments v", slots[1])
 
 
@@ -339,17 +351,17 @@ class AdamW(_StepConfig):
     eps: float = 1e-8
     weight_decay: float = 0.01
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_adam(self)
         weight_decay = _real("weight_decay", self.weight_decay)
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         _set(self, weight_decay=weight_decay)
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.beta1, self.beta2, self.eps, self.weight_decay]
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         _non_negative(self, "second moments v", slots[1])
 
 
@@ -376,14 +388,14 @@ class RMSprop(_StepConfig):
     rho: float = 0.99
     eps: float = 1e-8
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _set(self, lr=_lr(self.lr), rho=_fraction("rho", self.rho),
              eps=_positive("eps", self.eps))
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.rho, self.eps]
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         _non_negative(self, "mean squares v", slots[0])
 
 
@@ -407,13 +419,13 @@ class Adagrad(_StepConfig):
     lr: Optional[float] = None
     eps: float = 1e-10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _set(self, lr=_lr(self.lr), eps=_positive("eps", self.eps))
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.eps]
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         _non_negative(self, "sums of squares s", slots[0])
 
 
@@ -452,7 +464,7 @@ class IRPropMinus(_StepConfig):
     delta_min: float = 0.0
     delta_max: float = 50.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.lr is not None:
             raise ValueError(f"iRPROP- takes no learning rate (got lr={self.lr!r}); its step "
                              "sizes come from delta0, eta_plus, eta_minus, delta_min, delta_max")
@@ -471,10 +483,10 @@ class IRPropMinus(_StepConfig):
         _set(self, eta_plus=eta_plus, eta_minus=eta_minus, delta0=delta0,
              delta_min=delta_min, delta_max=delta_max)
 
-    def _hyper(self):
+    def _hyper(self) -> list[float]:
         return [self.eta_plus, self.eta_minus, self.delta_min, self.delta_max, self.delta0]
 
-    def _check_slots(self, slots, dtype):
+    def _check_slots(self, slots: NDArray[Any], dtype: np.dtype[Any]) -> None:
         # The kernel clamps each step to [delta_min, delta_max] as rounded to the dtype.
         low, high = dtype.type(self.delta_min), dtype.type(self.delta_max)
         steps = slots[0]
@@ -506,17 +518,22 @@ class LBFGS(_Config):
     max_iter: int = 200
     tol: float = 1e-5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _set(self, max_iter=_count("max_iter", self.max_iter), tol=_positive("tol", self.tol))
 
-    def scipy_options(self):
+    def scipy_options(self) -> dict[str, Any]:
         """The ``options`` for ``scipy.optimize.minimize(..., method="L-BFGS-B")``."""
         return {"maxiter": self.max_iter, "gtol": self.tol}
 
 
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, IRPropMinus, LBFGS)}
+# Any optimizer configuration, and what resolve() takes: a name or a configuration.
+Config = _StepConfig | LBFGS
+OptimizerLike = str | _Config
+
+_CLASSES: dict[str, type[Config]] = {
+    cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, IRPropMinus, LBFGS)}
 # Names resolve() accepts, and the configuration each stands for.
-_NAMED = {
+_NAMED: dict[str, Callable[[], Config]] = {
     "sgd": SGD,
     "momentum": lambda: SGD(momentum=0.9),
     "nesterov": lambda: SGD(momentum=0.9, nesterov=True),
@@ -529,7 +546,7 @@ _NAMED = {
 }
 
 
-def resolve(optimizer):
+def resolve(optimizer: OptimizerLike) -> Config:
     """The configuration object for an optimizer name or configuration.
 
     Parameters
@@ -548,7 +565,7 @@ def resolve(optimizer):
     0.9
     """
     if isinstance(optimizer, _Config):
-        return optimizer
+        return optimizer  # type: ignore[return-value]  # (every configuration is one of Config)
     if isinstance(optimizer, str):
         try:
             return _NAMED[optimizer]()
@@ -562,9 +579,10 @@ def resolve(optimizer):
                     f"configuration from fastbp.optim, got {optimizer!r}")
 
 
-def base_lr(config, lr):
+def base_lr(config: _Config, lr: float | None) -> float:
     """The learning rate a fit with `config` and ``lr=lr`` steps with (1.0 for the optimizers
     that choose their own steps), after checking that the two agree."""
+    config = cast(_StepConfig, config)  # (lr is read only from those with a default lr)
     if config.default_lr is None:  # iRPROP− and L-BFGS choose their own steps
         if lr is not None:
             raise ValueError(f"optimizer {config.name!r} takes no learning rate")
@@ -577,7 +595,7 @@ def base_lr(config, lr):
     return lr
 
 
-def from_dict(data, *, complete=False):
+def from_dict(data: Mapping[str, Any], *, complete: bool = False) -> Config:
     """The configuration saved by ``to_dict()``, whichever optimizer it names (with
     ``complete=True`` every setting must be present, as in a saved file).
 

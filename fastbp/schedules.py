@@ -8,25 +8,29 @@ figures of each finished epoch. The rate used in each epoch is recorded in ``His
 >>> round(Cosine(epochs=10).lr(5, base_lr=0.1), 4)
 0.05
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Schedule:
     """Base class: a constant rate."""
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         """The learning rate of epoch `epoch` (0-based, counted over the network's life)."""
         return base_lr
 
-    def observe(self, figures):
+    def observe(self, figures: Mapping[str, Any]) -> None:
         """See the figures (``loss``, ``val_loss``, …) of a finished epoch; stateless by default."""
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"name": type(self).__name__, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
 
-def _check(condition, message):
+def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
 
@@ -42,11 +46,11 @@ class Step(Schedule):
     step_size: int = 10
     gamma: float = 0.1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check(int(self.step_size) == self.step_size and self.step_size >= 1, "step_size must be an integer >= 1")
         _check(0 < self.gamma <= 1, "gamma must be in (0, 1]")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -55,10 +59,10 @@ class Exponential(Schedule):
     """lr(t) = lr₀ · gamma^t"""
     gamma: float = 0.95
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check(0 < self.gamma <= 1, "gamma must be in (0, 1]")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** epoch
 
 
@@ -67,11 +71,11 @@ class InverseScaling(Schedule):
     """lr(t) = lr₀ / (t + 1)^power_t   (scikit-learn's 'invscaling', per epoch)"""
     power_t: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check(self.power_t >= 0, "power_t must be >= 0")
 
-    def lr(self, epoch, base_lr):
-        return base_lr / (epoch + 1) ** self.power_t
+    def lr(self, epoch: int, base_lr: float) -> float:
+        return base_lr / (epoch + 1) ** self.power_t  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -83,11 +87,11 @@ class Cosine(Schedule):
     warmup: int = 0
     min_lr: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check(self.epochs >= 1 and 0 <= self.warmup < self.epochs, "need epochs >= 1 and 0 <= warmup < epochs")
         _check(self.min_lr >= 0, "min_lr must be >= 0")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         if epoch < self.warmup:
             return base_lr * (epoch + 1) / (self.warmup + 1)
         progress = min(1.0, (epoch - self.warmup) / (self.epochs - self.warmup))
@@ -108,15 +112,15 @@ class ReduceOnPlateau(Schedule):
     _best: float = field(default=math.inf, repr=False)
     _wait: int = field(default=0, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check(0 < self.factor < 1, "factor must be in (0, 1)")
         _check(self.patience >= 0, "patience must be >= 0")
         _check(self.monitor in ("val_loss", "loss"), "monitor must be 'val_loss' or 'loss'")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return max(base_lr * self._scale, self.min_lr)
 
-    def observe(self, figures):
+    def observe(self, figures: Mapping[str, Any]) -> None:
         value = figures.get(self.monitor)
         if value is None:
             value = figures["loss"]
@@ -129,11 +133,11 @@ class ReduceOnPlateau(Schedule):
                 self._wait = 0
 
 
-NAMES = {"constant": Constant, "step": Step, "exponential": Exponential,
+NAMES: dict[str, type[Schedule]] = {"constant": Constant, "step": Step, "exponential": Exponential,
          "invscaling": InverseScaling, "cosine": Cosine, "plateau": ReduceOnPlateau}
 
 
-def resolve(schedule):
+def resolve(schedule: Schedule | str | None) -> Schedule:
     """None or a name (with default settings) or a Schedule instance → a Schedule."""
     if schedule is None:
         return Constant()

@@ -26,13 +26,18 @@ What differs from scikit-learn's estimators:
 
 scikit-learn (>= 1.6) is needed by this module only: ``pip install "fastbp[sklearn]"``.
 """
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from scipy.special import xlogy
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -50,6 +55,21 @@ from fastbp._train import TrainOptions
 from fastbp.history import TrainingDiverged
 from fastbp.network import Network
 
+if TYPE_CHECKING:
+    from scipy.sparse import sparray, spmatrix
+
+    # X: an array, or a scipy sparse matrix (densified).
+    MatrixLike: TypeAlias = ArrayLike | spmatrix | sparray
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]:
+        """scikit-learn's decorator (untyped there) keeps the signature it decorates."""
+        ...
+else:
+    from sklearn.base import _fit_context
+
+_Estimator = TypeVar("_Estimator", bound="_BaseMLP")
+
 # scikit-learn's activation names and fastbp's own, as fastbp names them.
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                 "leaky_relu": "leaky_relu", "elu": "elu", "softplus": "softplus", "gelu": "gelu"}
@@ -62,22 +82,22 @@ class _Rate(schedules.Schedule):
     """The learning rate of the epoch about to run: the estimator's, which its stop rules
     (adaptive) and t_ (invscaling) change between epochs."""
 
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.current = lr
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return self.current
 
 
-class _Layers(list):
+class _Layers(list[NDArray[Any]]):
     """coefs_ / intercepts_: views of the network's parameters in scikit-learn's shapes;
     assigning an item writes into the network (shapes checked)."""
 
-    def __init__(self, views, kind):
+    def __init__(self, views: Iterable[NDArray[Any]], kind: str) -> None:
         super().__init__(views)
         self._kind = kind
 
-    def __setitem__(self, index, value):
+    def __setitem__(self, index: Any, value: Any) -> None:
         if not isinstance(index, numbers.Integral):
             raise TypeError(f"assign {self._kind} one layer at a time, or the whole list")
         target = self[index]
@@ -91,7 +111,7 @@ class _Layers(list):
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, the network, the training loop."""
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict[str, list[Any]] = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_ACTIVATIONS))],
         "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
@@ -122,51 +142,51 @@ class _BaseMLP(BaseEstimator):
     }
 
     # ----- fitted state ---------------------------------------------------------------------
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_net")
 
-    def _fitted_net(self, name):
+    def _fitted_net(self, name: str) -> Network:
         net = self.__dict__.get("_net")
         if net is None:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r} before fit")
-        return net
+        return net  # type: ignore[no-any-return]
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[NDArray[Any]]:
         """Weight matrices, coefs_[i] of shape (units of layer i, units of layer i+1): views
         of the network's parameters (assigning into them, or a new list, changes it)."""
         return _Layers([W.T for W in self._fitted_net("coefs_").weights], "coefs_")
 
     @coefs_.setter
-    def coefs_(self, values):
+    def coefs_(self, values: Iterable[ArrayLike]) -> None:
         net = self._fitted_net("coefs_")
         net.set_weights([np.asarray(W).T for W in values], net.biases)
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[NDArray[Any]]:
         """Bias vectors, intercepts_[i] of shape (units of layer i+1,): views of the network's
         parameters (assigning into them, or a new list, changes it)."""
         return _Layers(list(self._fitted_net("intercepts_").biases), "intercepts_")
 
     @intercepts_.setter
-    def intercepts_(self, values):
+    def intercepts_(self, values: Iterable[ArrayLike]) -> None:
         net = self._fitted_net("intercepts_")
         net.set_weights(net.weights, list(values))
 
     @property
-    def network_(self):
+    def network_(self) -> Network:
         """The :class:`fastbp.Network` the estimator trains (its weights are coefs_.T)."""
         return self._fitted_net("network_")
 
     # ----- configuration --------------------------------------------------------------------
-    def _hidden_sizes(self):
+    def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(size) for size in sizes]
 
-    def _dtype_for(self, X):
+    def _dtype_for(self, X: NDArray[Any]) -> type[np.floating[Any]]:
         if self.dtype is None:
             return np.float32 if X.dtype == np.float32 else np.float64
         dtype = np.dtype(self.dtype)
@@ -174,7 +194,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
         return dtype.type
 
-    def _optimizer(self):
+    def _optimizer(self) -> optim.Config:
         """The fastbp optimizer configuration of `solver`, in scikit-learn's forms."""
         lr = self.learning_rate_init
         if self.solver == "sgd":
@@ -187,7 +207,7 @@ class _BaseMLP(BaseEstimator):
                               convention="sklearn")
         return optim.resolve(self.solver)
 
-    def _loss_offset(self, Y, sample_weight=None):
+    def _loss_offset(self, Y: NDArray[Any], sample_weight: NDArray[Any] | None = None) -> float:
         """What scikit-learn's loss adds to fastbp's over these targets, per sample (half the
         Poisson deviance has Σₖ y·log y − y beyond fastbp's Σₖ ŷ − y·log ŷ). With sample
         weights, their weighted mean: exact for full batches (scikit-learn weights each batch's
@@ -197,18 +217,19 @@ class _BaseMLP(BaseEstimator):
             return float(np.average(terms, weights=sample_weight))
         return 0.0
 
-    def _clip_log_loss(self):
+    def _clip_log_loss(self) -> bool:
         """scikit-learn reports the log-loss with probabilities clipped to [ε, 1 − ε] (its
         gradient stays the exact loss's)."""
         return self._fastbp_loss in ("cross_entropy", "binary_cross_entropy")
 
-    def _data_loss_scale(self):
+    def _data_loss_scale(self) -> float:
         """scikit-learn reports the squared loss as a mean over outputs (its gradient stays
         ŷ − y)."""
         return 1.0 / self.n_outputs_ if self._fastbp_loss == "mse" else 1.0
 
     # ----- fitting --------------------------------------------------------------------------
-    def _initialize(self, Y, layer_units, dtype, random_state):
+    def _initialize(self, Y: NDArray[Any], layer_units: list[int], dtype: type[np.floating[Any]],
+                    random_state: np.random.RandomState) -> None:
         """scikit-learn's first-fit attributes and initial weights, drawn from `random_state`
         in its order (per layer: the weights, then the biases); the network is built from them
         (_build_network) once scikit-learn's other draws (the early-stopping split) are done."""
@@ -217,25 +238,26 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
         factor = 2.0 if self.activation == "logistic" else 6.0
-        coefs, intercepts = [], []
+        coefs: list[NDArray[Any]] = []
+        intercepts: list[NDArray[Any]] = []
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
             coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype))
         self._pending_init = (layer_units, dtype, coefs, intercepts)
         if self.solver != "lbfgs":
-            self.loss_curve_ = []
+            self.loss_curve_: list[np.float64] = []
             self._no_improvement_count = 0
             if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
+                self.validation_scores_: Any = []  # (None without early stopping)
+                self.best_validation_score_: Any = -np.inf  # (None without early stopping)
+                self.best_loss_: Any = None  # (inf without early stopping)
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _build_network(self, random_state):
+    def _build_network(self, random_state: np.random.RandomState) -> None:
         """The network of _initialize's weights; its own seed (shuffling, dropout) drawn from
         `random_state` after scikit-learn's draws."""
         layer_units, dtype, coefs, intercepts = self._pending_init
@@ -250,7 +272,8 @@ class _BaseMLP(BaseEstimator):
         self._net = net
         self._best_params = net.state.params.copy() if self.early_stopping else None
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self: _Estimator, X: Any, y: Any, sample_weight: ArrayLike | None = None,
+             incremental: bool = False) -> _Estimator:
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "_net") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -281,13 +304,13 @@ class _BaseMLP(BaseEstimator):
         self._record_metadata()
         return self
 
-    def _record_metadata(self):
+    def _record_metadata(self) -> None:
         """What a file saved from network_ tells (format version 2): task, classes, feature
         names and the estimator's settings; best effort (labels a file cannot hold, e.g.
         mixed types, are left out)."""
         net = self._net
         classifier = isinstance(self, ClassifierMixin)
-        metadata = {"task": "classification" if classifier else "regression",
+        metadata: dict[str, Any] = {"task": "classification" if classifier else "regression",
                     "training": {"estimator": type(self).__name__, "solver": self.solver,
                                  "activation": self.activation, "alpha": float(self.alpha),
                                  "hidden_layer_sizes": self._hidden_sizes(),
@@ -302,9 +325,9 @@ class _BaseMLP(BaseEstimator):
                 net.metadata = metadata
                 return
             except ValueError:
-                metadata.pop(key, None)
+                metadata.pop(key, None)  # type: ignore[arg-type]
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X: NDArray[Any], Y: NDArray[Any], sample_weight: Any) -> None:
         """scikit-learn's L-BFGS: scipy's L-BFGS-B over its objective, fastbp's passes inside."""
         state = self._net.state
         weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, X.dtype)
@@ -315,13 +338,13 @@ class _BaseMLP(BaseEstimator):
         for weights_start, biases_start, _ in self._net.architecture.weight_slices():
             is_weight[weights_start:biases_start] = True
 
-        def loss_and_gradient(packed):
+        def loss_and_gradient(packed: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
             state.params[...] = packed
             with limit_threads(self._net.n_threads):
                 loss, grads = state.loss_and_gradient(X, Y, weights, True,
                                                       clip_log_loss=self._clip_log_loss())
             squares = float(np.dot(packed[is_weight], packed[is_weight]))
-            grads = grads.astype(np.float64)
+            grads = grads.astype(np.float64)  # type: ignore[union-attr]
             grads[is_weight] += penalty * packed[is_weight]
             return loss * scale + offset + 0.5 * penalty * squares, grads
 
@@ -333,7 +356,8 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = np.float64(result.fun)
         state.params[...] = result.x
 
-    def _split(self, X, Y, sample_weight, random_state):
+    def _split(self, X: NDArray[Any], Y: NDArray[Any], sample_weight: NDArray[Any] | None,
+               random_state: np.random.RandomState) -> tuple[Any, Any, Any, Any]:
         """scikit-learn's early-stopping split (stratified for single-output classifiers)."""
         stratify = Y if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
@@ -347,7 +371,9 @@ class _BaseMLP(BaseEstimator):
         return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train), w_train,
                 (X_val, self._validation_targets(Y_val), w_val))
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental, random_state):
+    def _fit_stochastic(self, X: NDArray[Any], Y: NDArray[Any], sample_weight: Any,
+                        incremental: bool,
+                        random_state: np.random.RandomState) -> None:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None
@@ -376,7 +402,7 @@ class _BaseMLP(BaseEstimator):
             state.continue_or_set_optimizer(config)
         rate = _Rate(self._learning_rate)
         scale, offset = self._data_loss_scale(), self._loss_offset(Y, sample_weight)
-        options = TrainOptions(optimizer=config.code, hyper=config.hyper(), alpha=self.alpha,
+        options = TrainOptions(optimizer=config.code, hyper=config.hyper(), alpha=self.alpha,  # type: ignore[arg-type, union-attr]
                                dropout=None if not any(net.dropout)
                                else np.array(net.dropout, np.float64), step=state.step)
         options.alpha_over_batch_size = True  # scikit-learn's penalty: alpha / each batch's Σw
@@ -391,7 +417,7 @@ class _BaseMLP(BaseEstimator):
         sgd = self.solver == "sgd"
         self.n_iter_ = 0
 
-        def end_of_epoch(epoch, figures):
+        def end_of_epoch(epoch: int, figures: dict[str, Any]) -> bool:
             self.n_iter_ += 1
             self.loss_ = np.float64(figures["loss"] + offset)  # scikit-learn's type
             self.t_ += n
@@ -441,7 +467,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:  # the best weights seen (possibly a previous fit's)
             state.params[...] = self._best_params
 
-    def _update_no_improvement_count(self, validation):
+    def _update_no_improvement_count(self, validation: Any) -> None:
         if validation is not None:
             X_val, y_val, w_val = validation
             score = self._score(X_val, y_val, w_val)
@@ -454,7 +480,7 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params[...] = self._net.state.params
+                self._best_params[...] = self._net.state.params  # type: ignore[index]
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -464,7 +490,8 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: _Estimator, X: MatrixLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -483,19 +510,19 @@ class _BaseMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
                                  f"{self.solver} is not stochastic.")
         return True
 
     # ----- predicting -----------------------------------------------------------------------
-    def _inputs(self, X, check_input=True):
+    def _inputs(self, X: Any, check_input: bool = True) -> Any:
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return X.toarray() if hasattr(X, "toarray") else X
 
-    def _forward(self, X, check_input=True):
+    def _forward(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         """Output activations (n, n_outputs) for X."""
         check_is_fitted(self)
         net = self._net
@@ -503,13 +530,14 @@ class _BaseMLP(BaseEstimator):
         out = net.predict(np.ascontiguousarray(self._inputs(X, check_input), dtype=net.dtype))
         return out.reshape(out.shape[0], -1)
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
+    def _score_with_function(self, X: Any, y: Any, sample_weight: Any,
+                             score_function: Callable[..., Any]) -> float:
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        return score_function(y, y_pred, sample_weight=sample_weight)  # type: ignore[no-any-return]
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
@@ -619,13 +647,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (4,)
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, dropout=None, n_threads=None):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu",
+                 *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike | None = None,
+                 dropout: float | Sequence[float] | None = None,
+                 n_threads: int | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -653,7 +686,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.dropout = dropout
         self.n_threads = n_threads
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool,
+                        reset: bool) -> tuple[Any, NDArray[Any]]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -676,16 +710,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Y = self._label_binarizer.transform(y)
         return X, np.asarray(Y, dtype=np.float64)
 
-    def _set_output(self, Y):
+    def _set_output(self, Y: NDArray[Any]) -> None:
         if self._label_binarizer.y_type_ == "multiclass":
             self.out_activation_, self._fastbp_loss = "softmax", "cross_entropy"
         else:
             self.out_activation_, self._fastbp_loss = "logistic", "binary_cross_entropy"
 
-    def _validation_targets(self, Y_val):
+    def _validation_targets(self, Y_val: NDArray[Any]) -> Any:
         return self._label_binarizer.inverse_transform(Y_val)
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict using the multi-layer perceptron classifier.
 
         Parameters
@@ -699,18 +733,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward(X, check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return self._label_binarizer.inverse_transform(y_pred)  # type: ignore[no-any-return]
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda estimator: estimator._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> MLPClassifier:
         """Update the model with one epoch over the given data, keeping the optimizer.
 
         Parameters
@@ -733,12 +768,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Log of predict_proba(X), classes ordered as in classes_."""
         y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
+        return np.log(y_prob, out=y_prob)  # type: ignore[no-any-return]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Probability estimates, shape (n_samples, n_classes), classes ordered as in classes_.
 
         Parameters
@@ -753,10 +788,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
+            return np.vstack([1 - y_pred, y_pred]).T  # type: ignore[no-any-return]
         return y_pred
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
@@ -782,18 +817,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     (3,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict[str, list[Any]] = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, dropout=None, n_threads=None):
+    def __init__(self, loss: str = "squared_error",
+                 hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike | None = None,
+                 dropout: float | Sequence[float] | None = None,
+                 n_threads: int | None = None) -> None:
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -822,7 +863,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.dropout = dropout
         self.n_threads = n_threads
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool,
+                        reset: bool) -> tuple[Any, NDArray[Any]]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -832,16 +874,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              "Poisson regression.")
         return X, np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
 
-    def _set_output(self, Y):
+    def _set_output(self, Y: NDArray[Any]) -> None:
         if self.loss == "poisson":
             self.out_activation_, self._fastbp_loss = "exp", "poisson"
         else:
             self.out_activation_, self._fastbp_loss = "identity", "mse"
 
-    def _validation_targets(self, Y_val):
+    def _validation_targets(self, Y_val: NDArray[Any]) -> Any:
         return Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict using the multi-layer perceptron model.
 
         Parameters
@@ -855,16 +897,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward(X, check_input)
         return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         return self._score_with_function(X, y, sample_weight, r2_score)
 
     @available_if(lambda estimator: estimator._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """Update the model with one epoch over the given data, keeping the optimizer.
 
         Parameters
@@ -880,7 +923,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
 
-def _first_partial_fit(estimator, classes):
+def _first_partial_fit(estimator: MLPClassifier | MLPRegressor, classes: ArrayLike | None) -> bool:
     """scikit-learn's rule for partial_fit's `classes`: required on the first call, the
     same on later ones."""
     if getattr(estimator, "classes_", None) is None and classes is None:

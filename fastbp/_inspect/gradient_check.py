@@ -1,13 +1,21 @@
 """The gradient check: backpropagation against central finite differences of the loss."""
+from __future__ import annotations
+
 import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastbp import _validate
 from fastbp._inspect.text import table
 from fastbp._inspect.units import in_network_units
 from fastbp._registry import (ACTIVATIONS, FIXED_OUTPUTS, HUBER_DELTA, KINKED_ACTIVATIONS,
                               KINKED_LOSSES)
+
+if TYPE_CHECKING:
+    from fastbp.network import Network  # (annotations only: the package never imports it)
 
 # ----- gradient check tolerances --------------------------------------------------------
 # Step of the central difference for parameter θ: h = DEFAULT_EPS·max(1, |θ|). Its error has
@@ -81,10 +89,15 @@ class GradientCheck:
     passed : bool
     """
 
-    def __init__(self, network, n_samples, weight_errors, bias_errors, gradients, numeric,
-                 tolerance, eps, dtype_errors=None, dtype_tolerance=FLOAT32_TOLERANCE, kinks=0,
-                 kink_units=(), source="backpropagation", weighted=False, alpha=0.0,
-                 kink_description="relu/leaky_relu pre-activation across 0", scaled=False):
+    def __init__(self, network: str, n_samples: int, weight_errors: Iterable[float],
+                 bias_errors: Iterable[float], gradients: Sequence[Sequence[NDArray[Any]]],
+                 numeric: Sequence[Sequence[NDArray[Any]]], tolerance: float, eps: float,
+                 dtype_errors: list[tuple[float, float]] | None = None,
+                 dtype_tolerance: float = FLOAT32_TOLERANCE, kinks: int = 0,
+                 kink_units: Iterable[tuple[int, int]] = (), source: str = "backpropagation",
+                 weighted: bool = False, alpha: float = 0.0,
+                 kink_description: str = "relu/leaky_relu pre-activation across 0",
+                 scaled: bool = False) -> None:
         self.network = network
         self.n_samples = n_samples
         self.weight_errors = list(weight_errors)
@@ -104,13 +117,13 @@ class GradientCheck:
         self.scaled = bool(scaled)
 
     @property
-    def max_error(self):
+    def max_error(self) -> float:
         """The largest relative error against the finite differences; NaN when any is NaN
         (a non-finite value in either gradient)."""
         return float(np.max(self.weight_errors + self.bias_errors))
 
     @property
-    def passed(self):
+    def passed(self) -> bool:
         """Every error within its tolerance; a NaN error (a NaN or inf in g or ĝ) fails."""
         # np.max, not max: Python's max skips a NaN that is not first
         ok = self.max_error <= self.tolerance
@@ -118,22 +131,22 @@ class GradientCheck:
             ok = ok and np.max(self.dtype_errors) <= self.dtype_tolerance
         return bool(ok)
 
-    def raise_if_failed(self):
+    def raise_if_failed(self) -> GradientCheck:
         """Raise GradientCheckError (an AssertionError) with the report if the check failed;
         otherwise return the check."""
         if not self.passed:
             raise GradientCheckError("\n" + str(self))
         return self
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.passed
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<GradientCheck {'passed' if self.passed else 'FAILED'}: max relative error "
                 f"{self.max_error:.2e}, tolerance {self.tolerance:g}>")
 
-    def __str__(self):
-        def mark(error, tolerance):
+    def __str__(self) -> str:
+        def mark(error: float, tolerance: float) -> str:
             return f"{error:.2e}" + ("" if error <= tolerance else "  FAIL")
 
         examples = f"{self.n_samples} example" + ("s" if self.n_samples != 1 else "")
@@ -148,7 +161,7 @@ class GradientCheck:
                 loss += ", in the network's standardised units"
             out.append(f"  L = {loss}")
         out.append(f"  relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖) per layer, tolerance {self.tolerance:g}")
-        rows = []
+        rows: list[list[str]] = []
         for l, ((dW, db), w_err, b_err) in enumerate(zip(self.gradients, self.weight_errors,
                                                          self.bias_errors)):
             rows.append([str(l + 1), "×".join(map(str, dW.shape)), f"{np.linalg.norm(dW):.3g}",
@@ -167,14 +180,14 @@ class GradientCheck:
         return "\n".join(out)
 
 
-def _relative_error(g, g_hat):
+def _relative_error(g: NDArray[Any], g_hat: NDArray[Any]) -> float:
     if not (np.isfinite(g).all() and np.isfinite(g_hat).all()):
         return float("nan")  # nothing to measure: the layer fails
     norm = np.linalg.norm
     return float(norm(g - g_hat) / max(norm(g), norm(g_hat), np.finfo(np.float64).tiny))
 
 
-def _float64_copy(net):
+def _float64_copy(net: Network) -> Network:
     """The same network (architecture and weights) in float64, without dropout or scaling:
     loss and gradients never drop, and the check hands it data already in the network's units."""
     copy = type(net)(net.sizes, activation=list(net.activations),
@@ -195,35 +208,36 @@ class _KinkWatch:
     watched.
     """
 
-    def __init__(self, net, X, Y):
+    def __init__(self, net: Network, X: NDArray[np.float64], Y: NDArray[np.float64]) -> None:
         self.names = list(net.activations) + [net.output]
         self.kinked = [l for l, name in enumerate(net.activations) if name in KINKED_ACTIVATIONS]
         self.loss_name = net.loss_name if net.loss_name in KINKED_LOSSES else None
         self.output = len(net.weights) - 1
         self.crossings = 0
-        self.units = set()  # (layer number, unit number) of hidden pre-activations
-        self.residuals = set()  # (layer number, output number) of loss residuals
+        self.units: set[tuple[int, int]] = set()  # (layer number, unit number) of hidden pre-activations
+        self.residuals: set[tuple[int, int]] = set()  # (layer number, output number) of loss residuals
         self.last = self.output if self.loss_name else (self.kinked[-1] if self.kinked else -1)
         if self.last < 0:
             return
         self.Y = Y
         self.weights = [np.array(W, dtype=np.float64) for W in net.weights]
         self.biases = [np.array(b, dtype=np.float64) for b in net.biases]
-        self.a, self.z = [X], []
+        self.a: list[NDArray[np.float64]] = [X]
+        self.z: list[NDArray[np.float64]] = []
         for l in range(self.last + 1):
             self.z.append(self.a[-1] @ self.weights[l].T + self.biases[l])
             self.a.append(ACTIVATIONS[self.names[l]].f(self.z[-1]))
         if self.loss_name:
             self.region = self._region(self.z[self.output])
 
-    def _region(self, z):
+    def _region(self, z: NDArray[np.float64]) -> NDArray[Any]:
         """Which side of the loss's kink each residual r = Ŷ − Y lies on."""
         r = ACTIVATIONS[self.names[-1]].f(z) - self.Y
         if self.loss_name == "mae":
             return np.sign(r)
         return np.where(r > HUBER_DELTA, 1, np.where(r < -HUBER_DELTA, -1, 0))
 
-    def check(self, layer, kind, flat_index, change):
+    def check(self, layer: int, kind: str, flat_index: int, change: float) -> None:
         """Record whether adding `change` to one parameter of `layer` crosses a kink."""
         if layer > self.last:
             return
@@ -245,25 +259,27 @@ class _KinkWatch:
                 crossed |= flipped.size > 0
         self.crossings += crossed
 
-    def description(self):
+    def description(self) -> str:
         """What was crossed, in words, naming up to five places of each kind."""
-        def places(pairs, name):
+        def places(pairs: set[tuple[int, int]], name: Callable[[int, int], str]) -> str:
             shown = ", ".join(name(l, j) for l, j in sorted(pairs)[:5])
             return shown + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
 
-        parts = []
+        parts: list[str] = []
         if self.units:
             kinds = "/".join(sorted({self.names[l - 1] for l, _ in self.units},
                                     key=KINKED_ACTIVATIONS.index))
             parts.append(f"{kinds} pre-activation across 0 "
                          f"({places(self.units, lambda l, j: f'layer {l} unit {j}')})")
         if self.residuals:
-            parts.append(f"{self.loss_name} residual Ŷ − Y {KINKED_LOSSES[self.loss_name]} "
+            parts.append(f"{self.loss_name} residual Ŷ − Y {KINKED_LOSSES[self.loss_name]} "  # type: ignore[index]
                          f"({places(self.residuals, lambda l, j: f'output {j}')})")
         return "; ".join(parts)
 
 
-def check_gradients(net, X, y, eps=None, sample_weight=None, alpha=0.0, gradients=None):
+def check_gradients(net: Network, X: ArrayLike, y: ArrayLike, eps: float | None = None,
+                    sample_weight: ArrayLike | None = None, alpha: float = 0.0,
+                    gradients: Iterable[Sequence[ArrayLike]] | None = None) -> GradientCheck:
     """Check backpropagation against central finite differences of the loss.
 
     The network is copied to float64 (same architecture and weights); the gradient of that
@@ -337,9 +353,9 @@ def check_gradients(net, X, y, eps=None, sample_weight=None, alpha=0.0, gradient
 
     counted = slice(None) if weights is None else np.asarray(weights, dtype=np.float64) > 0
     watch = _KinkWatch(copy, data[counted], targets[counted])
-    numeric = []
+    numeric: list[tuple[NDArray[Any], ...]] = []
     for layer, (W, b) in enumerate(zip(copy.weights, copy.biases)):
-        pair = []
+        pair: list[NDArray[Any]] = []
         for kind, param in (("W", W), ("b", b)):
             flat = param.reshape(-1)  # a view into the copy's parameters
             g_hat = np.empty(flat.size)
@@ -383,12 +399,14 @@ def check_gradients(net, X, y, eps=None, sample_weight=None, alpha=0.0, gradient
     return result
 
 
-def _given_gradients(gradients, net):
+def _given_gradients(gradients: Iterable[Sequence[ArrayLike]], net: Network
+                     ) -> tuple[list[tuple[NDArray[np.float64], NDArray[np.float64]]], bool]:
     """The gradients as float64 (dW, db) pairs shaped like net's, and whether any was float32."""
     pairs = list(gradients)
     if len(pairs) != len(net.weights):
         raise ValueError(f"gradients has {len(pairs)} layers, the network {len(net.weights)}")
-    checked, in_float32 = [], False
+    checked: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
+    in_float32 = False
     for l, (pair, W, b) in enumerate(zip(pairs, net.weights, net.biases)):
         in_float32 |= any(np.asarray(g).dtype == np.float32 for g in pair)
         dW, db = (np.array(g, dtype=np.float64) for g in pair)

@@ -1,13 +1,20 @@
 """A table of a network's layers, like Keras' ``model.summary()``."""
+from __future__ import annotations
+
 import dataclasses
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fastbp._inspect.text import byte_size, table
 from fastbp._registry import FIXED_OUTPUTS, LOSSES
 
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
-def summary(net):
+
+def summary(net: Network) -> str:
     """A table of the layers, like Keras' ``model.summary()``.
 
     One row per layer (its widths, activation, dropout when the network has any, weight and
@@ -25,7 +32,8 @@ def summary(net):
     names = list(net.activations) + [net.output]
     dropout = list(net.dropout) + [0.0]  # of each layer's output; never the network's output
     show_dropout = any(dropout)
-    rows, total = [], 0
+    rows: list[list[str]] = []
+    total = 0
     for l, (W, b, name) in enumerate(zip(net.weights, net.biases, names)):
         count = int(W.size + b.size)
         total += count
@@ -53,7 +61,7 @@ def summary(net):
     return "\n".join(lines)
 
 
-def _optimizer_line(net):
+def _optimizer_line(net: Network) -> str:
     config = net.optimizer
     steps = net.state.step
     history = net.history
@@ -63,7 +71,7 @@ def _optimizer_line(net):
         config = dataclasses.replace(config, lr=used[-1] if len(used) == 1 else None)
     line = f"{config!r}, {steps:,} update{'s' if steps != 1 else ''} so far"
     if len(used) > 1:
-        line += f"; the last fit's lr went from {history.lr[0]:g} to {history.lr[-1]:g}"
+        line += f"; the last fit's lr went from {history.lr[0]:g} to {history.lr[-1]:g}"  # type: ignore[union-attr]
     size = net.state.optimizer_state.size
     if size:
         per = size // net.n_params
@@ -72,7 +80,7 @@ def _optimizer_line(net):
     return line
 
 
-def _scaling_line(net):
+def _scaling_line(net: Network) -> str:
     scaled = [what for what, on in (("inputs", net.scale_inputs),
                                     ("targets", net.scale_targets)) if on]
     if not scaled:

@@ -1,11 +1,20 @@
 """The examples the inspection works on, in the units the network's weights act on."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastbp import _validate
 from fastbp._scaling import scaled
 
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
-def examples(net, x, y):
+
+def examples(net: Network, x: ArrayLike,
+             y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(X, Y) as float64 (n, n_in), (n, n_out) copies, checked as fit checks them (one example
     may come as a vector and a scalar)."""
     x, y = np.asarray(x), np.asarray(y)
@@ -15,7 +24,8 @@ def examples(net, x, y):
     return in_network_units(net, x, y, "trace")
 
 
-def in_network_units(net, X, y, what):
+def in_network_units(net: Network, X: ArrayLike, y: ArrayLike,
+                     what: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(X, Y) as float64 (n, n_in), (n, n_out) arrays in the units the weights act on: the
     standardised ones (as the network's dtype rounds them) when the network scales them."""
     X = _validate.inputs(X, net.sizes[0], np.dtype(np.float64))
