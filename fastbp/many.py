@@ -537,8 +537,9 @@ def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
     for job in jobs:
         if job.error is not None:
             error = job.error
-            error.add_note(f"(network {job.index} of train_many; the other networks are "  # type: ignore[attr-defined]  # (Python >= 3.11)
-                           "trained, each as its own fit leaves it)")
+            if hasattr(error, "add_note"):  # Python >= 3.11; 3.10 raises the error unannotated
+                error.add_note(f"(network {job.index} of train_many; the other networks are "
+                               "trained, each as its own fit leaves it)")
             raise error
 
 
