@@ -43,6 +43,10 @@ def _check_lbfgs_settings(settings, clip_norm, validation_data, dropout):
                          "callbacks")
 
 
+# The owner of a network's lock while a C view holds it (fastbp.api.NetworkView).
+C_VIEW_OWNER = "fastbp.api view"
+
+
 class Network:
     """A fully connected network trained by backpropagation.
 
@@ -409,6 +413,8 @@ class Network:
             if self._owner == threading.get_ident():
                 raise RuntimeError("this network cannot be modified from inside its own fit "
                                    "(a callback may read it, save it or copy it)")
+            if self._owner == C_VIEW_OWNER:
+                raise RuntimeError("this network is held by a C view; close it first (fastbp.api)")
             raise RuntimeError("this network is already being trained or modified in another thread")
         self._owner = threading.get_ident()
         try:
