@@ -1,8 +1,8 @@
 # The C view of a network (included by _train.pyx, last): the compiled half of fastbp.api.
 # A View fills the public struct fastbp_view (fastbp/include/fastbp_api.h) over a network's
 # parameters; its function pointers lead to view_forward and view_sgd_step below, which run
-# the epoch driver's own passes (forward_rows, fused_batch, train_per_example_mse) without
-# the GIL, on the View's workspace. fastbp.api holds the policy (the network's lock, checks).
+# the epoch driver's own passes (forward_rows, fused_batch) without the GIL, on the View's
+# workspace. fastbp.api holds the policy (the network's lock, the checks).
 
 from cpython.pycapsule cimport PyCapsule_New
 from libc.math cimport NAN
@@ -52,13 +52,10 @@ cdef class View:
     cdef void* work_ptr
     cdef void* grads_ptr
     cdef void* buffers_ptr
-    cdef const Py_ssize_t* w_offset  # the Architecture's layout (its memoryviews' data)
-    cdef const Py_ssize_t* b_offset
     cdef void** layer_pointers   # n_layers weight pointers, then n_layers bias pointers
     cdef Py_ssize_t widest        # the widest hidden layer (1 without hidden layers)
     cdef Workspace ws
     cdef bint ws_open
-    cdef bint per_example         # sgd_step is fbp_train_per_example_mse's loop
     cdef readonly object capsule
 
     def __cinit__(self):
@@ -115,12 +112,9 @@ cdef class View:
         else:
             workspace_init(&self.ws, arch, <double*>self.work_ptr, 1, NULL, 1, 1, True)
         self.ws_open = True
-        self.per_example = fused_per_example(arch, &self.ws)
         self.view.api_version = FASTBP_API_VERSION
         self.view.dtype = FASTBP_FLOAT32 if dtype == np.float32 else FASTBP_FLOAT64
         self.view.n_layers = arch.n_layers
-        self.w_offset = &arch.w_offset[0]
-        self.b_offset = &arch.b_offset[0]
         self.view.sizes = <const ptrdiff_t*>&arch.sizes[0]
         self.view.activations = &arch.activation[0]
         self.view.loss = arch.loss
@@ -137,11 +131,6 @@ cdef class View:
     def closed(self):
         """Whether close() has run (or the view was never initialised)."""
         return self.view.impl == NULL
-
-    @property
-    def per_example_loop(self):
-        """Whether sgd_step runs fbp_train_per_example_mse's loop (else fused_batch)."""
-        return self.per_example
 
     def close(self):
         """Free the workspace; every later call through the struct returns FASTBP_ERR_CLOSED.
@@ -168,7 +157,8 @@ cdef class View:
             raise ValueError("the view is closed")
         if (not isinstance(array, np.ndarray) or array.dtype != self.params.dtype
                 or not array.flags.c_contiguous or array.size == 0
-                or array.shape[array.ndim - 1] != width or (writable and not array.flags.writeable)):
+                or array.shape[array.ndim - 1] != width
+                or (writable and not array.flags.writeable)):
             raise ValueError(f"expected a non-empty C-contiguous {self.params.dtype} array "
                              f"of {width} columns")
         return <void*><size_t>array.ctypes.data
@@ -251,17 +241,10 @@ cdef int view_sgd_step(fastbp_view* view, const void* x, const void* y, double l
 
 cdef double view_step(View self, const floating* x, const floating* y,
                       double lr) noexcept nogil:
-    """train_epoch's step for batch_size=1 and plain SGD: fbp_train_per_example_mse's loop
-    for one sample where train_epoch takes it, else fused_batch on a batch of one row.
-    Returns the example's loss (not finite: θ unchanged)."""
-    cdef double loss_sum = 0
-    if self.per_example:
-        if train_per_example_mse(<const Py_ssize_t*>self.view.sizes, self.view.activations,
-                                 self.w_offset, self.b_offset, self.view.n_layers,
-                                 <floating*>self.view.params, x, y, NULL, 0, 1,
-                                 <floating>lr, <floating*>self.work_ptr, &loss_sum) == 1:
-            return loss_sum
-        return NAN  # (the loop does not report a loss it did not train on)
+    """train_epoch's update for a batch of one row in plain SGD: fused_batch (for the squared
+    error train_epoch runs fbp_train_per_example_mse's loop instead, which the tests hold to
+    fused_batch bit for bit; for one row at a time fused_batch is the faster: that loop sets
+    up its vectors per call). Returns the example's loss (not finite: θ unchanged)."""
     return fused_batch(self.arch, self.options, <floating*>self.view.params,
                        <floating*>self.grads_ptr, x, y, NULL, NULL, 0, 1, 1.0, lr, NULL, 1,
                        True, &self.ws)

@@ -40,17 +40,23 @@ Networks that standardise inputs or targets (``scale_inputs``/``scale_targets``)
 the C functions compute in the network's own units, which for those networks are not the
 caller's.
 """
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastbp._train import VIEW_API_VERSION, View
 from fastbp.network import C_VIEW_OWNER, Network
 
 #: The C API's version (``FASTBP_API_VERSION`` of the header, ``fastbp_view.api_version``):
 #: it counts additions; code built against version N runs with any fastbp of version >= N.
-API_VERSION = VIEW_API_VERSION
+API_VERSION: int = VIEW_API_VERSION
 
 #: The functions' return codes (FASTBP_OK, ... in the header).
-OK, NOT_APPLIED, CLOSED, BAD_ARGUMENT = 0, 1, -1, -2
+OK: int = 0
+NOT_APPLIED: int = 1
+CLOSED: int = -1
+BAD_ARGUMENT: int = -2
 
 
 class NetworkView:
@@ -79,7 +85,7 @@ class NetworkView:
         Named ``"fastbp.api.view"``; its pointer is a ``fastbp_view *``.
     """
 
-    def __init__(self, net):
+    def __init__(self, net: Network) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"open_view takes a fastbp.Network, got {type(net).__name__}")
         if net._scale_inputs or net._scale_targets:
@@ -87,8 +93,8 @@ class NetworkView:
                              "network without scale_inputs/scale_targets (standardise in "
                              "your own code)")
         self.network = net
-        self._view = None
-        self._hold = net._exclusive()
+        self._view: Any = None  # the compiled View, once the lock is held
+        self._hold: Any = net._exclusive()
         self._hold.__enter__()  # RuntimeError when the network is busy
         try:
             net._owner = C_VIEW_OWNER
@@ -98,46 +104,45 @@ class NetworkView:
             raise
 
     @property
-    def capsule(self):
+    def capsule(self) -> Any:
         """The capsule of the ``fastbp_view`` struct (``ValueError`` once closed)."""
         if self.closed:
             raise ValueError("the view is closed")
         return self._view.capsule
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether :meth:`close` has run."""
         return self._view is None or self._view.closed
 
-    def close(self):
+    def close(self) -> None:
         """Free the workspace and release the network's lock (again: nothing)."""
         if self._view is not None and not self._view.closed:
             self._view.close()
             self._release()
 
-    def _release(self):
+    def _release(self) -> None:
         hold, self._hold = self._hold, None
         if hold is not None:
             hold.__exit__(None, None, None)
 
-    def __enter__(self):
+    def __enter__(self) -> "NetworkView":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-        return False
 
-    def __del__(self):
+    def __del__(self) -> None:
         # (An unclosed view would keep the network locked for good.)
         if getattr(self, "_view", None) is not None:
             self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<fastbp.api.NetworkView of {self.network!r}, {state}>"
 
     # The struct's functions, called through its pointers as compiled code calls them.
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> NDArray[Any]:
         """The struct's ``forward`` on the rows of X (a C-contiguous array of the network's
         dtype): a new (rows, n_outputs) array, what ``Network.predict`` gives."""
         X = np.asarray(X)
@@ -149,16 +154,16 @@ class NetworkView:
         self._check(self._view.forward(X, out))
         return out
 
-    def sgd_step(self, x, y, lr):
+    def sgd_step(self, x: NDArray[Any], y: NDArray[Any], lr: float) -> tuple[int, float]:
         """The struct's ``sgd_step`` on one example (arrays of the network's dtype, sizes[0]
         and sizes[-1] values): ``(status, loss)``, status OK or NOT_APPLIED (a loss that is
         not finite; the parameters unchanged)."""
-        status, loss = self._view.sgd_step(x, y, lr)
+        status, loss = self._view.sgd_step(x, y, lr)  # ValueError once closed
         if status < 0:
             self._check(status)
-        return status, loss
+        return int(status), float(loss)
 
-    def _check(self, status):
+    def _check(self, status: int) -> int:
         if status == CLOSED:
             raise ValueError("the view is closed")
         if status == BAD_ARGUMENT:
@@ -166,7 +171,7 @@ class NetworkView:
         return status
 
 
-def open_view(net):
+def open_view(net: Network) -> NetworkView:
     """A C view of `net` (see :class:`NetworkView` and the module's docstring)."""
     return NetworkView(net)
 

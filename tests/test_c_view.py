@@ -197,7 +197,7 @@ def test_after_close_the_network_is_consistent_and_its_optimizer_untouched(tmp_p
     net.fit(X, y, epochs=1, batch_size=8)  # Adam goes on from its own state
 
 
-def test_the_capsule_points_at_the_networks_parameters():
+def test_the_capsule_carries_the_apis_name():
     import ctypes
     net = fastbp.Network([3, 4, 2], seed=0)
     with fastbp.api.open_view(net) as view:
