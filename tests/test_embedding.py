@@ -38,6 +38,7 @@ def example(tmp_path_factory):
     pytest.importorskip("Cython", reason="Cython is needed to build the example consumer")
     if _compiler_missing():
         pytest.skip("no C compiler to build the example consumer")
+    assert EXAMPLE.is_dir(), f"{EXAMPLE} is missing: run the tests from the repository's tests/"
     folder = tmp_path_factory.mktemp("embedding")
     for name in ("simulate.pyx", "setup.py"):
         shutil.copy(EXAMPLE / name, folder / name)
