@@ -222,3 +222,43 @@ def test_the_header_ships_with_the_version_and_the_codes_of_this_build():
     package = os.path.dirname(fastbp.__file__)
     assert os.path.exists(os.path.join(package, "api.pxd"))
     assert "src_c" not in header and '#include "fastbp' not in header
+
+
+def test_zero_rows_forward_to_nothing():
+    net = fastbp.Network([2, 3, 1], seed=0)
+    with fastbp.api.open_view(net) as view:
+        assert view.forward(np.empty((0, 2), np.float32)).shape == (0, 1)
+
+
+def test_the_step_applies_no_dropout(dtype, problem):
+    X, y = problem("mse", 3, 2, 30, seed=0)
+    X = X.astype(dtype)
+    net = fastbp.Network([3, 6, 2], activation="relu", dtype=dtype, dropout=0.5, seed=4)
+    plain = fastbp.Network([3, 6, 2], activation="relu", dtype=dtype, seed=4)
+    assert_same_parameters(net, plain)  # dropout draws nothing at initialisation
+    plain.fit(X, y, epochs=1, batch_size=1, shuffle=False, lr=0.05, optimizer="sgd")
+    with fastbp.api.open_view(net) as view:
+        for x_row, y_row in zip(X, view_targets(net, y)):
+            view.sgd_step(x_row, y_row, 0.05)
+    assert_same_parameters(net, plain)
+
+
+def test_views_of_two_networks_step_from_two_threads_at_once(problem):
+    X, y = problem("mse", 4, 2, 3000, seed=0)
+    X, Y = X.astype(np.float32), y.astype(np.float32)
+    nets = [fastbp.Network([4, 8, 2], activation="tanh", seed=seed) for seed in (0, 1)]
+    twins = [fitted_twin(net, X, y, lr=0.01) for net in nets]
+    views = [fastbp.api.open_view(net) for net in nets]
+
+    def train(view):
+        for x_row, y_row in zip(X, Y):
+            view.sgd_step(x_row, y_row, 0.01)  # the step itself runs without the GIL
+
+    workers = [threading.Thread(target=train, args=(view,)) for view in views]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for view, net, twin in zip(views, nets, twins):
+        view.close()
+        assert_same_parameters(net, twin)
