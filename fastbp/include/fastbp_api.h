@@ -80,7 +80,9 @@ struct fastbp_view {
      * target values): forward pass, loss, backward pass, θ −= lr·∂L/∂θ; what
      * Network.fit(x[None], y[None], epochs=1, batch_size=1, shuffle=False, lr=lr) does with
      * optimizer "sgd". *loss (unless loss is NULL) := the example's loss before the step.
-     * Returns FASTBP_OK, or FASTBP_NOT_APPLIED when that loss is not finite. */
+     * Returns FASTBP_OK, or FASTBP_NOT_APPLIED when that loss is not finite. The parameters
+     * are not scanned after the step (fit scans them once an epoch): a step that overflows
+     * them shows as the next example's loss, not finite. */
     int (*sgd_step)(fastbp_view *view, const void *x, const void *y, double lr, double *loss);
     void *impl;               /* fastbp's own (opaque) */
 };
