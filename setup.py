@@ -60,7 +60,7 @@ def extension(name, sources=()):
     return Extension(
         f"fastbp.{name}",
         [f"fastbp/{name}.pyx", *sources],
-        include_dirs=["src_c"],
+        include_dirs=["src_c", "fastbp/include"],  # fastbp/include: the public C API
         depends=sorted(glob.glob("src_c/*.h")),  # rebuild when a C header or template changes
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS,

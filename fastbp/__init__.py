@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - only from an uninstalled source
     ) from exc
 
 from fastbp import _persist, datasets, network, optim, reference, schedules
+from fastbp import api  # noqa: F401  (the C API for compiled code: fastbp.api.open_view)
 from fastbp._config import get_include, show_config
 from fastbp._inspect import check_gradients
 from fastbp.history import History, StopTraining

@@ -18,8 +18,15 @@ from fastbp._version import __version__
 
 
 def get_include() -> str:
-    """Return the folder holding fastbp's ``.pxd`` files, for other Cython code's include path."""
-    return os.path.dirname(os.path.abspath(__file__))
+    """Return the folder of fastbp's public C header (``fastbp_api.h``), for the include path
+    of compiled code that uses its C API (``from fastbp.api cimport ...``; see fastbp.api).
+
+    Cython finds ``fastbp/api.pxd`` (and the private ``.pxd`` files beside it) through the
+    installed package on ``sys.path``; the C compiler needs this folder::
+
+        Extension("mymodule", ["mymodule.pyx"], include_dirs=[fastbp.get_include()])
+    """
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
 def show_config(print_: bool = True) -> dict[str, Any]:

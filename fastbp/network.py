@@ -61,6 +61,10 @@ def _check_lbfgs_settings(settings: _fit.Settings, clip_norm: float | None, vali
                          "callbacks")
 
 
+# The owner of a network's lock while a C view holds it (fastbp.api.NetworkView).
+C_VIEW_OWNER = "fastbp.api view"
+
+
 class Network:
     """A fully connected network trained by backpropagation.
 
@@ -158,7 +162,7 @@ class Network:
         self._state = TrainingState(self._arch, self._dtype, self._seed, optim.SGD())
         self._initialise()
         self._lock = threading.Lock()
-        self._owner: int | None = None  # the thread holding _lock
+        self._owner: int | str | None = None  # the thread holding _lock, or C_VIEW_OWNER
         self._metadata: dict[str, Any] = dict.fromkeys(_persist.METADATA_KEYS)  # all unknown
 
     # ----- construction helpers -------------------------------------------------------
@@ -487,6 +491,8 @@ class Network:
             if self._owner == threading.get_ident():
                 raise RuntimeError("this network cannot be modified from inside its own fit "
                                    "(a callback may read it, save it or copy it)")
+            if self._owner == C_VIEW_OWNER:
+                raise RuntimeError("this network is held by a C view; close it first (fastbp.api)")
             raise RuntimeError("this network is already being trained or modified in another thread")
         self._owner = threading.get_ident()
         try:

@@ -137,9 +137,12 @@ def test_show_config_prints(capsys):
     assert "compile_args" in capsys.readouterr().out
 
 
-def test_get_include_has_the_kernel_declarations():
+def test_get_include_has_the_public_header_and_the_declarations_ship():
     import os
-    assert os.path.exists(os.path.join(fastbp.get_include(), "_kernels.pxd"))
+    assert os.path.exists(os.path.join(fastbp.get_include(), "fastbp_api.h"))
+    package = os.path.dirname(fastbp.__file__)  # where Cython finds fastbp/*.pxd
+    for name in ("api.pxd", "_kernels.pxd"):
+        assert os.path.exists(os.path.join(package, name))
 
 
 def test_house_prices_generator():
