@@ -569,11 +569,11 @@ def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
                                   thread_name_prefix="fastbp-many")
         try:
             futures = [pool.submit(task, stop.event) for task in tasks]
-            while wait_for_futures(futures, _WAKE_SECONDS).not_done:
-                pass
-            for future in futures:
+            for future in futures:  # (one at a time: a wake-up costs the same for any count)
+                while not wait_for_futures((future,), _WAKE_SECONDS).done:
+                    pass
                 future.result()
-        except KeyboardInterrupt:  # Ctrl-C under a handler of the user's, or in another thread
+        except KeyboardInterrupt:  # raised here: outside the main thread, or a user's handler
             stop.ctrl_c = True
             stop()
         except BaseException:  # an error of this thread's: the networks stop too

@@ -176,3 +176,31 @@ def test_ctrl_c_after_a_network_began_before_its_first_update(data, lanes, monke
     assert calls and all(isinstance(runner, many._LaneRunner) == lanes for runner in calls)
     for net, start in zip(nets, starts):
         assert_unchanged(net, start)
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, RuntimeError])
+def test_a_handler_of_the_users_raising_stops_every_network(data, raised):
+    """Under a SIGINT handler of the user's (left in place), what it raises in the calling
+    thread stops every network as Ctrl-C does, and is raised (a KeyboardInterrupt with
+    train_many's message)."""
+    X, y = data
+    nets = networks(20)
+    starts = [net.copy() for net in nets]
+
+    def handler(signum, frame):
+        raise raised("the user's")
+    done = threading.Event()
+    previous = signal.signal(signal.SIGINT, handler)
+    watcher = interrupt_once_one_trains(nets, done)
+    try:
+        with pytest.raises(raised, match="max_updates" if raised is KeyboardInterrupt
+                           else "the user's"):
+            fastbp.train_many(nets, X, y, epochs=EPOCHS, batch_size=1, lr=0.001, n_threads=2)
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        done.set()
+        watcher.join()
+    began = assert_each_unchanged_or_as_max_updates(nets, starts, X, y, epochs=EPOCHS,
+                                                    batch_size=1, lr=0.001)
+    assert began > 0
