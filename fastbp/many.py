@@ -573,7 +573,7 @@ def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
                 while not wait_for_futures((future,), _WAKE_SECONDS).done:
                     pass
                 future.result()
-        except KeyboardInterrupt:  # raised here: outside the main thread, or a user's handler
+        except KeyboardInterrupt:  # raised here by a SIGINT handler of the user's (left in place)
             stop.ctrl_c = True
             stop()
         except BaseException:  # an error of this thread's: the networks stop too
@@ -585,8 +585,8 @@ def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
         raise KeyboardInterrupt(
             "train_many interrupted: each network that had begun holds what "
             "fit(..., max_updates=k) leaves for its own k updates (its net.history ends "
-            "with stopped_because == 'interrupted'; one that had already finished, its "
-            "whole fit); networks not begun are unchanged")
+            "with stopped_because == 'interrupted'), or its whole fit if it had finished; "
+            "networks not begun, or stopped before their first update, are unchanged")
     for job in jobs:
         if job.error is not None:
             error = job.error
