@@ -13,10 +13,12 @@ import contextlib
 import copy
 import functools
 import math
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from typing import Any
 
 import numpy as np
@@ -183,7 +185,9 @@ class _Job:
         self.history: History | None = None
         self.error: BaseException | None = None
         self.data: Any = None  # _job_data's
-        self.started = False  # set once its fit begins: one never begun is restored on error
+        # Set once its fit begins (cleared if Ctrl-C stops it before its first update): one
+        # never begun is restored on error.
+        self.started = False
 
 
 def _networks(networks: Iterable[Network]) -> list[Network]:
@@ -328,8 +332,9 @@ n_iter_no_change, max_updates
     KeyboardInterrupt
         Ctrl-C: every network that had begun stops at its next look, left as
         ``fit(..., max_updates=k)`` leaves it for its own k updates (``net.history`` holds its
-        completed epochs, ``stopped_because == "interrupted"``); networks not yet begun are
-        unchanged.
+        completed epochs, ``stopped_because == "interrupted"``); networks not yet begun, or
+        stopped before their first update, are unchanged. (A network that finished before
+        the Ctrl-C keeps its whole fit; the Ctrl-C is raised all the same.)
     """
     for name in refused:
         if name in _REFUSED:
@@ -497,43 +502,91 @@ def _train(job: _Job, stop: threading.Event) -> None:
     if stop.is_set():
         return
     job.started = True
+    state = job.net.state
+    step = state.step
     try:
         with limit_threads(1):
             job.settings.started = time.monotonic()
-            job.history = _fit.run(job.net.state, job.runner, job.settings)
+            job.history = _fit.run(state, job.runner, job.settings)
     except BaseException as error:  # raised in the calling thread, after the others finish
         job.error = error
-        job.history = job.net.state.history
+        job.history = state.history
+        if isinstance(error, KeyboardInterrupt) and state.step == step:
+            job.started = False  # stopped before its first update: put back as never begun
     finally:
         job.runner = None  # its workspace freed as soon as the network is done
 
 
+# How often the calling thread wakes while the networks train: a Ctrl-C that lands just as it
+# goes to sleep on a lock is otherwise handled only when that lock is released.
+_WAKE_SECONDS = 0.05
+
+
+class _Stop:
+    """Stops every network of a train_many call at its next look (called, it sets the event
+    its tasks check before they begin and each network's interrupt_requested).
+
+    Entered in the main thread while Python's default SIGINT handler is in place, it replaces
+    that handler for the call: Ctrl-C then stops the networks and sets ``ctrl_c`` instead of
+    raising wherever the calling thread happens to be (between two submissions, say)."""
+
+    def __init__(self, jobs: list[_Job]) -> None:
+        self.jobs = jobs
+        self.event = threading.Event()
+        self.ctrl_c = False
+        self.previous: Any = None
+
+    def __call__(self) -> None:
+        self.event.set()
+        for job in self.jobs:
+            runner = job.runner
+            if runner is not None:
+                runner.options.interrupt_requested = True
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.ctrl_c = True
+        self()
+
+    def __enter__(self) -> _Stop:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
 def _run(tasks: list[Callable[[threading.Event], None]], jobs: list[_Job],
          threads: int) -> None:
-    """Every task on `threads` worker threads; Ctrl-C stops them all at their next look."""
-    stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)),
-                              thread_name_prefix="fastbp-many")
-    try:
-        futures = [pool.submit(task, stop) for task in tasks]
+    """Every task on `threads` worker threads; Ctrl-C stops them all at their next look, and
+    is raised once every task has ended (also when it came after the last one ended: it is
+    never lost)."""
+    with _Stop(jobs) as stop:
+        pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)),
+                                  thread_name_prefix="fastbp-many")
         try:
-            for future in futures:
+            futures = [pool.submit(task, stop.event) for task in tasks]
+            for future in futures:  # (one at a time: a wake-up costs the same for any count)
+                while not wait_for_futures((future,), _WAKE_SECONDS).done:
+                    pass
                 future.result()
-        except KeyboardInterrupt:
-            stop.set()
-            for job in jobs:
-                runner = job.runner
-                if runner is not None:
-                    runner.options.interrupt_requested = True
-            for future in futures:
-                future.result()
-            raise KeyboardInterrupt(
-                "train_many interrupted: each network that had begun holds what "
-                "fit(..., max_updates=k) leaves for its own k updates (its net.history ends "
-                "with stopped_because == 'interrupted'); networks not begun are unchanged"
-            ) from None
-    finally:
-        pool.shutdown(wait=True)
+        except KeyboardInterrupt:  # raised here by a SIGINT handler of the user's (left in place)
+            stop.ctrl_c = True
+            stop()
+        except BaseException:  # an error of this thread's: the networks stop too
+            stop()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+    if stop.ctrl_c:
+        raise KeyboardInterrupt(
+            "train_many interrupted: each network that had begun holds what "
+            "fit(..., max_updates=k) leaves for its own k updates (its net.history ends "
+            "with stopped_because == 'interrupted'), or its whole fit if it had finished; "
+            "networks not begun, or stopped before their first update, are unchanged")
     for job in jobs:
         if job.error is not None:
             error = job.error
