@@ -365,14 +365,22 @@ def test_ctrl_c_leaves_each_network_as_max_updates_would(lanes):
     X, y = X.astype(np.float32), y.astype(np.float32)
     nets = t1_networks(40)
     starts = [net.copy() for net in nets]
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    done = threading.Event()
+
+    def interrupt_once_one_trains():  # not on a timer: a busy machine may still be preparing
+        while not done.wait(0.01):
+            if any(net.state.step > 0 for net in nets):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+    watcher = threading.Thread(target=interrupt_once_one_trains)
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt, match="max_updates"):
             fastbp.train_many(nets, X, y, epochs=1000, batch_size=1, lr=0.001, n_threads=2,
                               lanes=lanes)
     finally:
-        timer.cancel()
+        done.set()
+        watcher.join()
     began = [net for net in nets if net.state.step > 0]
     assert began
     for net, start in zip(nets, starts):
