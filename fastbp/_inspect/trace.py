@@ -114,8 +114,8 @@ class LayerTrace:
         return self.b + self.update_b
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "number": self.number, "activation": self.activation,
-               "is_output": self.is_output}
+        out: dict[str, Any] = {"index": self.index, "number": self.number,
+                               "activation": self.activation, "is_output": self.is_output}
         for name in self.FIELDS:
             value = getattr(self, name)
             out[name] = None if value is None else value.copy()
@@ -579,8 +579,9 @@ class _TraceFormatter:
                     source = f"∂L/∂a = W{superscript(l + 1)}ᵀ·δ{superscript(l + 1)}"
                     out.append(f"  layer {l} (hidden, {layer.activation}): ∂L/∂a{superscript(l)} = "
                                f"W{superscript(l + 1)}ᵀ·δ{superscript(l + 1)}, δ{superscript(l)} = ∂L/∂a{superscript(l)} × σ'(z{superscript(l)})")
+                fprime = cast(Array, layer.fprime)  # (None only at a softmax output, above)
                 out += table(["unit", source, "σ'(z)", "δ = ∂L/∂a × σ'(z)"],
-                              [[str(j + 1), self.cell(layer.dL_da[:, j]), self.cell(cast(Array, layer.fprime)[:, j]),
+                              [[str(j + 1), self.cell(layer.dL_da[:, j]), self.cell(fprime[:, j]),
                                 self.cell(layer.delta[:, j])] for j in units])
             out += self.more(n_out, "units")
         return out
