@@ -7,6 +7,8 @@ output indices itself and keeps the feature names, target names, classes, task a
 settings in the model file's metadata (format version 2). Bad input ends the command with a
 one-line error on stderr, exit code 2, and no file written.
 """
+from __future__ import annotations
+
 import argparse
 import csv
 import dataclasses
@@ -15,8 +17,11 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Any, NoReturn, TypeVar, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fastbp import _inspect, _metrics, _persist, optim
 from fastbp._config import show_config
@@ -31,6 +36,11 @@ MAX_AUTO_CLASSES = 20
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # the shells' code for a command ended by Ctrl-C (128 + SIGINT)
 
+# A class label as the model file keeps it: a whole number, a number, or text.
+Label = int | float | str
+# _number's kinds: whole numbers or numbers.
+_N = TypeVar("_N", int, float)
+
 
 class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr, exit code 2."""
@@ -40,7 +50,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """argparse's parser, reporting bad arguments in one line like the rest (its usage is
     many lines of options that bury the error; --help shows it)."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -48,13 +58,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
 class Table:
     """A CSV file's header and cells (text), with the file line of each row for messages."""
 
-    def __init__(self, path, columns, rows, lines):
+    def __init__(self, path: str, columns: list[str], rows: list[list[str]],
+                 lines: list[int]) -> None:
         self.path, self.columns, self.rows, self.lines = path, columns, rows, lines
 
-    def column(self, name):
+    def column(self, name: str) -> int:
         return self.columns.index(name)
 
-    def numbers(self, names):
+    def numbers(self, names: Sequence[str]) -> NDArray[np.float64]:
         """The columns `names` as a float64 array (n_rows, len(names)); a cell that is not a
         finite number is an error naming its line and column."""
         out = np.empty((len(self.rows), len(names)))
@@ -74,18 +85,18 @@ class Table:
         return out
 
 
-def _is_number(text):
+def _is_number(text: str) -> bool:
     try:
         return math.isfinite(float(text))
     except ValueError:
         return False
 
 
-def _short(text):
+def _short(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-def read_csv(path, may_be_empty=()):
+def read_csv(path: str, may_be_empty: Container[str] = ()) -> Table:
     """The :class:`Table` of the CSV file at `path`: a header row of unique names, then rows
     of as many cells, none empty but in the columns `may_be_empty` (blank lines are skipped)."""
     try:
@@ -129,7 +140,7 @@ def read_csv(path, may_be_empty=()):
 
 
 # ----- the task and the targets ---------------------------------------------------------------
-def _classes_and_labels(cells):
+def _classes_and_labels(cells: Sequence[str]) -> tuple[list[Label], NDArray[np.intp]]:
     """(classes, label index of each cell): numbers sorted as numbers (whole ones as ints),
     anything else sorted as text."""
     if all(_is_number(cell) for cell in cells):
@@ -141,7 +152,8 @@ def _classes_and_labels(cells):
     return [str(c) for c in classes], indices
 
 
-def choose_task(task, table, targets, loss=None):
+def choose_task(task: str, table: Table, targets: Sequence[str],
+                loss: str | None = None) -> tuple[str, str]:
     """("regression" or "classification", the reason shown to the user); `loss` is --loss
     (None when not given)."""
     cells = [row[table.column(targets[0])] for row in table.rows]
@@ -175,7 +187,7 @@ def choose_task(task, table, targets, loss=None):
 
 
 # ----- train ----------------------------------------------------------------------------------
-def _layers(text):
+def _layers(text: str) -> list[int]:
     try:
         # (int() takes " 32" but not "64 32", which must not become one layer of 6432)
         widths = [int(part) for part in text.split(",") if part.strip()]
@@ -186,7 +198,7 @@ def _layers(text):
     return widths
 
 
-def _fraction(text):
+def _fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -196,7 +208,7 @@ def _fraction(text):
     return value
 
 
-def _number(kind, text):
+def _number(kind: type[_N], text: str) -> _N:
     try:
         value = kind(text)
     except ValueError:
@@ -207,8 +219,8 @@ def _number(kind, text):
     return value
 
 
-def _positive(kind):
-    def parse(text):
+def _positive(kind: type[_N]) -> Callable[[str], _N]:
+    def parse(text: str) -> _N:
         value = _number(kind, text)
         if not (math.isfinite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
@@ -216,14 +228,15 @@ def _positive(kind):
     return parse
 
 
-def _seed(text):
+def _seed(text: str) -> int:
     value = _number(int, text)
     if value < 0:  # (numpy's generators take none below 0)
         raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
 
 
-def _split(n, fraction, seed):
+def _split(n: int, fraction: float,
+           seed: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """(training rows, validation rows): ⌈fraction·n⌉ rows drawn at random with `seed`."""
     order = np.random.default_rng(seed).permutation(n)
     n_val = math.ceil(fraction * n) if fraction else 0
@@ -233,11 +246,16 @@ def _split(n, fraction, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _metric_lines(net, task, X, targets, Y, labels, classes, what):
-    """Lines of the final figures on one part of the data, in the targets' own units."""
+def _metric_lines(net: Network, task: str, X: NDArray[np.float64], targets: Sequence[str],
+                  Y: NDArray[np.float64] | None, labels: NDArray[np.intp] | None,
+                  classes: Sequence[Label] | None, what: str) -> list[str]:
+    """Lines of the final figures on one part of the data, in the targets' own units (`labels`
+    are given for classification, `Y` for regression)."""
     if task == "classification":
-        predicted = _predicted_labels(net, X, classes, indices=True)
-        return [f"{what}: accuracy {np.mean(predicted == labels):.4f} ({len(labels)} rows)"]
+        labels = cast("NDArray[np.intp]", labels)
+        chosen = _predicted_labels(net, X, classes, indices=True)
+        return [f"{what}: accuracy {np.mean(chosen == labels):.4f} ({len(labels)} rows)"]
+    Y = cast("NDArray[np.float64]", Y)
     predicted = net.predict(X).reshape(Y.shape)
     r2 = _metrics.score("mse", predicted, Y)
     rmse = np.sqrt(np.mean((predicted - Y) ** 2, axis=0))
@@ -245,7 +263,7 @@ def _metric_lines(net, task, X, targets, Y, labels, classes, what):
         f"{value:.6g} ({name})" for value, name in zip(rmse, targets)) + f" ({len(Y)} rows)"]
 
 
-def train(args):
+def train(args: argparse.Namespace) -> int:
     """``fastbp train``: read the CSV, train, print the final figures, save the model."""
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):  # found before training, not after
@@ -381,7 +399,7 @@ def train(args):
     return 0
 
 
-def _same_file(path, other):
+def _same_file(path: str, other: str) -> bool:
     """Whether `path` names the existing file `other` (typed as another name or not)."""
     try:
         return os.path.samefile(path, other)
@@ -389,23 +407,23 @@ def _same_file(path, other):
         return False
 
 
-def _first(items, n=10):
+def _first(items: Sequence[object], n: int = 10) -> str:
     """The first `n` of `items`, comma-separated, then "..." for the rest."""
     return ", ".join(map(str, items[:n])) + (", ..." if len(items) > n else "")
 
 
-def _count(n, noun):
+def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _shortened(text, limit):
+def _shortened(text: str, limit: int) -> str:
     """`text`, cut to `limit` characters ending in "..." when longer (as the model file keeps
     texts)."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ----- predict --------------------------------------------------------------------------------
-def _load(path):
+def _load(path: str) -> Network:
     try:
         return load(path)
     except FileNotFoundError:
@@ -418,26 +436,30 @@ def _load(path):
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _predicted_labels(net, X, classes, indices=False):
+def _predicted_labels(net: Network, X: NDArray[np.float64], classes: Sequence[Label] | None,
+                      indices: bool = False) -> NDArray[np.intp] | list[Label]:
     probabilities = net.predict(X)
     if probabilities.ndim == 1:  # binary_cross_entropy: P(second class)
         chosen = (probabilities > 0.5).astype(np.intp)
     else:
         chosen = probabilities.argmax(axis=1)
-    return chosen if indices else [classes[k] for k in chosen]
+    if indices:
+        return chosen
+    labels = cast("Sequence[Label]", classes)  # (None only where indices are asked for)
+    return [labels[k] for k in chosen]
 
 
-def _probabilities(net, X):
+def _probabilities(net: Network, X: NDArray[np.float64]) -> NDArray[np.float64]:
     p = np.asarray(net.predict(X), np.float64)
     return np.column_stack([1 - p, p]) if p.ndim == 1 else p
 
 
-def _cell(value, dtype):
+def _cell(value: float, dtype: np.dtype[np.floating[Any]]) -> str:
     """A number as text, in as many digits as the network's dtype holds."""
     return str(dtype.type(value))
 
 
-def predict(args):
+def predict(args: argparse.Namespace) -> int:
     """``fastbp predict``: the CSV's rows with the model's predictions, as CSV."""
     net = _load(args.model)
     if args.output is not None and _same_file(args.output, args.model):
@@ -484,7 +506,7 @@ def predict(args):
     return 0
 
 
-def _write_csv(path, header, rows):
+def _write_csv(path: str | None, header: Iterable[str], rows: Iterable[Iterable[str]]) -> None:
     """Write to `path` through a temporary file renamed into place (stdout for None)."""
     if path is None:
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -597,7 +619,7 @@ def _check_picture_path(path: str, *inputs: str) -> None:
             raise UsageError(f"-o {path} is the file {other}: the picture would replace it")
 
 
-def _label_index(row: Table, target: str, classes: list | None, net: Network) -> int:
+def _label_index(row: Table, target: str, classes: Sequence[Label] | None, net: Network) -> int:
     """The output index of the row's class label, as train mapped the labels."""
     cell = row.rows[0][row.column(target)]
     if classes is None:  # saved without classes: the labels are the output indices
@@ -612,7 +634,7 @@ def _label_index(row: Table, target: str, classes: list | None, net: Network) ->
 
 
 # ----- info, demo -----------------------------------------------------------------------------
-def info(args):
+def info(args: argparse.Namespace) -> int:
     """``fastbp info``: the model's layers, inputs, target, classes and training."""
     net = _load(args.model)
     meta = net.metadata
@@ -642,7 +664,7 @@ def info(args):
     return 0
 
 
-def demo(epochs=40, seed=0, n=2000):
+def demo(epochs: int = 40, seed: int = 0, n: int = 2000) -> float:
     """Train [3, 8, 8, 1] on house prices, print the loss per epoch and the held-out fit."""
     X, price = house_prices(n, seed=seed)
     n_train = int(0.8 * n)
@@ -660,7 +682,7 @@ def demo(epochs=40, seed=0, n=2000):
 
     predicted = net.predict(X[n_train:])
     actual = price[n_train:]
-    r2 = 1.0 - np.sum((actual - predicted) ** 2) / np.sum((actual - actual.mean()) ** 2)
+    r2: float = 1.0 - np.sum((actual - predicted) ** 2) / np.sum((actual - actual.mean()) ** 2)
     rmse = np.sqrt(np.mean((actual - predicted) ** 2))
     print(f"\ntrained {epochs} epochs in {seconds:.3f} s "
           f"({epochs * n_train / seconds:,.0f} samples/s)")
@@ -719,7 +741,7 @@ Describe a saved model: its layers and parameters, its inputs, target and classe
 was trained."""
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     """The argument parser of the fastbp command."""
     formatter = argparse.RawDescriptionHelpFormatter
     main_parser = OneLineErrorParser(prog="fastbp", description=DESCRIPTION,
@@ -796,7 +818,7 @@ def parser():
     return main_parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the fastbp command.
 
     Parameters

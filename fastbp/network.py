@@ -741,7 +741,7 @@ class Network:
         would apply with the network's optimizer (lr None: the optimizer's own or default).
         The network is not changed.
         """
-        return _inspect.trace(self, x, y, lr=lr)  # type: ignore[no-any-return]
+        return _inspect.trace(self, x, y, lr=lr)
 
     def summary(self) -> None:
         """Print a table of the layers: widths, activation, shapes and parameter counts."""

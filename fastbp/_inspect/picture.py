@@ -14,7 +14,7 @@ an id (``gid``) that a saved SVG keeps, for readers and tests to find it:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from fastbp._inspect.text import number, superscript
 
 if TYPE_CHECKING:  # (matplotlib is optional: only for the annotations)
     from matplotlib.figure import Figure
+
+    from fastbp._inspect.trace import Trace
 
 SHOWS = ("forward", "backward", "update")
 FORMATS = ("png", "svg")
@@ -42,7 +44,7 @@ MIN_FIGURE_WIDTH = 6.5  # inches: the title's and the legend's two lines fit
 INSTALL = 'pip install "fastbp[plot]"'
 
 
-def draw(trace: Any, path: str | os.PathLike[str] | None = None, *,
+def draw(trace: Trace, path: str | os.PathLike[str] | None = None, *,
          show: str = "forward") -> Figure:
     """The step of `trace` (a :class:`~fastbp._inspect.trace.Trace` of one example) as a
     matplotlib Figure; see :meth:`Trace.plot <fastbp._inspect.trace.Trace.plot>`."""
@@ -133,7 +135,7 @@ def _colour(value: float, positive: str = POSITIVE, negative: str = NEGATIVE,
 class _Drawing:
     """The picture of one example's step in one of the three views."""
 
-    def __init__(self, trace: Any, show: str, figure: Figure) -> None:
+    def __init__(self, trace: Trace, show: str, figure: Figure) -> None:
         self.t, self.show, self.figure = trace, show, figure
         self.n_layers = len(trace.layers)
         self.unit_values = [self.values_of(l) for l in range(self.n_layers + 1)]
@@ -142,13 +144,13 @@ class _Drawing:
     # ----- what is drawn ----------------------------------------------------------------
     def values_of(self, l: int) -> np.ndarray:
         """The value each unit of layer l is labelled with."""
-        if l == 0:
-            return self.t.x[0]
+        if l == 0:  # (the casts: numpy types a row of an array as Any)
+            return cast(np.ndarray, self.t.x[0])
         layer = self.t.layers[l - 1]
         if self.show == "forward":
-            return layer.a_out[0]
+            return cast(np.ndarray, layer.a_out[0])
         if self.show == "backward":
-            return layer.delta[0]
+            return cast(np.ndarray, layer.delta[0])
         return layer.update_b
 
     def line_values(self, l: int) -> np.ndarray:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastbp import _registry, optim
 from fastbp._optim import Optimizer
@@ -17,6 +19,12 @@ from fastbp.reference import ReferenceNetwork, output_losses
 
 if TYPE_CHECKING:  # (matplotlib is optional: only for the annotations)
     from matplotlib.figure import Figure
+
+    from fastbp.network import Network
+
+Array = NDArray[np.float64]
+# (∂L/∂W, ∂L/∂b) or (ΔW, Δb) of one layer
+LayerPair = tuple[Array, Array]
 
 # Rows of units / weights printed per layer before "… (N more)", and examples per cell.
 MAX_ROWS = 16
@@ -61,8 +69,22 @@ class LayerTrace:
 
     FIELDS = ("W", "b", "a_in", "z", "a_out", "dL_da", "fprime", "delta",
               "grad_W", "grad_b", "update_W", "update_b")
+    # (set from FIELDS in __init__)
+    W: Array
+    b: Array
+    a_in: Array
+    z: Array
+    a_out: Array
+    dL_da: Array
+    fprime: Array | None
+    delta: Array
+    grad_W: Array
+    grad_b: Array
+    update_W: Array
+    update_b: Array
 
-    def __init__(self, index, activation, is_output, **arrays):
+    def __init__(self, index: int, activation: str, is_output: bool,
+                 **arrays: ArrayLike | None) -> None:
         self.index = int(index)
         self.activation = activation
         self.is_output = bool(is_output)
@@ -71,29 +93,29 @@ class LayerTrace:
             setattr(self, name, None if value is None else np.array(value, dtype=np.float64))
 
     @property
-    def number(self):
+    def number(self) -> int:
         """The layer's number in the printed trace (1 for the first weight layer)."""
         return self.index + 1
 
     @property
-    def weight_terms(self):
+    def weight_terms(self) -> Array:
         """δⱼ × aₖ for each example, shape (n, n_out, n_in): the chain-rule factors of ∂L/∂W,
         whose mean over examples is ``grad_W``."""
         return self.delta[:, :, None] * self.a_in[:, None, :]
 
     @property
-    def W_new(self):
+    def W_new(self) -> Array:
         """W after the step: W + Δw (W − η·∂L/∂W for plain SGD)."""
         return self.W + self.update_W
 
     @property
-    def b_new(self):
+    def b_new(self) -> Array:
         """b after the step: b + Δb (b − η·∂L/∂b for plain SGD)."""
         return self.b + self.update_b
 
-    def to_dict(self):
-        out = {"index": self.index, "number": self.number, "activation": self.activation,
-               "is_output": self.is_output}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "number": self.number,
+                               "activation": self.activation, "is_output": self.is_output}
         for name in self.FIELDS:
             value = getattr(self, name)
             out[name] = None if value is None else value.copy()
@@ -147,9 +169,13 @@ class Trace:
         Whether x and y are in the network's standardised units.
     """
 
-    def __init__(self, network, loss_name, dtype, lr, x, y, sample_losses, dL_dyhat, layers,
-                 optimizer="SGD()", optimizer_name="SGD", optimizer_rule=OPTIMIZER_RULES["sgd"].formula,
-                 optimizer_step=1, dropout=(), scaled_inputs=False, scaled_targets=False):
+    def __init__(self, network: str, loss_name: str, dtype: str, lr: float | None, x: ArrayLike,
+                 y: ArrayLike, sample_losses: ArrayLike, dL_dyhat: ArrayLike,
+                 layers: Iterable[LayerTrace], optimizer: str = "SGD()",
+                 optimizer_name: str = "SGD",
+                 optimizer_rule: str = OPTIMIZER_RULES["sgd"].formula, optimizer_step: int = 1,
+                 dropout: Iterable[float] = (), scaled_inputs: bool = False,
+                 scaled_targets: bool = False) -> None:
         self.network = network
         self.loss_name = loss_name
         self.dtype = dtype
@@ -168,32 +194,32 @@ class Trace:
         self.scaled_targets = bool(scaled_targets)
 
     @property
-    def n_samples(self):
-        return self.x.shape[0]
+    def n_samples(self) -> int:
+        return cast(int, self.x.shape[0])
 
     @property
-    def output(self):
+    def output(self) -> Array:
         return self.layers[-1].a_out
 
     @property
-    def loss(self):
+    def loss(self) -> float:
         return float(np.mean(self.sample_losses))
 
     @property
-    def plain_sgd(self):
+    def plain_sgd(self) -> bool:
         """True when the update is plain gradient descent, Δw = −η·∂L/∂w."""
         return self.optimizer_name == "SGD"
 
-    def gradients(self):
+    def gradients(self) -> list[LayerPair]:
         """``[(∂L/∂W, ∂L/∂b)]`` per layer, as ``net.gradients(x, y)`` returns them."""
         return [(layer.grad_W.copy(), layer.grad_b.copy()) for layer in self.layers]
 
-    def updates(self):
+    def updates(self) -> list[LayerPair]:
         """``[(ΔW, Δb)]`` per layer: ``−η·∂L/∂W, −η·∂L/∂b`` for plain SGD, else the
         optimizer's step."""
         return [(layer.update_W.copy(), layer.update_b.copy()) for layer in self.layers]
 
-    def new_weights(self):
+    def new_weights(self) -> tuple[list[Array], list[Array]]:
         """(weights, biases) after the step, ready for ``net.set_weights(*trace.new_weights())``."""
         return [layer.W_new for layer in self.layers], [layer.b_new for layer in self.layers]
 
@@ -201,7 +227,7 @@ class Trace:
     _SETTINGS = ("optimizer", "optimizer_name", "optimizer_rule", "optimizer_step", "dropout",
                  "scaled_inputs", "scaled_targets")
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Everything as plain data: nested dicts and lists of fresh numpy arrays, floats,
         ints, bools, strings and None; :meth:`from_dict` rebuilds the trace."""
         return {
@@ -217,7 +243,7 @@ class Trace:
         }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
         """The Trace that :meth:`to_dict` described (a dict without the optimizer, dropout and
         scaling entries, as older versions wrote, describes a plain SGD step)."""
         layers = [LayerTrace(d["index"], d["activation"], d["is_output"],
@@ -273,7 +299,7 @@ class Trace:
         return picture.draw(self, path, show=show)
 
     # ----- printing ---------------------------------------------------------------------
-    def __repr__(self):
+    def __repr__(self) -> str:
         examples = "example" if self.n_samples == 1 else "examples"
         step = f"lr {self.lr:g}" if self.lr is not None else "no lr"
         if not self.plain_sgd:
@@ -281,16 +307,17 @@ class Trace:
         return (f"<Trace of {self.n_samples} {examples} through {self.network}: "
                 f"loss {self.loss:.6g}, {step}>")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.format()
 
-    def format(self, max_rows=MAX_ROWS):
+    def format(self, max_rows: int = MAX_ROWS) -> str:
         """The step as text: forward pass, loss, backward pass, then every weight's gradient and
         update. At most `max_rows` units or weights are shown per layer, then "… (N more)"."""
         return "\n".join(_TraceFormatter(self, max_rows).lines())
 
 
-def trace(net, x, y, lr=None, optimizer=None):
+def trace(net: Network, x: ArrayLike, y: ArrayLike, lr: float | None = None,
+          optimizer: optim.OptimizerLike | None = None) -> Trace:
     """Trace one step of backpropagation on one example or a small batch.
 
     Computes, in float64 from the network's current weights, the forward pass, the loss,
@@ -380,7 +407,8 @@ def trace(net, x, y, lr=None, optimizer=None):
                  scaled_inputs=net.scale_inputs, scaled_targets=net.scale_targets)
 
 
-def _output_slopes(loss_name, output, Z, Yhat, Y):
+def _output_slopes(loss_name: str, output: str, Z: Array, Yhat: Array,
+                   Y: Array) -> tuple[Array, Array | None]:
     """(∂L/∂Ŷ, σ'(z) or None) at the output, per example: the factors the printed chain rule
     shows (the reference's backward computes δ itself)."""
     if _registry.LOSSES[loss_name].fixed_output is None:
@@ -406,7 +434,8 @@ def _output_slopes(loss_name, output, Z, Yhat, Y):
     return dL_dyhat, Yhat * sigmoid(-Z)  # σ'(z) = σ(z)·(1 − σ(z))
 
 
-def _step_plan(net, optimizer, lr):
+def _step_plan(net: Network, optimizer: optim.OptimizerLike | None,
+               lr: float | None) -> tuple[optim._StepConfig, float, Array, int]:
     """(config, lr, state, t): the optimizer, learning rate, float64 copy of the state and
     update number that ``fit(..., lr=lr, optimizer=optimizer)`` would step with."""
     config = net.optimizer if optimizer is None else optim.resolve(optimizer)
@@ -423,7 +452,8 @@ def _step_plan(net, optimizer, lr):
     return config, lr, state, t
 
 
-def _updates(net, config, lr, state, t, weights, grads):
+def _updates(net: Network, config: optim._StepConfig, lr: float, state: Array, t: int,
+             weights: list[Array], grads: list[LayerPair]) -> list[LayerPair]:
     """[(ΔW, Δb)] per layer: what the optimizer's step adds (state is a scratch copy)."""
     if config.code == Optimizer.SGD:  # plain gradient descent, in the tutorials' form
         return [(-lr * gW, -lr * gb) for gW, gb in grads]
@@ -439,26 +469,26 @@ def _updates(net, config, lr, state, t, weights, grads):
 
 
 class _TraceFormatter:
-    def __init__(self, trace, max_rows):
+    def __init__(self, trace: Trace, max_rows: int) -> None:
         self.t = trace
         self.max_rows = max(1, int(max_rows))
         self.batch = trace.n_samples > 1
 
-    def cell(self, column):
+    def cell(self, column: Array) -> str:
         """One value per example: a number, or [e1, e2, e3, …] for a batch."""
         if not self.batch:
             return number(column[0])
         shown = ", ".join(number(v) for v in column[:MAX_EXAMPLES])
         return f"[{shown}{', …' if len(column) > MAX_EXAMPLES else ''}]"
 
-    def limited(self, count):
+    def limited(self, count: int) -> range:
         return range(min(count, self.max_rows))
 
-    def more(self, count, what, indent="    "):
+    def more(self, count: int, what: str, indent: str = "    ") -> list[str]:
         hidden = count - self.max_rows
         return [f"{indent}… ({hidden} more {what})"] if hidden > 0 else []
 
-    def lines(self):
+    def lines(self) -> list[str]:
         t = self.t
         examples = f"{t.n_samples} example" + ("s" if t.n_samples > 1 else "")
         rate = (f"learning rate η = {t.lr:g}" if t.lr is not None
@@ -488,7 +518,7 @@ class _TraceFormatter:
         out += [""] + self.forward() + [""] + self.loss() + [""] + self.backward() + [""] + self.updates()
         return out
 
-    def forward(self):
+    def forward(self) -> list[str]:
         t = self.t
         out = ["Forward pass: z = W·a + b, then a = σ(z), layer by layer",
                "  layer 0 (input): a⁰ = x"]
@@ -509,7 +539,7 @@ class _TraceFormatter:
             out += self.more(n_out, "units")
         return out
 
-    def loss(self):
+    def loss(self) -> list[str]:
         t = self.t
         entry = _registry.LOSSES[t.loss_name]
         formula = (entry.formula, entry.gradient_formula)
@@ -526,7 +556,7 @@ class _TraceFormatter:
             out.append(f"  L = {number(t.loss)}")
         return out
 
-    def backward(self):
+    def backward(self) -> list[str]:
         t = self.t
         out = ["Backward pass: δ = ∂L/∂z by the chain rule, from the output back to layer 1"]
         for layer in reversed(t.layers):
@@ -549,13 +579,14 @@ class _TraceFormatter:
                     source = f"∂L/∂a = W{superscript(l + 1)}ᵀ·δ{superscript(l + 1)}"
                     out.append(f"  layer {l} (hidden, {layer.activation}): ∂L/∂a{superscript(l)} = "
                                f"W{superscript(l + 1)}ᵀ·δ{superscript(l + 1)}, δ{superscript(l)} = ∂L/∂a{superscript(l)} × σ'(z{superscript(l)})")
+                fprime = cast(Array, layer.fprime)  # (None only at a softmax output, above)
                 out += table(["unit", source, "σ'(z)", "δ = ∂L/∂a × σ'(z)"],
-                              [[str(j + 1), self.cell(layer.dL_da[:, j]), self.cell(layer.fprime[:, j]),
+                              [[str(j + 1), self.cell(layer.dL_da[:, j]), self.cell(fprime[:, j]),
                                 self.cell(layer.delta[:, j])] for j in units])
             out += self.more(n_out, "units")
         return out
 
-    def updates(self):
+    def updates(self) -> list[str]:
         t = self.t
         mean = "mean(δ × a)" if self.batch else "δ × a"
         if t.plain_sgd:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fastbp
-from fastbp import optim, schedules
+from fastbp import cli, optim, schedules
 from fastbp.datasets import gaussian_classes, house_prices
 from fastbp.history import History
 from fastbp.network import Network
@@ -54,9 +54,14 @@ def regression() -> None:
     schedule: Schedule = schedules.resolve("cosine")
     config: Config = optim.resolve(Adam(lr=1e-3))
     check: bool = fastbp.check_gradients(net, X[:3], y[:3]).passed
+    step = net.trace(X[0], y[0])
+    step_loss: float = step.loss
+    deltas: NDArray[np.float64] = step.layers[-1].delta
+    updates: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = step.updates()
+    text: str = step.format(max_rows=4)
     print(losses[-1], val_losses[-1], stopped, best, epochs, predicted.shape, loss,
           len(gradients), len(weights), sizes, n_params, optimizer, last is history, again.epochs,
-          lr, schedule, config, check)
+          lr, schedule, config, check, step_loss, deltas.shape, len(updates), len(text))
 
 
 def misuse(net: Network, history: History, X: NDArray[np.float64], y: NDArray[np.float64]) -> None:
@@ -76,6 +81,11 @@ def misuse(net: Network, history: History, X: NDArray[np.float64], y: NDArray[np
     not_loaded: str = fastbp.load("net.npz")  # type: ignore[assignment]
     not_config: str = optim.resolve("adam")  # type: ignore[assignment]
     not_ensemble: str = fastbp.Ensemble([net]).predict(X)  # type: ignore[assignment]
+    not_trace_loss: str = net.trace(X[0], y[0]).loss  # type: ignore[assignment]
+    not_layer: str = net.trace(X[0], y[0]).layers[0]  # type: ignore[assignment]
+    net.trace(X[0], y[0]).format(max_rows="all")  # type: ignore[arg-type]
+    not_exit_code: str = cli.main(["info", "net.npz"])  # type: ignore[assignment]
+    cli.main(["predict", 3])  # type: ignore[list-item]
 
 
 def classification() -> None:
