@@ -2,10 +2,26 @@
 
 Tests import the *installed* fastbp (pytest runs in importlib mode), never the source folder.
 """
+import signal
+import threading
+
 import numpy as np
 import pytest
 
 import fastbp
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_as_in_a_terminal():
+    """A runner started in the background without job control ignores SIGINT (and so would
+    this process and its children): give the Ctrl-C tests Python's own handler back."""
+    ignored = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 # One tolerance table per dtype: relative agreement expected with the float64 reference.
 #   exact: same algorithm, different summation order (float64 rounding only)
