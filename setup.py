@@ -21,8 +21,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -130,21 +129,33 @@ def extension(name, sources=()):
 
 
 def cythonize_parallel(extensions, **options):
-    """cythonize, the modules in parallel (build_jobs() processes) where the platform forks:
-    each process writes its module's C file, then the cythonize here finds them up to date.
-    (Cython's own nthreads starts its processes as multiprocessing's default does, which
-    re-runs this script where that is not fork.)"""
+    """cythonize, the modules in parallel (build_jobs() forked processes, each taking the next
+    module in turn) where the platform forks: they write the C files, then the cythonize here
+    finds them up to date. (Cython's own nthreads starts its processes as multiprocessing's
+    default does, which re-runs this script where that is not fork.)"""
     jobs = min(build_jobs(), len(extensions))
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            for _ in pool.map(partial(cythonize_quietly, **options), [[e] for e in extensions]):
-                pass
+        taken = context.Value("i", 0)
+        workers = [context.Process(target=cythonize_worker, args=(extensions, taken, options))
+                   for _ in range(jobs)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if any(worker.exitcode for worker in workers):
+            raise SystemExit("cythonize failed (its messages are above)")
     return cythonize(extensions, **options)
 
 
-def cythonize_quietly(extensions, **options):
-    cythonize(extensions, **options)  # (its Extension objects are the parent's to make)
+def cythonize_worker(extensions, taken, options):
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value += 1
+        if index >= len(extensions):
+            return
+        cythonize([extensions[index]], **options)
 
 
 def dispatched(name):
