@@ -9,12 +9,18 @@ from typing import Any
 import numpy as np
 
 from fastbp._blas import blas_info, thread_policy
-from fastbp._kernels import Activation, Loss, avx512_kernels_run, simd_level
+from fastbp._kernels import (
+    DISPATCH_LEVELS, Activation, Loss, avx512_kernels_run, dispatch_levels, simd_level)
 from fastbp._threads import default_threads
 from fastbp._train import (
     DEFAULT_BLAS_MIN_WORK, DEFAULT_FIRST_LAYER_TRANSPOSED_MIN_WORK, DEFAULT_INPLACE_GEMM_MIN_WORK,
     DEFAULT_PACKED_GEMM_MIN_WEIGHTS, DEFAULT_TRANSPOSE_MAX_WORK, Architecture, build_info, plan)
 from fastbp._version import __version__
+
+# A misspelt FASTBP_DISPATCH would otherwise test the default level in its name's place.
+if dispatch_levels()["requested"] not in (None, *DISPATCH_LEVELS):
+    raise ValueError(f"FASTBP_DISPATCH={dispatch_levels()['requested']!r}: expected one of "
+                     f"{', '.join(reversed(DISPATCH_LEVELS))}, or unset (the best this CPU has)")
 
 
 def get_include() -> str:
@@ -53,6 +59,7 @@ def show_config(print_: bool = True) -> dict[str, Any]:
                     "per layer and chunk (forward products up to "
                     f"{DEFAULT_TRANSPOSE_MAX_WORK:,} from the transposed input)"),
         "simd": simd_level(),
+        "dispatch": _dispatch(),
         "own_gemm": _own_gemm(),
         "plans": _plans(),
         "blas": blas_info(),
@@ -65,10 +72,28 @@ def show_config(print_: bool = True) -> dict[str, Any]:
     return config
 
 
+def _dispatch() -> str:
+    """The runtime dispatch's level in use here, and why."""
+    levels = dispatch_levels()
+    in_use, cpu, requested = levels["in_use"], levels["cpu"], levels["requested"]
+    if in_use is None:
+        return ("none: a portable build" if requested is None else
+                f"none: a portable build (FASTBP_DISPATCH={requested} has no effect)")
+    if requested is None:
+        return f"{in_use} (this CPU's best; FASTBP_DISPATCH=avx2 or baseline forces a lower level)"
+    if DISPATCH_LEVELS.index(requested) > DISPATCH_LEVELS.index(cpu):
+        return (f"{in_use} (FASTBP_DISPATCH={requested} asks for more than this CPU has: "
+                "its best instead)")
+    return f"{in_use} (forced by FASTBP_DISPATCH={requested}; this CPU has {cpu})"
+
+
 def _own_gemm() -> str:
     """Whether the largest float32 layers run on fastbp's own matrix kernels here."""
 
     if not avx512_kernels_run():
+        requested = dispatch_levels()["requested"]
+        if requested in ("avx2", "baseline"):
+            return f"off: FASTBP_DISPATCH={requested} (BLAS computes every large layer)"
         return "off: this CPU has no AVX-512 (BLAS computes every large layer)"
     return (f"float32 layers above {DEFAULT_INPLACE_GEMM_MIN_WORK:,} multiply-adds per "
             "chunk (of at most 2^19 weights, chunks of at most 256 rows), and a first layer "

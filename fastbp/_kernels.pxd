@@ -64,6 +64,15 @@ cdef extern from "fastbp_dense.h" nogil:
     void fbp_softmax_f(float* Z, Py_ssize_t rows, Py_ssize_t n)
     const char* fbp_simd_level()
 
+# The level of the runtime dispatch (src_c/fastbp_dispatch.h): the CPU's best, or lower if the
+# environment variable FASTBP_DISPATCH asked for it when the kernels loaded.
+cdef extern from "fastbp_dispatch.h" nogil:
+    int fbp_dispatch_level()
+    int fbp_dispatch_requested()
+    int fbp_dispatch_cpu_level()
+    int FBP_LEVEL_UNSET
+    int FBP_LEVEL_INVALID
+
 # The activation and loss codes, defined once in src_c/fastbp_codes.h (the Python enums
 # fastbp._kernels.Activation and .Loss); their names and formulas live in fastbp/_registry.py.
 cdef extern from "fastbp_codes.h":

@@ -5,6 +5,7 @@ the batch, i = layer inputs, o = layer outputs.
 """
 from libc.math cimport exp, expf, fabs, isfinite, log, log1p
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
+import os
 import time
 
 import numpy as np
@@ -464,6 +465,31 @@ cdef bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
 def simd_level():
     """The instruction set the dense kernels were dispatched to on this CPU."""
     return fbp_simd_level().decode()
+
+
+DISPATCH_LEVELS = ("baseline", "avx2", "avx512")  # by their codes in fastbp_dispatch.h
+
+
+def dispatch_levels():
+    """The runtime dispatch's levels, as names of DISPATCH_LEVELS.
+
+    Returns
+    -------
+    dict
+        ``in_use``: the level the dispatched kernels run at (None in a build without runtime
+        dispatch); ``cpu``: the best level this CPU has (None likewise); ``requested``:
+        FASTBP_DISPATCH as read when the kernels loaded: a level, None if unset or empty, or
+        the unknown string itself.
+    """
+    cdef int requested = fbp_dispatch_requested()
+    cdef int in_use = fbp_dispatch_level(), cpu = fbp_dispatch_cpu_level()
+    if requested == FBP_LEVEL_INVALID:
+        asked = os.environ.get("FASTBP_DISPATCH", "")
+    else:
+        asked = None if requested == FBP_LEVEL_UNSET else DISPATCH_LEVELS[requested]
+    return {"in_use": DISPATCH_LEVELS[in_use] if in_use >= 0 else None,
+            "cpu": DISPATCH_LEVELS[cpu] if cpu >= 0 else None,
+            "requested": asked}
 
 
 def per_example_loop(sizes):

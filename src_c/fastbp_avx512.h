@@ -5,15 +5,19 @@
 #ifndef FASTBP_AVX512_H
 #define FASTBP_AVX512_H
 
+#include "fastbp_dispatch.h"
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define FBP_HAVE_AVX512 1
 #include <immintrin.h>
 
 #define FBP_AVX512 __attribute__((target("avx512f")))
 
-/* Whether this CPU has AVX-512F. */
+/* Whether this CPU has AVX-512F, and FASTBP_DISPATCH does not ask for a lower level. */
 static inline int fbp_cpu_has_avx512(void)
 {
+    const int asked = fbp_dispatch_requested();
+    if (asked >= 0 && asked < FBP_LEVEL_AVX512) return 0;
     __builtin_cpu_init(); /* (idempotent; needed when called from a constructor) */
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }

@@ -29,6 +29,7 @@
 #define FBP_HAVE_TINY 0
 #endif
 
+#if FBP_BASELINE_UNIT /* (not dispatched: once, in this file's own unit) */
 int fbp_fits_tiny(const ptrdiff_t *sizes, ptrdiff_t n_layers)
 {
     ptrdiff_t l;
@@ -37,6 +38,7 @@ int fbp_fits_tiny(const ptrdiff_t *sizes, ptrdiff_t n_layers)
         if (sizes[l] > FBP_TINY) return 0;
     return 1;
 }
+#endif
 
 FBP_INLINE float fbp_bits_to_float(int32_t bits)
 {
@@ -99,7 +101,7 @@ FBP_INLINE void fbp_sigmoid_row_d(double *restrict z, ptrdiff_t n)
     }
 }
 
-FBP_CLONES void fbp_sigmoid_f(float *z, ptrdiff_t n)
+FBP_CLONES void FBP_LEVEL_NAME(fbp_sigmoid_f)(float *z, ptrdiff_t n)
 {
     fbp_sigmoid_row_f(z, n);
 }
@@ -120,7 +122,7 @@ FBP_INLINE float fbp_tanh_f(float x)
     return x != x ? x : r;
 }
 
-FBP_CLONES void fbp_tanh_array_f(float *z, ptrdiff_t n)
+FBP_CLONES void FBP_LEVEL_NAME(fbp_tanh_array_f)(float *z, ptrdiff_t n)
 {
     ptrdiff_t k;
     for (k = 0; k < n; ++k) z[k] = fbp_tanh_f(z[k]);
@@ -170,9 +172,11 @@ FBP_INLINE void fbp_shifted_exp_f(const float *Z, ptrdiff_t rows, ptrdiff_t n, f
  * number of its rows in use (bench_m1; bench/README.md). */
 #define XENT16_MIN_ROWS 5
 
-FBP_CLONES double fbp_softmax_xent_f(const float *restrict Z, const float *restrict Y,
-                                     ptrdiff_t rows, ptrdiff_t n, float scale,
-                                     const float *restrict w, float *restrict dZ)
+FBP_CLONES double FBP_LEVEL_NAME(fbp_softmax_xent_f)(const float *restrict Z,
+                                                     const float *restrict Y, ptrdiff_t rows,
+                                                     ptrdiff_t n, float scale,
+                                                     const float *restrict w,
+                                                     float *restrict dZ)
 {
     ptrdiff_t r, k;
     double total = 0.0;
@@ -211,7 +215,7 @@ FBP_CLONES double fbp_softmax_xent_f(const float *restrict Z, const float *restr
     return total;
 }
 
-FBP_CLONES void fbp_softmax_f(float *Z, ptrdiff_t rows, ptrdiff_t n)
+FBP_CLONES void FBP_LEVEL_NAME(fbp_softmax_f)(float *Z, ptrdiff_t rows, ptrdiff_t n)
 {
     ptrdiff_t r, k;
     fbp_shifted_exp_f(Z, rows, n, Z);
@@ -281,17 +285,23 @@ FBP_INLINE void fbp_transpose_tile8_f(const float *restrict A, ptrdiff_t lda,
 #define FBP_UINT uint64_t
 #include "fastbp_dense_tmpl.h"
 
+#if FBP_BASELINE_UNIT
+FBP_RESOLVE(fbp_sigmoid_f)
+FBP_RESOLVE(fbp_tanh_array_f)
+FBP_RESOLVE(fbp_softmax_xent_f)
+FBP_RESOLVE(fbp_softmax_f)
+
 const char *fbp_simd_level(void)
 {
-#if FBP_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    switch (fbp_dispatch_level()) { /* the level the resolvers chose */
+    case FBP_LEVEL_AVX512:
         return "x86-64-v4 (AVX-512), runtime dispatch";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    case FBP_LEVEL_AVX2:
         return "x86-64-v3 (AVX2, FMA), runtime dispatch";
-    return "x86-64 baseline (SSE2), runtime dispatch";
-#else
-    return "portable build (no runtime dispatch)";
-#endif
+    case FBP_LEVEL_BASELINE:
+        return "x86-64 baseline (SSE2), runtime dispatch";
+    default:
+        return "portable build (no runtime dispatch)";
+    }
 }
+#endif

@@ -6,6 +6,7 @@
 
 #define FBP_NAME2(name, suf) name##suf
 #define FBP_NAME(name, suf) FBP_NAME2(name, suf)
+#define DN(name) FBP_LEVEL_NAME(FN(name)) /* a dispatched kernel, this unit's level */
 #define FN(name) FBP_NAME(name, SUF)
 
 /* The activations that call libm (elu, softplus, gelu): out of line, so that the kernels
@@ -105,18 +106,18 @@ FBP_INLINE void FN(derivative_inline)(T *restrict d, const T *restrict a, ptrdif
     }
 }
 
-FBP_CLONES void FN(fbp_activation_backward)(T *restrict dA, const T *restrict A, ptrdiff_t n,
+FBP_CLONES void DN(fbp_activation_backward)(T *restrict dA, const T *restrict A, ptrdiff_t n,
                                             int activation)
 {
     FN(derivative_inline)(dA, A, n, activation);
 }
 
-FBP_CLONES void FN(fbp_activate)(T *restrict z, ptrdiff_t n, int activation)
+FBP_CLONES void DN(fbp_activate)(T *restrict z, ptrdiff_t n, int activation)
 {
     FN(activate_inline)(z, n, activation);
 }
 
-FBP_CLONES void FN(fbp_bias_activate)(T *restrict Z, ptrdiff_t rows, ptrdiff_t n_out,
+FBP_CLONES void DN(fbp_bias_activate)(T *restrict Z, ptrdiff_t rows, ptrdiff_t n_out,
                                       const T *restrict b, int activation)
 {
     ptrdiff_t r, o;
@@ -258,14 +259,14 @@ FBP_INLINE void FN(forward_body)(const T *restrict A, ptrdiff_t rows, ptrdiff_t 
     }
 }
 
-FBP_CLONES void FN(fbp_dense_forward)(const T *restrict A, ptrdiff_t rows, ptrdiff_t n_in,
+FBP_CLONES void DN(fbp_dense_forward)(const T *restrict A, ptrdiff_t rows, ptrdiff_t n_in,
                                       const T *restrict W, const T *restrict b, ptrdiff_t n_out,
                                       T *restrict Z, int activation)
 {
     FN(forward_body)(A, rows, n_in, W, b, n_out, Z, activation);
 }
 
-FBP_CLONES void FN(fbp_dense_backward_params)(const T *restrict dZ, const T *restrict A,
+FBP_CLONES void DN(fbp_dense_backward_params)(const T *restrict dZ, const T *restrict A,
                                               ptrdiff_t rows, ptrdiff_t n_in, ptrdiff_t n_out,
                                               T *restrict dW, T *restrict db)
 {
@@ -296,7 +297,7 @@ FBP_CLONES void FN(fbp_dense_backward_params)(const T *restrict dZ, const T *res
     }
 }
 
-FBP_CLONES void FN(fbp_dense_backward_input)(const T *restrict dZ, const T *restrict W,
+FBP_CLONES void DN(fbp_dense_backward_input)(const T *restrict dZ, const T *restrict W,
                                              ptrdiff_t rows, ptrdiff_t n_in, ptrdiff_t n_out,
                                              T *restrict dA)
 {
@@ -394,7 +395,7 @@ FBP_INLINE void FN(step_one_by_width)(const T *restrict dz, const T *restrict a,
 }
 #undef FBP_STEP_ONE_BLOCKS
 
-FBP_CLONES void FN(fbp_dense_step_one)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
+FBP_CLONES void DN(fbp_dense_step_one)(const T *restrict dz, const T *restrict a, ptrdiff_t n_in,
                                        ptrdiff_t n_out, T lr, T *restrict W, T *restrict b,
                                        T *restrict da, int activation)
 {
@@ -523,7 +524,7 @@ FBP_INLINE ptrdiff_t FN(train_per_example_tiny)(
  * kernel is inlined into it. Per sample, exactly the operations of the layer-by-layer path
  * (fbp_dense_forward, then δ = (out − y) ⊙ f'(out), then fbp_dense_step_one per layer), so
  * both give the same weights. */
-FBP_CLONES ptrdiff_t FN(fbp_train_per_example_mse)(
+FBP_CLONES ptrdiff_t DN(fbp_train_per_example_mse)(
     const ptrdiff_t *restrict sizes, const int *restrict activations,
     const ptrdiff_t *restrict w_offset, const ptrdiff_t *restrict b_offset, ptrdiff_t n_layers,
     T *restrict params, const T *restrict X, const T *restrict Y,
@@ -591,7 +592,7 @@ FBP_CLONES ptrdiff_t FN(fbp_train_per_example_mse)(
     return s;
 }
 
-FBP_CLONES void FN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrdiff_t n_out,
+FBP_CLONES void DN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrdiff_t n_out,
                                       T *restrict db)
 {
     ptrdiff_t r, o;
@@ -605,7 +606,7 @@ FBP_CLONES void FN(fbp_bias_backward)(const T *restrict dZ, ptrdiff_t rows, ptrd
  * once per block of 4,096, which runs at the speed of memory: M2's 188 MB of float32 data in
  * 12 ms here. (Summing x − x per lane, as before, took 30 ms: GCC vectorised that loop into
  * gathers; a branch per value took 90 ms.) */
-FBP_CLONES int FN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
+FBP_CLONES int DN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
 {
     typedef FBP_UINT bits_t;
     const bits_t magnitude = (bits_t)-1 >> 1, exponent = sizeof(T) == 4 ? (bits_t)0x7f800000u
@@ -638,7 +639,7 @@ FBP_CLONES int FN(fbp_all_finite)(const T *restrict x, ptrdiff_t n)
  * type has one: float with GCC, in register shuffles; otherwise through a local tile of
  * constant size, which compiles to vector loads and stores, twice as fast as one loop over
  * variable-sized tiles: bench_m1); the edges element by element. */
-FBP_CLONES void FN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t cols,
+FBP_CLONES void DN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t cols,
                                   T *restrict AT)
 {
     ptrdiff_t r0, c0, r, c;
@@ -662,13 +663,29 @@ FBP_CLONES void FN(fbp_transpose)(const T *restrict A, ptrdiff_t rows, ptrdiff_t
         for (c = 0; c < cols; ++c) AT[c * rows + r] = A[r * cols + c];
 }
 
-FBP_CLONES void FN(fbp_sgd_step)(T *restrict params, const T *restrict grads, ptrdiff_t n, T lr)
+FBP_CLONES void DN(fbp_sgd_step)(T *restrict params, const T *restrict grads, ptrdiff_t n, T lr)
 {
     ptrdiff_t k;
     for (k = 0; k < n; ++k) params[k] -= lr * grads[k];
 }
 
+#if FBP_BASELINE_UNIT
+FBP_RESOLVE(FN(fbp_activation_backward))
+FBP_RESOLVE(FN(fbp_activate))
+FBP_RESOLVE(FN(fbp_bias_activate))
+FBP_RESOLVE(FN(fbp_dense_forward))
+FBP_RESOLVE(FN(fbp_dense_backward_params))
+FBP_RESOLVE(FN(fbp_dense_backward_input))
+FBP_RESOLVE(FN(fbp_dense_step_one))
+FBP_RESOLVE(FN(fbp_train_per_example_mse))
+FBP_RESOLVE(FN(fbp_bias_backward))
+FBP_RESOLVE(FN(fbp_all_finite))
+FBP_RESOLVE(FN(fbp_transpose))
+FBP_RESOLVE(FN(fbp_sgd_step))
+#endif
+
 #undef FN
+#undef DN
 #undef FBP_NAME
 #undef FBP_NAME2
 /* The template's parameters, so that the next inclusion can define them afresh. */

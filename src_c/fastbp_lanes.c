@@ -5,8 +5,10 @@
 #include "fastbp_dense.h"
 #include "fastbp_lanes.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
 /* (vector arguments of always-inlined helpers: no ABI crosses a call) */
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 

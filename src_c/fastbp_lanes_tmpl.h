@@ -7,8 +7,10 @@
 
 #define FBP_LNAME2(name, suf) name##suf
 #define FBP_LNAME(name, suf) FBP_LNAME2(name, suf)
+#define DN(name) FBP_LEVEL_NAME(LN(name)) /* a dispatched kernel, this unit's level */
 #define LN(name) FBP_LNAME(name, SUF)
 
+#if FBP_BASELINE_UNIT /* (not dispatched: once, in fastbp_lanes.c's own unit) */
 ptrdiff_t LN(fbp_lanes_params_size)(const ptrdiff_t *sizes, ptrdiff_t n_layers)
 {
     ptrdiff_t l, total = 0;
@@ -59,6 +61,7 @@ void LN(fbp_lanes_unpack)(const ptrdiff_t *sizes, const ptrdiff_t *w_offset,
         packed += (n_w + n_b) * G;
     }
 }
+#endif
 
 #if FBP_HAVE_LANES
 /* One vector of G values (one per lane), read and written through memcpy: the buffers need
@@ -142,7 +145,7 @@ FBP_INLINE void LN(step_layer)(const T *restrict dz, const T *restrict a, ptrdif
     for (o = 0; o < n_out; ++o) LN(store)(b + o * G, LN(load)(b + o * G) - r * dv[o]);
 }
 
-FBP_CLONES void LN(fbp_train_lanes_mse)(
+FBP_CLONES void DN(fbp_train_lanes_mse)(
     const ptrdiff_t *restrict sizes, const int *restrict activations, ptrdiff_t n_layers,
     T *restrict packed, const T *restrict X, const T *restrict Y,
     const ptrdiff_t *const *restrict orders, ptrdiff_t start, ptrdiff_t count,
@@ -240,6 +243,10 @@ FBP_CLONES void LN(fbp_train_lanes_mse)(
     }
     for (k = 0; k < G; ++k) loss_sums[k] += total[k];
 }
+
+#if FBP_BASELINE_UNIT
+FBP_RESOLVE(LN(fbp_train_lanes_mse))
+#endif
 #else
 void LN(fbp_train_lanes_mse)(const ptrdiff_t *sizes, const int *activations, ptrdiff_t n_layers,
                              T *packed, const T *X, const T *Y, const ptrdiff_t *const *orders,
@@ -256,6 +263,7 @@ void LN(fbp_train_lanes_mse)(const ptrdiff_t *sizes, const int *activations, ptr
 #undef V
 #endif
 #undef LN
+#undef DN
 #undef FBP_LNAME
 #undef FBP_LNAME2
 #undef T

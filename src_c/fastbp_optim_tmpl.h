@@ -2,6 +2,7 @@
  * SUF _f, SQRT sqrtf and once with T double, SUF _d, SQRT sqrt. */
 #define FBP_ONAME2(name, suf) name##suf
 #define FBP_ONAME(name, suf) FBP_ONAME2(name, suf)
+#define DN(name) FBP_LEVEL_NAME(FN(name)) /* a dispatched kernel, this unit's level */
 #define FN(name) FBP_ONAME(name, SUF)
 
 /* The 16 partial sums added pairwise into one. */
@@ -126,7 +127,7 @@ FBP_INLINE double FN(momentum_sklearn_all)(T *restrict theta, const T *restrict 
 #undef FBP_RUN
 }
 
-FBP_CLONES double FN(fbp_adam_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+FBP_CLONES double DN(fbp_adam_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
                                        double neg_step, T b1, T omb1, T b2, T omb2, T eps,
                                        T alpha, T *restrict m, T *restrict v, int want_squares)
 {
@@ -137,7 +138,7 @@ FBP_CLONES double FN(fbp_adam_sklearn)(T *restrict theta, const T *restrict g, p
                                 want_squares, 0);
 }
 
-FBP_CLONES double FN(fbp_momentum_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
+FBP_CLONES double DN(fbp_momentum_sklearn)(T *restrict theta, const T *restrict g, ptrdiff_t n,
                                            T lr, T mu, T alpha, T *restrict v, int nesterov,
                                            int want_squares)
 {
@@ -152,7 +153,7 @@ FBP_CLONES double FN(fbp_momentum_sklearn)(T *restrict theta, const T *restrict 
 
 #undef FBP_BLOCKED
 
-FBP_CLONES double FN(fbp_sum_of_squares)(const T *restrict x, ptrdiff_t n)
+FBP_CLONES double DN(fbp_sum_of_squares)(const T *restrict x, ptrdiff_t n)
 {
     double partial[FBP_LANES] = {0};
     ptrdiff_t k, j, whole = n - n % FBP_LANES;
@@ -164,7 +165,7 @@ FBP_CLONES double FN(fbp_sum_of_squares)(const T *restrict x, ptrdiff_t n)
     return FN(fold_lanes)(partial);
 }
 
-FBP_CLONES double FN(fbp_adam)(T *restrict theta, const T *restrict g, ptrdiff_t n, T step,
+FBP_CLONES double DN(fbp_adam)(T *restrict theta, const T *restrict g, ptrdiff_t n, T step,
                                T inv_sqrt_c2, T b1, T omb1, T b2, T omb2, T eps, T decay,
                                T alpha, T *restrict m, T *restrict v, int want_squares)
 {
@@ -175,6 +176,14 @@ FBP_CLONES double FN(fbp_adam)(T *restrict theta, const T *restrict g, ptrdiff_t
                         m, v, want_squares, 0);
 }
 
+#if FBP_BASELINE_UNIT
+FBP_RESOLVE(FN(fbp_adam_sklearn))
+FBP_RESOLVE(FN(fbp_momentum_sklearn))
+FBP_RESOLVE(FN(fbp_sum_of_squares))
+FBP_RESOLVE(FN(fbp_adam))
+#endif
+
 #undef FN
+#undef DN
 #undef FBP_ONAME
 #undef FBP_ONAME2
